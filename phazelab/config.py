@@ -1,0 +1,324 @@
+"""PhazeAConfig: every Phaze-A option under faceswap's name, default and allowed values.
+
+This dataclass is the single source of options. The model is a pure function of it; everything else
+reads the model to know which blocks exist.
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+# Block names as faceswap's load_layers / freeze_layers options know them.
+LAYER_CHOICES = (
+    "encoder", "keras_encoder", "fc_a", "fc_b", "fc_both", "fc_shared", "fc_gblock",
+    "g_block_a", "g_block_b", "g_block_both", "decoder_a", "decoder_b", "decoder_both",
+)
+
+# faceswap's encoder choices. Only fs_original is built here: the others are Keras applications or CLIP
+# models that need downloaded pretrained weights.
+ENCODER_CHOICES = (
+    "fs_original", "alexnet", "clipv_vit-b-16", "clipv_vit-b-32", "clipv_vit-l-14",
+    "clipv_vit-l-14-336px", "clipv_farl-b-16-16", "clipv_farl-b-16-64", "convnext_tiny",
+    "convnext_small", "convnext_base", "convnext_large", "convnext_extra_large", "densenet121",
+    "densenet169", "densenet201", "efficientnet_b0", "efficientnet_b1", "efficientnet_b2",
+    "efficientnet_b3", "efficientnet_b4", "efficientnet_b5", "efficientnet_b6", "efficientnet_b7",
+    "efficientnet_v2_b0", "efficientnet_v2_b1", "efficientnet_v2_b2", "efficientnet_v2_b3",
+    "efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l", "inception_resnet_v2",
+    "inception_v3", "mobilenet", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small",
+    "nasnet_large", "nasnet_mobile", "resnet50", "resnet50_v2", "resnet101", "resnet101_v2",
+    "resnet152", "resnet152_v2", "squeezenet", "vgg16", "vgg19", "xception",
+)
+UPSCALERS = ("resize_images", "subpixel", "upscale_fast", "upscale_hybrid")
+
+
+class ConfigError(ValueError):
+    """An option has a value faceswap would not accept."""
+
+
+class NotSupportedError(ConfigError):
+    """A valid faceswap option that phazelab cannot build (e.g. needs downloaded encoder weights)."""
+
+
+def _opt(default: Any, *, choices: tuple | None = None, lo: float | None = None, hi: float | None = None,
+         multiple: int | None = None, multi: bool = False, group: str = "", help: str = "") -> Any:
+    meta = {"choices": choices, "lo": lo, "hi": hi, "multiple": multiple, "multi": multi,
+            "group": group, "help": help}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class PhazeAConfig:
+    """All Phaze-A options (faceswap names and defaults). Invalid values raise ConfigError."""
+
+    # general
+    output_size: int = _opt(128, lo=64, hi=2048, multiple=16, group="general")
+    shared_fc: str = _opt("none", choices=("none", "full", "half"), group="general")
+    enable_gblock: bool = _opt(True, group="general")
+    split_fc: bool = _opt(True, group="general")
+    split_gblock: bool = _opt(False, group="general")
+    split_decoders: bool = _opt(False, group="general")
+    learn_mask: bool = _opt(False, group="general", help="faceswap's global training option")
+    # encoder
+    enc_architecture: str = _opt("fs_original", choices=ENCODER_CHOICES, group="encoder")
+    enc_scaling: int = _opt(7, lo=0, hi=200, group="encoder")
+    enc_load_weights: bool = _opt(True, group="encoder")
+    fs_original_depth: int = _opt(4, lo=2, hi=10, group="encoder")
+    fs_original_min_filters: int = _opt(128, lo=16, hi=2048, group="encoder")
+    fs_original_max_filters: int = _opt(1024, lo=256, hi=8192, group="encoder")
+    fs_original_use_alt: bool = _opt(False, group="encoder")
+    mobilenet_width: float = _opt(1.0, lo=0.1, hi=2.0, group="encoder")
+    mobilenet_depth: int = _opt(1, lo=1, hi=3, group="encoder")
+    mobilenet_dropout: float = _opt(0.001, lo=0.001, hi=2.0, group="encoder")
+    mobilenet_minimalistic: bool = _opt(False, group="encoder")
+    # bottleneck
+    bottleneck_type: str = _opt("dense", choices=("average_pooling", "dense", "max_pooling", "flatten"),
+                                group="bottleneck")
+    bottleneck_norm: str = _opt("none", choices=("none", "instance", "layer", "rms"), group="bottleneck")
+    bottleneck_size: int = _opt(1024, lo=128, hi=4096, group="bottleneck")
+    bottleneck_in_encoder: bool = _opt(True, group="bottleneck")
+    # fully connected
+    fc_depth: int = _opt(1, lo=0, hi=16, group="fc")
+    fc_min_filters: int = _opt(1024, lo=16, hi=5120, group="fc")
+    fc_max_filters: int = _opt(1024, lo=128, hi=5120, group="fc")
+    fc_dimensions: int = _opt(4, lo=1, hi=16, group="fc")
+    fc_filter_slope: float = _opt(-0.5, lo=-1.0, hi=1.0, group="fc")
+    fc_dropout: float = _opt(0.0, lo=0.0, hi=0.99, group="fc")
+    fc_upsampler: str = _opt("upsample2d", choices=UPSCALERS + ("upsample2d",), group="fc")
+    fc_upsamples: int = _opt(1, lo=0, hi=4, group="fc")
+    fc_upsample_filters: int = _opt(512, lo=128, hi=5120, group="fc")
+    # g-block fc
+    fc_gblock_depth: int = _opt(3, lo=1, hi=16, group="fc_gblock")
+    fc_gblock_min_nodes: int = _opt(512, lo=128, hi=5120, group="fc_gblock")
+    fc_gblock_max_nodes: int = _opt(512, lo=128, hi=5120, group="fc_gblock")
+    fc_gblock_filter_slope: float = _opt(-0.5, lo=-1.0, hi=1.0, group="fc_gblock")
+    fc_gblock_dropout: float = _opt(0.0, lo=0.0, hi=0.99, group="fc_gblock")
+    # decoder
+    dec_upscale_method: str = _opt("subpixel", choices=UPSCALERS + ("upscale_dny",), group="decoder")
+    dec_upscales_in_fc: int = _opt(0, lo=0, hi=6, group="decoder")
+    dec_norm: str = _opt("none", choices=("none", "batch", "group", "instance", "layer", "rms"),
+                         group="decoder")
+    dec_min_filters: int = _opt(64, lo=16, hi=512, group="decoder")
+    dec_max_filters: int = _opt(512, lo=256, hi=5120, group="decoder")
+    dec_slope_mode: str = _opt("full", choices=("full", "cap_max", "cap_min"), group="decoder")
+    dec_filter_slope: float = _opt(-0.45, lo=-1.0, hi=1.0, group="decoder")
+    dec_res_blocks: int = _opt(1, lo=0, hi=8, group="decoder")
+    dec_output_kernel: int = _opt(5, lo=1, hi=9, group="decoder")
+    dec_gaussian: bool = _opt(True, group="decoder")
+    dec_skip_last_residual: bool = _opt(True, group="decoder")
+    # weights
+    freeze_layers: list = _opt(["keras_encoder"], choices=LAYER_CHOICES, multi=True, group="weights")
+    load_layers: list = _opt(["encoder"], choices=tuple(c for c in LAYER_CHOICES if c != "keras_encoder"),
+                             multi=True, group="weights")
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            setattr(self, f.name, _check(f, getattr(self, f.name)))
+
+    # -- derived sizes --------------------------------------------------------------------------------
+    @property
+    def encoder_input_size(self) -> int:
+        """fs_original input size: max(32, floor(1024 * enc_scaling / 100 / 16) * 16)."""
+        return max(32, int(1024 * self.enc_scaling / 100 / 16) * 16)
+
+    def require_buildable(self) -> None:
+        """Raise NotSupportedError for options phazelab cannot build without downloads."""
+        if self.enc_architecture != "fs_original":
+            raise NotSupportedError(
+                f"enc_architecture={self.enc_architecture!r} is not supported: it needs downloaded "
+                "pretrained weights (Keras application / CLIP). Use 'fs_original'.")
+
+    # -- (de)serialisation ----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PhazeAConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"unknown Phaze-A option(s) {unknown}; valid options: {sorted(names)}")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> PhazeAConfig:
+        return cls.from_dict(json.loads(text))
+
+    def replace(self, **changes: Any) -> PhazeAConfig:
+        return PhazeAConfig.from_dict({**self.to_dict(), **changes})
+
+    def with_overrides(self, pairs: list[str]) -> PhazeAConfig:
+        """Apply `KEY=VALUE` strings (as on the command line), values parsed like faceswap's .ini."""
+        changes = {}
+        for pair in pairs:
+            if "=" not in pair:
+                raise ConfigError(f"--set expects KEY=VALUE, got {pair!r}")
+            key, value = (s.strip() for s in pair.split("=", 1))
+            changes[key] = _parse_text(_field(key), value)
+        return self.replace(**changes)
+
+    # -- presets --------------------------------------------------------------------------------------
+    @classmethod
+    def preset(cls, name: str) -> PhazeAConfig:
+        """faceswap's Phaze-A presets by name, or phazelab's own CPU presets (``lab-*``)."""
+        table = preset_table()
+        if name not in table:
+            raise ConfigError(f"unknown preset {name!r}; choose from {sorted(table)}")
+        return cls.from_dict(table[name])
+
+    @classmethod
+    def from_ini(cls, text: str, section: str | None = None) -> PhazeAConfig:
+        """Import a faceswap Phaze-A config section (train.ini text, `[model.phaze_a]`)."""
+        parser = configparser.ConfigParser(inline_comment_prefixes=("#", ";"), interpolation=None)
+        try:
+            parser.read_string(text)
+        except configparser.Error as exc:
+            raise ConfigError(f"cannot parse faceswap .ini text: {exc}") from exc
+        if section is None:
+            candidates = [s for s in parser.sections() if s.lower().endswith("phaze_a")]
+            if not candidates:
+                raise ConfigError("no [model.phaze_a] section in the .ini text "
+                                  f"(sections: {parser.sections()})")
+            section = candidates[0]
+        names = {f.name for f in fields(cls)}
+        values = {}
+        for key, raw in parser.items(section):
+            if key not in names:
+                continue  # faceswap keeps other options here too (e.g. nothing phazelab models)
+            values[key] = _parse_text(_field(key), raw)
+        return cls.from_dict(values)
+
+
+# ---------------------------------------------------------------------------------------------------
+# phazelab's own small presets: faceswap's default topology (split fc, shared G-Block, shared decoder)
+# at widths a 2-core CPU trains in minutes. Every value is inside faceswap's own ranges.
+LAB_PRESETS: dict[str, dict[str, Any]] = {
+    "lab-tiny": dict(output_size=64, fs_original_min_filters=32, fs_original_max_filters=256,
+                     bottleneck_size=128, fc_min_filters=128, fc_max_filters=128, fc_upsample_filters=128,
+                     fc_gblock_min_nodes=128, fc_gblock_max_nodes=128, dec_max_filters=256,
+                     dec_min_filters=32),
+    "lab-small": dict(output_size=64, fs_original_min_filters=64, fs_original_max_filters=512,
+                      bottleneck_size=256, fc_min_filters=256, fc_max_filters=256, fc_upsample_filters=256,
+                      fc_gblock_min_nodes=256, fc_gblock_max_nodes=256, dec_max_filters=512,
+                      dec_min_filters=64),
+}
+
+
+def preset_table() -> dict[str, dict[str, Any]]:
+    """Every preset name to its full option dict (faceswap's file, then phazelab's lab presets)."""
+    raw = _faceswap_presets()
+    table = {name: {k: _parse_text(_field(k), v) if isinstance(v, str) and _field(k).metadata["multi"]
+                    else v for k, v in opts.items()} for name, opts in raw.items()}
+    for name, opts in LAB_PRESETS.items():
+        table[name] = {**PhazeAConfig().to_dict(), **opts}
+    return table
+
+
+def _faceswap_presets() -> dict[str, dict[str, Any]]:
+    return json.loads((Path(__file__).parent / "presets" / "faceswap.json").read_text())
+
+
+def faceswap_preset_names() -> list[str]:
+    return sorted(_faceswap_presets())
+
+
+def load_config(path: str | Path) -> PhazeAConfig:
+    """Read a config from a JSON file or a faceswap .ini file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    text = p.read_text()
+    if p.suffix.lower() == ".ini":
+        return PhazeAConfig.from_ini(text)
+    try:
+        return PhazeAConfig.from_json(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{p}: not valid JSON ({exc})") from exc
+
+
+# ---------------------------------------------------------------------------------------------------
+def _field(name: str) -> dataclasses.Field:
+    for f in fields(PhazeAConfig):
+        if f.name == name:
+            return f
+    raise ConfigError(f"unknown Phaze-A option {name!r}; valid options: "
+                      f"{sorted(f.name for f in fields(PhazeAConfig))}")
+
+
+def _parse_text(f: dataclasses.Field, raw: str) -> Any:
+    """Parse an .ini / command-line string into the option's type."""
+    raw = raw.strip()
+    if f.metadata["multi"]:
+        return [v for v in raw.replace(",", " ").split() if v]
+    if f.type in ("bool", bool):
+        low = raw.lower()
+        if low in ("true", "1", "yes", "on"):
+            return True
+        if low in ("false", "0", "no", "off"):
+            return False
+        raise ConfigError(f"option {f.name}: {raw!r} is not a boolean (expected True or False)")
+    if f.type in ("int", int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"option {f.name}: {raw!r} is not an integer") from None
+    if f.type in ("float", float):
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"option {f.name}: {raw!r} is not a number") from None
+    return raw
+
+
+def _check(f: dataclasses.Field, value: Any) -> Any:
+    """Validate one option value; return it normalised (e.g. int 1 for a float option → 1.0)."""
+    m, name = f.metadata, f.name
+    if m["multi"]:
+        if isinstance(value, str):
+            value = _parse_text(f, value)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"option {name}: expected a list of block names, got {value!r}")
+        bad = [v for v in value if v not in m["choices"]]
+        if bad:
+            raise ConfigError(f"option {name}: {bad} not allowed; choose from {list(m['choices'])}")
+        return list(value)
+    kind = f.type
+    if kind in ("bool", bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"option {name}: expected True or False, got {value!r}")
+    elif kind in ("int", int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"option {name}: expected an integer, got {value!r}")
+    elif kind in ("float", float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"option {name}: expected a number, got {value!r}")
+        value = float(value)
+    elif kind in ("str", str):
+        if not isinstance(value, str):
+            raise ConfigError(f"option {name}: expected a string, got {value!r}")
+    if m["choices"] is not None and value not in m["choices"]:
+        raise ConfigError(f"option {name}: {value!r} not allowed; choose from {list(m['choices'])}")
+    if m["lo"] is not None and not (m["lo"] <= value <= m["hi"]):
+        raise ConfigError(f"option {name}: {value!r} out of range; expected {m['lo']} to {m['hi']}")
+    if m["multiple"] and value % m["multiple"]:
+        raise ConfigError(f"option {name}: {value!r} must be a multiple of {m['multiple']}")
+    return value
+
+
+def option_info() -> list[dict[str, Any]]:
+    """Name, default, choices/range and group of every option (for docs and widgets)."""
+    out = []
+    for f in fields(PhazeAConfig):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        out.append({"name": f.name, "default": default, "group": f.metadata["group"],
+                    "choices": f.metadata["choices"], "lo": f.metadata["lo"], "hi": f.metadata["hi"]})
+    return out

@@ -1,0 +1,128 @@
+"""PhazeA: faceswap's Phaze-A built from a PhazeAConfig, its blocks in `model.blocks`.
+
+    x_a ─┐                  ┌ fc_a ┐                         ┌ g_block_a ┐      ┌ decoder_a ─► face A
+         ├─► encoder ──────►┤ fc_b ├ [+ fc_shared] ──────────►┤ g_block_b ├─────►┤ decoder_b ─► face B
+    x_b ─┘   (shared)       └fc_both┘ [fc_gblock → style] ───►└g_block_both┘     └ decoder_both
+
+Which blocks exist follows faceswap's topology options exactly; the swap encodes a face and decodes
+it through the other side's path.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import nn
+
+from ..config import PhazeAConfig
+from .decoder import Decoder
+from .encoder import Encoder
+from .fc import FcGBlock, FullyConnected
+from .gblock import GBlock
+from .layers import curve, scale_dim
+
+Side = Literal["a", "b"]
+
+
+def decoder_filters(cfg: PhazeAConfig) -> tuple[list[int], list[int]]:
+    """The decoder's filter schedule, computed once and split between the fc and the decoder."""
+    fc_size = cfg.fc_dimensions * 2 ** cfg.fc_upsamples
+    n = max(0, round(math.log2(cfg.output_size / scale_dim(cfg.output_size, fc_size))))
+    filters = curve(cfg.dec_max_filters, cfg.dec_min_filters, n, cfg.dec_filter_slope, cfg.dec_slope_mode)
+    if cfg.dec_upscales_in_fc > len(filters):
+        raise ValueError(f"dec_upscales_in_fc={cfg.dec_upscales_in_fc} but the decoder has only "
+                         f"{len(filters)} upscales at output_size={cfg.output_size}")
+    return filters[:cfg.dec_upscales_in_fc], filters[cfg.dec_upscales_in_fc:]
+
+
+class PhazeA(nn.Module):
+    """The model. `blocks` is an nn.ModuleDict keyed by faceswap's block names."""
+
+    def __init__(self, config: PhazeAConfig | None = None) -> None:
+        super().__init__()
+        cfg = self.config = config if config is not None else PhazeAConfig()
+        cfg.require_buildable()
+        in_fc, in_decoder = decoder_filters(cfg)
+        blocks: dict[str, nn.Module] = {}
+
+        encoder = blocks["encoder"] = Encoder(cfg)
+        for name in (("fc_a", "fc_b") if cfg.split_fc else ("fc_both",)):
+            blocks[name] = FullyConnected(cfg, encoder.out_shape, in_fc)
+        if cfg.shared_fc == "full":
+            blocks["fc_shared"] = FullyConnected(cfg, encoder.out_shape, in_fc)
+        ch, h, w = blocks["fc_a" if cfg.split_fc else "fc_both"].out_shape
+        if cfg.shared_fc != "none":  # side fc and shared fc outputs are concatenated on channels
+            ch *= 2
+        if cfg.enable_gblock:
+            style = blocks["fc_gblock"] = FcGBlock(cfg, encoder.out_shape)
+            for name in (("g_block_a", "g_block_b") if cfg.split_gblock else ("g_block_both",)):
+                blocks[name] = GBlock(ch, style.out_shape[0])
+        for name in (("decoder_a", "decoder_b") if cfg.split_decoders else ("decoder_both",)):
+            blocks[name] = Decoder(cfg, (ch, h, w), in_decoder)
+        self.blocks = nn.ModuleDict(blocks)
+
+    # -- sizes ----------------------------------------------------------------------------------------
+    @property
+    def input_size(self) -> int:
+        return self.blocks["encoder"].input_size
+
+    @property
+    def output_size(self) -> int:
+        return self.config.output_size
+
+    # -- topology -------------------------------------------------------------------------------------
+    def _side_name(self, kind: str, side: Side) -> str | None:
+        if side not in ("a", "b"):
+            raise ValueError(f"side must be 'a' or 'b', got {side!r}")
+        for name in (f"{kind}_{side}", f"{kind}_both"):
+            if name in self.blocks:
+                return name
+        return None
+
+    def _shared_fc_name(self) -> str | None:
+        shared = self.config.shared_fc
+        if shared == "full":
+            return "fc_shared"
+        if shared == "half":  # faceswap reuses side A's fc (or fc_both) as the shared one
+            return "fc_a" if "fc_a" in self.blocks else "fc_both"
+        return None
+
+    def side_blocks(self, side: Side) -> list[str]:
+        """Block names on one side's path, in the order a face passes through them."""
+        names = ["encoder", self._side_name("fc", side), self._shared_fc_name()]
+        if "fc_gblock" in self.blocks:
+            names += ["fc_gblock", self._side_name("g_block", side)]
+        names.append(self._side_name("decoder", side))
+        out: list[str] = []
+        for n in names:
+            if n is not None and n not in out:
+                out.append(n)
+        return out
+
+    # -- forward --------------------------------------------------------------------------------------
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks["encoder"](x)
+
+    def decode(self, z: torch.Tensor, side: Side) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Side's fc (+ shared fc) (+ G-Block with fc_gblock's style) + decoder."""
+        x = self.blocks[self._side_name("fc", side)](z)
+        shared = self._shared_fc_name()
+        if shared is not None:
+            x = torch.cat([x, self.blocks[shared](z)], dim=1)
+        if "fc_gblock" in self.blocks:
+            x = self.blocks[self._side_name("g_block", side)](x, self.blocks["fc_gblock"](z))
+        return self.blocks[self._side_name("decoder", side)](x)
+
+    def forward(self, x_a: torch.Tensor, x_b: torch.Tensor):
+        """Reconstructions (A through side A, B through side B); with learn_mask, (face, mask) pairs."""
+        if x_a.shape[1:] == x_b.shape[1:]:  # one encoder pass for both sides: it is shared
+            z_a, z_b = self.encode(torch.cat([x_a, x_b])).split([x_a.shape[0], x_b.shape[0]])
+        else:
+            z_a, z_b = self.encode(x_a), self.encode(x_b)
+        return self.decode(z_a, "a"), self.decode(z_b, "b")
+
+    def swap(self, x: torch.Tensor, to: Side = "b") -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """The face swap: encode with the shared encoder, decode through side `to`'s path."""
+        return self.decode(self.encode(x), to)

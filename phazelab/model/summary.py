@@ -1,0 +1,50 @@
+"""Per-block table: parameters, trainable parameters, input and output shapes (channels first)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .layers import count_params
+from .phaze_a import PhazeA
+
+
+def _shape(t: Any) -> list:
+    if isinstance(t, torch.Tensor):
+        return list(t.shape[1:])
+    if isinstance(t, (tuple, list)):
+        shapes = [_shape(x) for x in t]
+        return shapes[0] if len(shapes) == 1 else shapes
+    return []
+
+
+def block_summary(model: PhazeA) -> dict[str, dict[str, Any]]:
+    """Run one batch-1 forward with hooks and report each block (shapes without the batch axis)."""
+    shapes: dict[str, tuple[list, list]] = {}
+    hooks = []
+    for name, block in model.blocks.items():
+        def hook(_m, inputs, output, name=name):
+            shapes.setdefault(name, (_shape(inputs), _shape(output)))
+        hooks.append(block.register_forward_hook(hook))
+    param = next(model.parameters())
+    x = torch.zeros(1, 3, model.input_size, model.input_size, device=param.device)
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(x, x)
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    table = {}
+    for name, block in model.blocks.items():
+        inp, out = shapes[name]
+        table[name] = {
+            "params": count_params(block),
+            "trainable": sum(p.numel() for p in block.parameters() if p.requires_grad),
+            "input_shape": inp,
+            "output_shape": out,
+        }
+    return table
