@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from ..config import PhazeAConfig
 from .layers import count_params
 from .phaze_a import PhazeA
 
@@ -48,3 +49,16 @@ def block_summary(model: PhazeA) -> dict[str, dict[str, Any]]:
             "output_shape": out,
         }
     return table
+
+
+def meta_model(config: PhazeAConfig) -> PhazeA:
+    """The model built on the meta device: shapes and counts without memory or init time."""
+    with torch.device("meta"):
+        return PhazeA(config)
+
+
+def block_sides(model: PhazeA) -> dict[str, str]:
+    """Each block's role: on both sides' paths ("shared"), or private to one side ("side A" / "side B")."""
+    a, b = set(model.side_blocks("a")), set(model.side_blocks("b"))
+    return {name: "shared" if name in a and name in b else "side A" if name in a else "side B"
+            for name in model.blocks}

@@ -1,0 +1,109 @@
+"""The `phazelab` command: summary · train · bench · experiment · lab."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from .config import ConfigError, PhazeAConfig, load_config
+
+
+def add_config_args(parser: argparse.ArgumentParser) -> None:
+    """--preset / --config / --set, shared by every command that builds a model."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--preset", help="faceswap preset name or phazelab's lab-tiny / lab-small")
+    group.add_argument("--config", help="a PhazeAConfig JSON file or a faceswap train .ini file")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one option (repeatable), e.g. --set split_decoders=True")
+
+
+def config_from_args(args: argparse.Namespace, default: PhazeAConfig | None = None) -> PhazeAConfig:
+    if getattr(args, "config", None):
+        cfg = load_config(args.config)
+    elif getattr(args, "preset", None):
+        cfg = PhazeAConfig.preset(args.preset)
+    else:
+        cfg = default if default is not None else PhazeAConfig()
+    return cfg.with_overrides(getattr(args, "overrides", []) or [])
+
+
+def summary_table(cfg: PhazeAConfig) -> dict:
+    """Build the model on the meta device (no memory, no init time) and describe every block."""
+    from .model import block_summary, meta_model
+
+    blocks = block_summary(meta_model(cfg))
+    return {"config": cfg.to_dict(), "total_params": sum(b["params"] for b in blocks.values()),
+            "blocks": blocks}
+
+
+def format_summary(table: dict) -> str:
+    rows = [("block", "params", "trainable", "input shape", "output shape")]
+    for name, b in table["blocks"].items():
+        rows.append((name, f"{b['params']:,}", f"{b['trainable']:,}", str(b["input_shape"]),
+                     str(b["output_shape"])))
+    rows.append(("total", f"{table['total_params']:,}", "", "", ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = []
+    for i, r in enumerate(rows):
+        lines.append("  ".join(c.rjust(w) if j in (1, 2) else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths))))
+        if i == 0 or i == len(rows) - 2:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def summary_main(args: argparse.Namespace) -> int:
+    table = summary_table(config_from_args(args))
+    print(json.dumps(table, indent=2) if args.json else format_summary(table))
+    return 0
+
+
+def lab_main(args: argparse.Namespace) -> int:
+    root = Path(__file__).resolve().parents[1]
+    nb = root / "notebooks" / "01_meet_phaze_a.ipynb"
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--ip=127.0.0.1", f"--port={args.port}", "--no-browser",
+           f"--ServerApp.root_dir={root}"]
+    if nb.exists():
+        cmd.append(f"--LabApp.default_url=/lab/tree/{nb.relative_to(root)}")
+    return subprocess.call(cmd)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="phazelab", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("summary", help="per-block parameter and shape table of a Phaze-A config")
+    add_config_args(p)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=summary_main)
+
+    from .train.cli import register as register_train
+
+    register_train(sub)
+    try:
+        from .experiments.cli import register as register_experiments
+    except ImportError:
+        pass
+    else:
+        register_experiments(sub)
+
+    p = sub.add_parser("lab", help="open JupyterLab on the notebooks (127.0.0.1, with a token)")
+    p.add_argument("--port", type=int, default=8888)
+    p.set_defaults(func=lab_main)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"phazelab {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

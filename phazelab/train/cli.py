@@ -1,0 +1,279 @@
+"""`phazelab train` and `phazelab bench`: argument parsing and console output around Trainer / bench."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["bench_main", "register", "train_main"]
+
+
+class CliError(Exception):
+    """Bad command-line input: printed as `phazelab <cmd>: error: ...`, exit status 2."""
+
+
+def _block_list(text: str) -> list[str]:
+    names = [b for b in text.replace(",", " ").split() if b]
+    if not names:
+        raise argparse.ArgumentTypeError("expected block names, e.g. encoder,fc_b")
+    return names
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--preset", help="a faceswap Phaze-A preset or phazelab's lab-tiny / lab-small "
+                                    "(default: faceswap's default Phaze-A, 124 M parameters)")
+    g.add_argument("--config", help="a Phaze-A config file (.json, or faceswap's .ini)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one Phaze-A option (repeatable), e.g. --set split_decoders=True")
+
+
+def register(subparsers: Any) -> None:
+    """Add the `train` and `bench` subcommands to an argparse subparsers object."""
+    t = subparsers.add_parser(
+        "train", help="train Phaze-A on two face sources",
+        description="Train Phaze-A on side A and side B faces with faceswap's defaults. A SOURCE is a "
+                    "synthetic identity (synthetic:3) or a folder of aligned faces. Checkpoints go to "
+                    "OUT/checkpoints, the final model to OUT/model, per-step metrics to OUT/metrics.csv.")
+    t.add_argument("--a", metavar="SOURCE", help="side A faces (with --resume: default the saved one)")
+    t.add_argument("--b", metavar="SOURCE", help="side B faces (with --resume: default the saved one)")
+    t.add_argument("--steps", type=int, required=True, help="train until this many steps in total")
+    t.add_argument("--out", required=True, help="run folder")
+    _add_model_args(t)
+    t.add_argument("--batch", type=int, default=16, help="faces per side per step (faceswap: 16)")
+    t.add_argument("--lr", type=float, default=5e-5, help="Adam learning rate (faceswap: 5e-5)")
+    t.add_argument("--load-from", metavar="DIR", help="a saved phazelab model to load blocks from")
+    t.add_argument("--load", type=_block_list, metavar="BLOCKS",
+                   help="blocks to load with --load-from (default: the config's load_layers)")
+    t.add_argument("--freeze", type=_block_list, metavar="BLOCKS", help="blocks to freeze, e.g. encoder")
+    t.add_argument("--unfreeze-at", type=int, metavar="K", help="unfreeze the frozen blocks at step K")
+    t.add_argument("--resume", action="store_true", help="continue the run in OUT from its last checkpoint")
+    t.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    t.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp16", "fp32"))
+    t.add_argument("--compile", action="store_true", help="torch.compile the model")
+    t.add_argument("--checkpoint-every", type=int, default=250, metavar="N",
+                   help="write a checkpoint every N steps (faceswap's save interval: 250); also on stop")
+    t.add_argument("--metrics-every", type=int, default=1, metavar="N",
+                   help="read losses from the device every N steps")
+    t.add_argument("--preview-every", type=int, metavar="N", help="write OUT/preview.png every N steps")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=train_main)
+
+    b = subparsers.add_parser(
+        "bench", help="measure training speed, FLOPs and MFU",
+        description="Time whole training steps (interleaved with a reference matmul on CPU), count FLOPs "
+                    "per step (forward + backward) and report best and median images/s and MFU.")
+    _add_model_args(b)
+    b.add_argument("--size", type=int, default=64, help="output size in px (sets output_size)")
+    b.add_argument("--batch", type=int, default=16, help="faces per side per step")
+    b.add_argument("--steps", type=int, default=3, help="steps per timed repeat")
+    b.add_argument("--repeats", type=int, default=3, help="timed repeats (interleaved with the matmul)")
+    b.add_argument("--warmup", type=int, default=1, help="untimed steps first")
+    b.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp16", "fp32"))
+    b.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    b.add_argument("--compile", action="store_true")
+    b.add_argument("--no-channels-last", action="store_true")
+    b.add_argument("--matmul-size", type=int, metavar="N",
+                   help="reference matmul N×N (default 2048 on CPU, 8192 on GPU)")
+    b.add_argument("--json", action="store_true", help="print one JSON object")
+    b.add_argument("--profile", action="store_true", help="also print where a step's time goes")
+    b.add_argument("--time-to-swap", action="store_true",
+                   help="train on the synthetic world until the A→B swap reaches SSIM ≥ --target")
+    b.add_argument("--target", type=float, default=0.80, help="swap SSIM to reach (with --time-to-swap)")
+    b.add_argument("--max-steps", type=int, default=3000, help="give up after this many steps (time-to-swap)")
+    b.add_argument("--eval-every", type=int, default=25, help="swap SSIM check interval (time-to-swap)")
+    b.add_argument("--max-seconds", type=float, help="give up after this much training time (time-to-swap)")
+    b.add_argument("--lr", type=float, default=None, help="learning rate for --time-to-swap")
+    b.set_defaults(func=bench_main)
+
+
+# -- shared ---------------------------------------------------------------------------------------------
+def _config(args: argparse.Namespace):
+    from ..config import PhazeAConfig, load_config
+
+    if args.preset:
+        cfg = PhazeAConfig.preset(args.preset)
+    elif args.config:
+        cfg = load_config(args.config)
+    else:
+        cfg = PhazeAConfig()
+    return cfg.with_overrides(args.set) if args.set else cfg
+
+
+def _report_error(cmd: str, exc: BaseException) -> int:
+    print(f"phazelab {cmd}: error: {exc}", file=sys.stderr)
+    return 2
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    from ..config import ConfigError
+    from ..weights import BlockError, ModelFileError
+    from .checkpoint import CheckpointError
+
+    return (CliError, ConfigError, BlockError, ModelFileError, CheckpointError, ValueError, FileNotFoundError)
+
+
+# -- train ----------------------------------------------------------------------------------------------
+def train_main(args: argparse.Namespace) -> int:
+    """Run `phazelab train`; returns the exit status (0 ok, 1 training failed, 2 bad input)."""
+    try:
+        trainer, bar = _build_trainer(args)
+    except _expected_errors() as exc:
+        return _report_error("train", exc)
+    return _run_training(args, trainer, bar)
+
+
+def _build_trainer(args: argparse.Namespace):
+    from tqdm.auto import tqdm
+
+    from .. import weights
+    from ..data import make_source
+    from ..model import PhazeA
+    from .checkpoint import find_snapshot, list_snapshots
+    from .trainer import Trainer
+
+    out = Path(args.out)
+    root = out / "checkpoints"
+    for value, flag in ((args.steps, "--steps"), (args.batch, "--batch"),
+                        (args.checkpoint_every, "--checkpoint-every"), (args.metrics_every, "--metrics-every")):
+        if value < 1:
+            raise CliError(f"{flag} must be ≥ 1, got {value}")
+    if args.preview_every is not None and args.preview_every < 1:
+        raise CliError(f"--preview-every must be ≥ 1, got {args.preview_every}")
+    common: dict[str, Any] = {"checkpoint_every": args.checkpoint_every, "metrics_every": args.metrics_every,
+                              "preview_every": args.preview_every}
+    if args.resume:
+        clash = [flag for flag, v in (("--preset", args.preset), ("--config", args.config), ("--set", args.set),
+                                      ("--load-from", args.load_from), ("--freeze", args.freeze),
+                                      ("--unfreeze-at", args.unfreeze_at)) if v]
+        if clash:
+            raise CliError(f"--resume continues the saved run as it was; it cannot be combined with "
+                           f"{', '.join(clash)}")
+        snap = find_snapshot(root)
+        saved = json.loads((snap / "trainer.json").read_text()).get("sources", {})
+        spec_a, spec_b = args.a or saved.get("a"), args.b or saved.get("b")
+        if not spec_a or not spec_b:
+            raise CliError("--resume: the checkpoint does not name its sources; pass --a and --b")
+        trainer = Trainer.from_checkpoint(root, make_source(spec_a), make_source(spec_b), device=args.device,
+                                          **common)
+        if trainer.step >= args.steps:
+            print(f"{out}: already at step {trainer.step} ≥ --steps {args.steps}; nothing to train")
+    else:
+        if not args.a or not args.b:
+            raise CliError("--a and --b are required (a SOURCE is synthetic:<id> or a face folder)")
+        if list_snapshots(root):
+            raise CliError(f"{out} already holds a training run; pass --resume to continue it or choose "
+                           "another --out")
+        if args.unfreeze_at is not None and not args.freeze:
+            raise CliError("--unfreeze-at needs --freeze (which blocks to unfreeze)")
+        if args.load and not args.load_from:
+            raise CliError("--load needs --load-from DIR (the model to load the blocks from)")
+        cfg = _config(args)
+        src_a, src_b = make_source(args.a), make_source(args.b)
+        model = PhazeA(cfg)
+        if args.load_from:
+            blocks = args.load or list(cfg.load_layers)
+            report = weights.load_blocks(model, args.load_from, blocks)
+            if not report.loaded:
+                raise CliError(f"--load-from {args.load_from}: none of {blocks} could be loaded\n{report}")
+            print(f"loaded from {args.load_from}: {', '.join(report.loaded)}")
+        trainer = Trainer(model, src_a, src_b, batch_size=args.batch, lr=args.lr, seed=args.seed,
+                          device=args.device, precision=args.precision, compile=args.compile,
+                          checkpoint_dir=root, unfreeze_at=args.unfreeze_at, **common)
+        if args.freeze:
+            print(f"frozen: {', '.join(trainer.freeze(args.freeze).result()) or '-'}")
+    bar = None if args.quiet else tqdm(total=args.steps, initial=trainer.step, unit="step", dynamic_ncols=True)
+    if bar is not None:
+        def progress(record: dict[str, Any]) -> None:
+            bar.update(record["step"] - bar.n)
+            bar.set_postfix(loss_a=f"{record['loss_a']:.4f}", loss_b=f"{record['loss_b']:.4f}",
+                            img_s=f"{record['img_per_s']:.0f}", refresh=False)
+
+        trainer.on_metrics.append(progress)
+    if args.preview_every:
+        trainer.on_preview.append(lambda step, grid: _write_png(out / "preview.png", grid))
+    return trainer, bar
+
+
+def _write_png(path: Path, grid: Any) -> None:
+    import io
+
+    from PIL import Image
+
+    from ..weights import atomic_write_bytes
+
+    array = (grid.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _run_training(args: argparse.Namespace, trainer: Any, bar: Any) -> int:
+    from .. import weights
+
+    out = Path(args.out)
+    remaining = max(0, args.steps - trainer.step)
+    print(f"training {remaining} steps on {trainer.device} ({trainer.precision}), batch {trainer.batch_size} "
+          f"per side, sources {getattr(trainer.data_a, 'name', '?')} / {getattr(trainer.data_b, 'name', '?')}")
+    trainer.start(remaining)
+    interrupted = False
+    try:
+        while trainer.wait(0.5) in ("running", "paused", "stopping"):
+            pass
+    except KeyboardInterrupt:
+        interrupted = True
+        print("\ninterrupted: stopping at the next step and writing a checkpoint ...", file=sys.stderr)
+        trainer.stop()
+    finally:
+        if bar is not None:
+            bar.close()
+    if trainer.state == "error":
+        print(f"phazelab train: training failed: {trainer.error}", file=sys.stderr)
+        return 1
+    weights.save(trainer.model, out / "model", meta={"step": trainer.step, "sources": {
+        "a": getattr(trainer.data_a, "name", None), "b": getattr(trainer.data_b, "name", None)}})
+    weights.atomic_write_text(out / "metrics.csv", trainer.history_frame().to_csv(index=False))
+    last = trainer.history[-1] if trainer.history else None
+    summary = f"; loss_a {last['loss_a']:.4f}, loss_b {last['loss_b']:.4f}" if last else ""
+    print(f"step {trainer.step}{summary}. Model: {out / 'model'}; checkpoint: {trainer.last_checkpoint}")
+    if interrupted:
+        print(f"resume with: phazelab train --out {out} --steps {args.steps} --resume")
+        return 130
+    return 0
+
+
+# -- bench ----------------------------------------------------------------------------------------------
+def bench_main(args: argparse.Namespace) -> int:
+    """Run `phazelab bench`; prints a table or (--json) one JSON object."""
+    from .. import bench
+
+    try:
+        cfg = _config(args)
+        label = args.preset or (Path(args.config).name if args.config else "faceswap-default")
+        if args.time_to_swap:
+            result = bench.time_to_swap(cfg if (args.preset or args.config or args.set) else None,
+                                        batch=args.batch, device=args.device, precision=args.precision,
+                                        target=args.target, max_steps=args.max_steps,
+                                        eval_every=args.eval_every, lr=args.lr, label=label,
+                                        max_seconds=args.max_seconds)
+        else:
+            result = bench.bench_training(cfg, size=args.size, batch=args.batch, steps=args.steps,
+                                          repeats=args.repeats, warmup=args.warmup, precision=args.precision,
+                                          device=args.device, channels_last=not args.no_channels_last,
+                                          compile=args.compile, label=label, matmul_size=args.matmul_size)
+    except _expected_errors() as exc:
+        return _report_error("bench", exc)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>24}: {value:.4g}" if isinstance(value, float) else f"{key:>24}: {value}")
+    if args.profile and not args.time_to_swap:
+        cfg_p = cfg.replace(output_size=args.size) if args.size != cfg.output_size else cfg
+        print(bench.profile_step(cfg_p, batch=args.batch, precision=args.precision, device=args.device),
+              file=sys.stderr if args.json else sys.stdout)
+    return 0

@@ -1,0 +1,776 @@
+"""Trainer: faceswap's two-sided Phaze-A training, built to be driven from a notebook.
+
+One step draws a batch per side on the device, augments it (warped input, unwarped target), runs both
+sides through the model, sums loss_a + loss_b and takes one Adam step. Around that hot loop:
+
+* a background thread (`start` / `pause` / `resume` / `stop` / `wait`, `state`), one loop at a time;
+* requests applied between steps (`freeze`, `unfreeze`, `load_blocks`, `set_lr`, `save_checkpoint`,
+  any `request(fn)`), each returning a Future; frozen parameters get no gradient (grad stays None), so
+  Adam never touches them;
+* "kickstart" schedules (`unfreeze_at`);
+* metrics read from the device only every `metrics_every` steps (one sync), a history of per-step
+  records, callbacks, preview grids;
+* crash-safe checkpoints with exact resume, and a guard that stops on a non-finite loss.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import threading
+import time
+import traceback
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+from safetensors.torch import load_model as st_load_model
+from safetensors.torch import save as st_save
+from safetensors.torch import save_model as st_save_model
+
+from .. import weights
+from ..config import PhazeAConfig
+from ..data import AugmentConfig, augment
+from ..model import PhazeA
+from . import checkpoint as ckpt
+from .losses import CompositeLoss
+
+__all__ = [
+    "FACESWAP_EXTRA_LOSSES", "NonFiniteLossError", "STATES", "Trainer", "TrainerBusyError", "TrainerFailure",
+    "preview_grid", "resolve_device", "resolve_precision",
+]
+
+T = TypeVar("T")
+STATES = ("idle", "running", "paused", "stopping", "finished", "error")
+FACESWAP_EXTRA_LOSSES: Mapping[str, float] = MappingProxyType({"mse": 1.0})  # faceswap: MSE at 100 %
+_ACTIVE = ("running", "paused", "stopping")
+
+
+class TrainerBusyError(RuntimeError):
+    """A training loop is already running on this trainer."""
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN or infinite; training stopped (faceswap's NaN protection)."""
+
+
+@dataclass
+class TrainerFailure:
+    """Why the last loop ended in state "error": the exception, its traceback text and the step."""
+
+    exception: BaseException
+    traceback: str
+    step: int
+
+    def __str__(self) -> str:
+        return f"{type(self.exception).__name__} at step {self.step}: {self.exception}"
+
+
+# -- device and precision -----------------------------------------------------------------------------
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """None → CUDA when available, else CPU; a bare "cuda" becomes the current CUDA device."""
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("device 'cuda' requested but torch sees no CUDA device; use device='cpu'")
+        if device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
+def cpu_has_amx() -> bool:
+    """True when the CPU has AMX bf16 tiles (there bf16 matmuls run ~5× fp32: autocast pays off)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return "amx_bf16" in line.split()
+    except OSError:
+        pass
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """"auto" → bf16 on CUDA with bf16 (fp16 + grad scaler on older GPUs); on CPU bf16 only with AMX.
+
+    Without AMX (e.g. AVX2-only CPUs) bf16 autocast is emulated and slower than fp32, so auto picks fp32.
+    """
+    choices = ("auto", "bf16", "fp16", "fp32")
+    if precision not in choices:
+        raise ValueError(f"precision must be one of {list(choices)}, got {precision!r}")
+    if precision == "auto":
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "bf16" if device.type == "cpu" and cpu_has_amx() else "fp32"
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError("precision 'fp16' (with a grad scaler) is for CUDA; on CPU use 'bf16' or 'fp32'")
+    return precision
+
+
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+# -- previews -----------------------------------------------------------------------------------------
+def _face(out: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+@torch.no_grad()
+def preview_grid(model: PhazeA, x_a: torch.Tensor, x_b: torch.Tensor) -> torch.Tensor:
+    """A (3, 6·S, n·S) float image in [0, 1]: rows A, A→A, A→B, B, B→B, B→A; S = output size.
+
+    Runs in eval mode (no Gaussian noise, no dropout) and restores the model's mode afterwards.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        size = model.output_size
+        rec_a, rec_b = (_face(o) for o in model(x_a, x_b))
+        a_to_b, b_to_a = _face(model.swap(x_a, to="b")), _face(model.swap(x_b, to="a"))
+    finally:
+        model.train(was_training)
+
+    def show(x: torch.Tensor) -> torch.Tensor:
+        x = x.float()
+        if x.shape[-1] != size:
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+        return x.clamp(0, 1)
+
+    rows = torch.stack([show(r) for r in (x_a, rec_a, a_to_b, x_b, rec_b, b_to_a)])  # (6, n, 3, S, S)
+    six, n, c, s, _ = rows.shape
+    return rows.permute(2, 0, 3, 1, 4).reshape(c, six * s, n * s).cpu()
+
+
+# -- schedules ----------------------------------------------------------------------------------------
+UnfreezeAt = int | Mapping[str, int] | tuple[str | Sequence[str] | None, int] | None
+
+
+def _normalise_schedule(spec: UnfreezeAt | list, blocks: Iterable[str]) -> list[tuple[int, list[str] | None]]:
+    """unfreeze_at → sorted [(step, blocks or None = every frozen block)].
+
+    Accepts K (unfreeze everything frozen at step K), {block: K, ...}, (blocks, K), or the list form
+    this function returns (as stored in checkpoints).
+    """
+    if spec is None:
+        return []
+    known = set(blocks)
+    if isinstance(spec, bool):
+        raise ValueError(f"unfreeze_at: expected a step, {{block: step}} or (blocks, step), got {spec!r}")
+    if isinstance(spec, int):
+        entries: list[tuple[int, list[str] | None]] = [(spec, None)]
+    elif isinstance(spec, Mapping):
+        by_step: dict[int, list[str]] = {}
+        for name, step in spec.items():
+            by_step.setdefault(step, []).append(name)
+        entries = list(by_step.items())
+    elif isinstance(spec, tuple) and len(spec) == 2 and not isinstance(spec[1], (list, tuple)):
+        names, step = spec
+        entries = [(step, None if names is None else ([names] if isinstance(names, str) else list(names)))]
+    elif isinstance(spec, list):
+        entries = [(int(s), None if b is None else list(b)) for s, b in spec]
+    else:
+        raise ValueError(f"unfreeze_at: expected a step, {{block: step}} or (blocks, step), got {spec!r}")
+    for step, names in entries:
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise ValueError(f"unfreeze_at: steps must be integers ≥ 0, got {step!r}")
+        bad = [n for n in names or [] if n not in known]
+        if bad:
+            raise ValueError(f"unfreeze_at: block(s) {bad} not in this model; blocks: {sorted(known)}")
+    return sorted(entries, key=lambda e: e[0])
+
+
+# -- the trainer ----------------------------------------------------------------------------------------
+class Trainer:
+    """Train a PhazeA on two face sources (side A, side B) with faceswap's defaults.
+
+    Defaults (faceswap): Adam lr 5e-5, ε 1e-7, β (0.9, 0.999), batch 16 per side, loss SSIM + MSE
+    (weight 1.0 = faceswap's 100 %), faceswap's augmentation. Images counted in `img_per_s` are both
+    sides' faces (2 × batch_size per step).
+
+    Model noise layers draw from torch's global RNG; checkpoints save and restore it together with the
+    trainer's data generator, so a resumed run on CPU is bit-identical to an uninterrupted one. On CUDA
+    a resume restores the same state, but cuDNN's algorithm choice and atomic adds in some backward
+    kernels make runs (resumed or not) differ in the last bits; `torch.use_deterministic_algorithms(True)`
+    (with CUBLAS_WORKSPACE_CONFIG=:4096:8) removes that at a speed cost.
+
+    Only one loop runs at a time (`TrainerBusyError` otherwise) and one trainer should own a checkpoint
+    folder. Methods that change the model while it trains (`freeze`, `unfreeze`, `load_blocks`, `set_lr`,
+    `save_checkpoint`, `load_checkpoint`, `request`) return a Future: applied between two steps while a
+    loop runs, at once otherwise.
+    """
+
+    def __init__(
+        self,
+        model: PhazeA,
+        data_a: Any,
+        data_b: Any,
+        *,
+        batch_size: int = 16,
+        lr: float = 5e-5,
+        eps: float = 1e-7,
+        betas: tuple[float, float] = (0.9, 0.999),
+        loss: str = "ssim",
+        extra_losses: Mapping[str, float] = FACESWAP_EXTRA_LOSSES,
+        augment_config: AugmentConfig | Mapping[str, Any] | None = None,
+        seed: int = 0,
+        device: str | torch.device | None = None,
+        precision: str = "auto",
+        channels_last: bool = True,
+        compile: bool = False,
+        checkpoint_dir: str | Path | None = None,
+        checkpoint_every: int | None = None,
+        keep_checkpoints: int = 2,
+        metrics_every: int = 1,
+        preview_every: int | None = None,
+        preview_count: int = 4,
+        unfreeze_at: UnfreezeAt = None,
+        on_metrics: Callable[[dict[str, Any]], None] | Sequence[Callable] | None = None,
+        on_preview: Callable[[int, torch.Tensor], None] | Sequence[Callable] | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        for src, side in ((data_a, "data_a"), (data_b, "data_b")):
+            if not callable(getattr(src, "batch", None)):
+                raise TypeError(f"{side}: expected a face source with .batch(n, generator, size, device), "
+                                f"got {type(src).__name__}")
+        _positive_int(batch_size, "batch_size")
+        _positive_int(metrics_every, "metrics_every")
+        _positive_int(preview_count, "preview_count")
+        _positive_int(keep_checkpoints, "keep_checkpoints")
+        for value, name in ((checkpoint_every, "checkpoint_every"), (preview_every, "preview_every")):
+            if value is not None:
+                _positive_int(value, name)
+        if checkpoint_every is not None and checkpoint_dir is None:
+            raise ValueError("checkpoint_every needs a checkpoint_dir to write to")
+        if not (isinstance(lr, (int, float)) and lr > 0):
+            raise ValueError(f"lr must be a number > 0, got {lr!r}")
+
+        self.device = resolve_device(device)
+        self.precision_requested = precision
+        self.precision = resolve_precision(precision, self.device)
+        self.model = model.to(self.device)
+        if channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.model.train()
+        if self.model.config.learn_mask:
+            warnings.warn("learn_mask: the face sources give no mask targets, so only the face output is "
+                          "trained; the mask branch is left as initialised", stacklevel=2)
+        self.data_a, self.data_b = data_a, data_b
+        if augment_config is None:
+            augment_config = AugmentConfig()
+        elif isinstance(augment_config, Mapping):
+            augment_config = AugmentConfig(**augment_config)
+        self.augment_config = augment_config
+        self.batch_size, self.seed = batch_size, seed
+        self.channels_last, self.compile = channels_last, compile
+        self.metrics_every, self.preview_every, self.preview_count = metrics_every, preview_every, preview_count
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        self.checkpoint_every, self.keep_checkpoints = checkpoint_every, keep_checkpoints
+        self.meta: dict[str, Any] = dict(meta or {})
+        self._settings = {"batch_size": batch_size, "lr": float(lr), "eps": float(eps),
+                          "betas": [float(b) for b in betas], "loss": loss,
+                          "extra_losses": {k: float(v) for k, v in dict(extra_losses).items()}}
+
+        self.loss_fn = CompositeLoss(loss, extra_losses).to(self.device)
+        self._param_names: dict[torch.Tensor, str] = {p: n for n, p in self.model.named_parameters()}
+        fused = self.device.type in ("cuda", "cpu")
+        self.optimizer = torch.optim.Adam(list(self._param_names), lr=lr, betas=tuple(betas), eps=eps,
+                                          fused=fused)
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.precision == "fp16" else None
+        self._forward = torch.compile(self.model) if compile else self.model
+        self._generator = torch.Generator(device=self.device)
+        self._generator.manual_seed(seed)
+        self._render_size = max(self.model.input_size, self.model.output_size)
+
+        self.step = 0
+        self.history: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.schedule = _normalise_schedule(unfreeze_at, self.model.blocks)
+        self.on_metrics: list[Callable[[dict[str, Any]], None]] = _callbacks(on_metrics)
+        self.on_preview: list[Callable[[int, torch.Tensor], None]] = _callbacks(on_preview)
+        self.error: TrainerFailure | None = None
+        self.last_checkpoint: Path | None = None
+        self._last_saved_step: int | None = None
+
+        self._cv = threading.Condition(threading.RLock())
+        self._state = "idle"
+        self._loop_active = False
+        self._pause_requested = False
+        self._stop_requested = False
+        self._thread: threading.Thread | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._requests: deque[tuple[Callable[[], Any], Future]] = deque()
+        self._pending: list[tuple[int, torch.Tensor, float, list[str]]] = []
+        self._window_t = time.perf_counter()
+        self._preview_batch: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._frozen = weights.frozen_blocks(self.model)
+
+    # -- public state ---------------------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        """One of STATES: idle, running, paused, stopping, finished, error."""
+        return self._state
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    @property
+    def frozen(self) -> list[str]:
+        """Blocks currently frozen (all parameters non-trainable)."""
+        return list(self._frozen)
+
+    @property
+    def term_names(self) -> list[str]:
+        """History keys of the per-side loss terms, e.g. ["ssim_a", "mse_a", "ssim_b", "mse_b"]."""
+        return [f"{n}_{s}" for s in "ab" for n in self.loss_fn.names]
+
+    def history_frame(self) -> Any:
+        """The metrics history as a pandas DataFrame (one row per step)."""
+        import pandas as pd
+
+        return pd.DataFrame(list(self.history))
+
+    def settings(self) -> dict[str, Any]:
+        """Everything needed to rebuild this trainer (JSON-able); stored in checkpoints."""
+        return {**self._settings, "augment_config": dataclasses.asdict(self.augment_config),
+                "seed": self.seed, "precision": self.precision_requested, "channels_last": self.channels_last,
+                "compile": self.compile, "checkpoint_every": self.checkpoint_every,
+                "keep_checkpoints": self.keep_checkpoints, "metrics_every": self.metrics_every,
+                "preview_every": self.preview_every, "preview_count": self.preview_count}
+
+    # -- running --------------------------------------------------------------------------------------
+    def run(self, steps: int) -> None:
+        """Train `steps` more steps in the calling thread (blocking); raises what the loop raised."""
+        _positive_int(steps, "steps", allow_zero=True)
+        self._claim()
+        try:
+            self._loop(steps)
+        except BaseException as exc:
+            self._fail(exc)
+            raise
+        else:
+            self._finish()
+
+    def start(self, steps: int) -> None:
+        """Train `steps` more steps in a background thread; raise TrainerBusyError if already running."""
+        _positive_int(steps, "steps", allow_zero=True)
+        self._claim()
+        self._thread = threading.Thread(target=self._thread_main, args=(steps,), daemon=True,
+                                        name="phazelab-trainer")
+        self._thread.start()
+
+    def pause(self, wait: bool = True, timeout: float | None = None) -> None:
+        """Pause at the next step boundary (metrics flushed); requests are still applied while paused."""
+        with self._cv:
+            if self._state not in ("running", "paused"):
+                return
+            self._pause_requested = True
+            self._cv.notify_all()
+            if wait and not self._in_loop_thread():
+                self._cv.wait_for(lambda: self._state != "running", timeout)
+
+    def resume(self, wait: bool = True, timeout: float | None = None) -> None:
+        """Continue after pause()."""
+        with self._cv:
+            self._pause_requested = False
+            self._cv.notify_all()
+            if wait and self._state == "paused" and not self._in_loop_thread():
+                self._cv.wait_for(lambda: self._state != "paused", timeout)
+
+    def stop(self, wait: bool = True, timeout: float | None = None) -> str:
+        """Stop at the next step boundary (a checkpoint is written if checkpoint_dir is set)."""
+        with self._cv:
+            if self._state in ("running", "paused"):
+                self._stop_requested = True
+                self._state = "stopping"
+                self._cv.notify_all()
+        if wait and not self._in_loop_thread():
+            self.wait(timeout)
+        return self._state
+
+    def wait(self, timeout: float | None = None) -> str:
+        """Block until the background loop ends (or timeout); return the state."""
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        return self._state
+
+    # -- requests applied between steps -----------------------------------------------------------------
+    def request(self, fn: Callable[[], T]) -> Future[T]:
+        """Run `fn()` between steps (now, when no loop is running). The Future holds its result/error."""
+        fut: Future[T] = Future()
+        with self._cv:
+            if self._loop_active:
+                self._requests.append((fn, fut))
+                self._cv.notify_all()
+                return fut
+            self._apply(fn, fut)
+        return fut
+
+    def freeze(self, blocks: Sequence[str] | str) -> Future[list[str]]:
+        """Freeze blocks between steps: no gradients, so Adam leaves them bit-identical."""
+        return self.request(lambda: self._do_freeze(blocks, reason="request"))
+
+    def unfreeze(self, blocks: Sequence[str] | str | None = None) -> Future[list[str]]:
+        """Unfreeze blocks (default all) between steps; they continue from their current weights."""
+        return self.request(lambda: self._do_unfreeze(blocks, reason="request"))
+
+    def load_blocks(self, source: PhazeA | str | Path, blocks: Sequence[str] | str) -> Future[Any]:
+        """Load blocks' weights from a model or saved folder between steps (Adam state of those reset)."""
+        return self.request(lambda: self._do_load(source, blocks))
+
+    def set_lr(self, lr: float) -> Future[float]:
+        if not (isinstance(lr, (int, float)) and lr > 0):
+            raise ValueError(f"lr must be a number > 0, got {lr!r}")
+
+        def apply() -> float:
+            for g in self.optimizer.param_groups:
+                g["lr"] = float(lr)
+            self.events.append({"step": self.step, "kind": "lr", "blocks": [], "detail": float(lr)})
+            return float(lr)
+
+        return self.request(apply)
+
+    def save_checkpoint(self, directory: str | Path | None = None) -> Future[Path]:
+        """Write a snapshot between steps (to checkpoint_dir unless another folder is given)."""
+        return self.request(lambda: self._save_now(directory))
+
+    def load_checkpoint(self, path: str | Path) -> Future[int]:
+        """Restore model, optimizer, step, RNG, history, events and frozen blocks; result is the step."""
+        return self.request(lambda: self._restore(path))
+
+    def sample_batches(self, seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One step's augmented batches (x_a, target_a, x_b, target_b), drawn from a separate generator
+        (default seed: the trainer's seed + 2), so training's own random stream is left untouched."""
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(self.seed + 2 if seed is None else seed)
+        x_a, t_a = self._batch(self.data_a, gen)
+        x_b, t_b = self._batch(self.data_b, gen)
+        return x_a, t_a, x_b, t_b
+
+    def preview(self) -> torch.Tensor:
+        """A preview grid on a fixed set of faces (rows A, A→A, A→B, B, B→B, B→A)."""
+        if self._preview_batch is None:
+            gen = torch.Generator(device=self.device)
+            gen.manual_seed(self.seed + 1)  # its own stream: previews never shift the training RNG
+            faces = []
+            for src in (self.data_a, self.data_b):
+                x = src.batch(self.preview_count, gen, self._render_size, self.device)
+                if x.shape[-1] != self.model.input_size:
+                    x = F.interpolate(x, size=(self.model.input_size,) * 2, mode="area")
+                faces.append(x)
+            self._preview_batch = (faces[0], faces[1])
+        with self.autocast():
+            return preview_grid(self.model, *self._preview_batch)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, data_a: Any, data_b: Any, *,
+                        device: str | torch.device | None = None, **overrides: Any) -> Trainer:
+        """Rebuild model + trainer from a checkpoint root (or snapshot) and restore its state exactly."""
+        snap = ckpt.find_snapshot(path)
+        state = _read_json(snap / "trainer.json")
+        model = PhazeA(PhazeAConfig.from_dict(state["config"]))
+        kwargs = {**state["settings"], "checkpoint_dir": snap.parent, "meta": state.get("meta"),
+                  **overrides}
+        trainer = cls(model, data_a, data_b, device=device, **kwargs)
+        trainer._restore(snap)
+        return trainer
+
+    # -- loop internals ---------------------------------------------------------------------------------
+    def _in_loop_thread(self) -> bool:
+        return self._loop_thread is threading.current_thread()
+
+    def _claim(self) -> None:
+        with self._cv:
+            if self._state in _ACTIVE or self._loop_active:
+                raise TrainerBusyError(f"the trainer is already {self._state}; stop() or wait() first")
+            self._state, self._loop_active = "running", True
+            self._stop_requested = self._pause_requested = False
+            self.error = None
+
+    def _thread_main(self, steps: int) -> None:
+        try:
+            self._loop(steps)
+        except BaseException as exc:  # noqa: BLE001 - recorded in self.error, the thread must not die loudly
+            self._fail(exc)
+        else:
+            self._finish()
+
+    def _finish(self) -> None:
+        self._loop_thread = None
+        with self._cv:
+            self._state, self._loop_active = "finished", False
+            self._drain()  # requests that arrived at the very end still run
+            self._cv.notify_all()
+
+    def _fail(self, exc: BaseException) -> None:
+        self._loop_thread = None
+        self._pending.clear()
+        with self._cv:
+            self.error = TrainerFailure(exc, traceback.format_exc(), self.step)
+            self._state, self._loop_active = "error", False
+            self._drain()
+            self._cv.notify_all()
+
+    def _loop(self, steps: int) -> None:
+        self._loop_thread = threading.current_thread()
+        target = self.step + steps
+        self._window_t = time.perf_counter()
+        while self.step < target:
+            if not self._between_steps():
+                break
+            metrics_due = (self.step + 1) % self.metrics_every == 0 or self.step + 1 == target
+            self._train_step(flush=metrics_due)
+            if self.checkpoint_every and self.step % self.checkpoint_every == 0:
+                self._save_now()
+            if self.preview_every and self.step % self.preview_every == 0 and self.on_preview:
+                self._flush()
+                grid = self.preview()
+                for cb in self.on_preview:
+                    cb(self.step, grid)
+                self._window_t = time.perf_counter()
+        self._flush()
+        with self._cv:
+            self._drain()
+        if self.checkpoint_dir is not None and self._last_saved_step != self.step:
+            self._save_now()
+
+    def _between_steps(self) -> bool:
+        """Apply requests and schedules, honour pause/stop. False = stop the loop."""
+        if not (self._requests or self._pause_requested or self._stop_requested or self.schedule):
+            return True  # the common case: no lock, no sync
+        with self._cv:
+            paused_at = None
+            while True:
+                self._drain()
+                while self.schedule and self.schedule[0][0] <= self.step:
+                    _, names = self.schedule.pop(0)
+                    self._do_unfreeze(names, reason="unfreeze_at", only_frozen=names is None)
+                if self._stop_requested:
+                    return False
+                if not self._pause_requested:
+                    if paused_at is not None:
+                        self._window_t = time.perf_counter()
+                    self._state = "running"
+                    self._cv.notify_all()
+                    return True
+                if self._state != "paused":
+                    self._flush()
+                    paused_at = time.perf_counter()
+                    self._state = "paused"
+                    self._cv.notify_all()
+                self._cv.wait(0.1)
+
+    def _drain(self) -> None:
+        while self._requests:
+            fn, fut = self._requests.popleft()
+            self._apply(fn, fut)
+
+    @staticmethod
+    def _apply(fn: Callable[[], Any], fut: Future) -> None:
+        if not fut.set_running_or_notify_cancel():
+            return
+        try:
+            fut.set_result(fn())
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever asked
+            fut.set_exception(exc)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The autocast context training uses (bf16 / fp16), or a no-op for fp32."""
+        if self.precision in _DTYPES:
+            return torch.autocast(self.device.type, dtype=_DTYPES[self.precision])
+        return contextlib.nullcontext()
+
+    def _batch(self, source: Any, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        gen = self._generator if generator is None else generator
+        faces = source.batch(self.batch_size, gen, self._render_size, self.device)
+        inp, tgt = augment(faces, gen, input_size=self.model.input_size,
+                           output_size=self.model.output_size, config=self.augment_config)
+        if self.channels_last:
+            inp = inp.contiguous(memory_format=torch.channels_last)
+        return inp, tgt
+
+    def _train_step(self, flush: bool) -> None:
+        x_a, t_a = self._batch(self.data_a)
+        x_b, t_b = self._batch(self.data_b)
+        with self.autocast():
+            out_a, out_b = self._forward(x_a, x_b)
+        loss_a, terms_a = self.loss_fn(_face(out_a), t_a)
+        loss_b, terms_b = self.loss_fn(_face(out_b), t_b)
+        total = loss_a + loss_b
+        if self.scaler is not None:
+            self.scaler.scale(total).backward()
+        else:
+            total.backward()
+        values = torch.cat([torch.stack([total, loss_a, loss_b]).detach(), terms_a.detach(), terms_b.detach()])
+        self._pending.append((self.step + 1, values, self.lr, self._frozen))
+        if flush:  # sync now, before the update, so a non-finite loss never reaches the weights
+            self._flush()
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+
+    def _flush(self) -> None:
+        """Move pending metrics to the host (one sync), append records, check finiteness."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        rows = torch.stack([v for _, v, _, _ in pending]).float().cpu().tolist()
+        now = time.perf_counter()
+        img_per_s = 2 * self.batch_size * len(pending) / max(now - self._window_t, 1e-9)
+        self._window_t = now
+        names = ["loss", "loss_a", "loss_b", *self.term_names]
+        for (step, _, lr, frozen), row in zip(pending, rows, strict=True):
+            record = {"step": step, **dict(zip(names, row, strict=True)), "img_per_s": img_per_s, "lr": lr,
+                      "frozen": list(frozen)}
+            self.history.append(record)
+            bad = [k for k in names if not math.isfinite(record[k])]
+            if bad:
+                self.optimizer.zero_grad(set_to_none=True)
+                where = ("last good checkpoint: " + str(self.last_checkpoint)) if self.last_checkpoint \
+                    else "no checkpoint was written yet"
+                applied = self.step - step + 1  # updates applied from the bad step on (0: none)
+                weights_note = ("Training stopped before applying this update, so the weights in memory are "
+                                "the last good ones" if applied <= 0 else
+                                f"The weights in memory took {applied} update(s) from non-finite losses "
+                                f"(metrics_every={self.metrics_every}): reload the checkpoint")
+                raise NonFiniteLossError(
+                    f"non-finite loss at step {step}: " + ", ".join(f"{k}={record[k]}" for k in bad)
+                    + f". {weights_note}; {where}. Lower the learning rate or check the data, then resume "
+                    "from the checkpoint.")
+            for cb in self.on_metrics:
+                cb(record)
+
+    # -- freeze / load ----------------------------------------------------------------------------------
+    def _refresh_frozen(self) -> None:
+        for p in self.model.parameters():
+            if not p.requires_grad:
+                p.grad = None  # Adam skips parameters without a gradient: no momentum update either
+        self._frozen = weights.frozen_blocks(self.model)
+
+    def _do_freeze(self, blocks: Sequence[str] | str, reason: str) -> list[str]:
+        done = weights.freeze(self.model, blocks)
+        self._refresh_frozen()
+        self.events.append({"step": self.step, "kind": "freeze", "blocks": done, "detail": reason})
+        return done
+
+    def _do_unfreeze(self, blocks: Sequence[str] | str | None, reason: str, only_frozen: bool = False) -> list[str]:
+        if only_frozen:
+            blocks = list(self._frozen)
+        done = weights.unfreeze(self.model, blocks)
+        self._refresh_frozen()
+        self.events.append({"step": self.step, "kind": "unfreeze", "blocks": done, "detail": reason})
+        return done
+
+    def _do_load(self, source: PhazeA | str | Path, blocks: Sequence[str] | str) -> Any:
+        report = weights.load_blocks(self.model, source, blocks)
+        for name in report.loaded:  # old moments belong to the old weights
+            for p in self.model.blocks[name].parameters():
+                self.optimizer.state.pop(p, None)
+        where = "a model in memory" if isinstance(source, PhazeA) else str(source)
+        self.events.append({"step": self.step, "kind": "load", "blocks": list(report.loaded), "detail": where})
+        return report
+
+    # -- checkpoints ------------------------------------------------------------------------------------
+    def _save_now(self, directory: str | Path | None = None) -> Path:
+        root = Path(directory) if directory is not None else self.checkpoint_dir
+        if root is None:
+            raise ValueError("no checkpoint folder: pass one or create the Trainer with checkpoint_dir")
+        self._flush()  # never checkpoint weights whose losses were not checked
+        opt_tensors, opt_meta = ckpt.pack_optimizer(self.optimizer, self._param_names)
+        opt_meta["scaler"] = self.scaler.state_dict() if self.scaler is not None else None
+        state = {
+            "format": 1, "step": self.step, "config": self.model.config.to_dict(), "settings": self.settings(),
+            "precision": self.precision, "device": str(self.device), "torch": torch.__version__,
+            "schedule": [[s, b] for s, b in self.schedule], "frozen_blocks": self.frozen,
+            "frozen_params": [n for p, n in self._param_names.items() if not p.requires_grad],
+            "sources": {"a": getattr(self.data_a, "name", None), "b": getattr(self.data_b, "name", None)},
+            "meta": self.meta, "events": self.events, "history": self.history,
+        }
+        files = {
+            "model.safetensors": lambda p: st_save_model(self.model, str(p)),
+            "optimizer.safetensors": st_save(opt_tensors),
+            "optimizer.json": json.dumps(opt_meta).encode(),
+            "rng.safetensors": st_save(ckpt.rng_state(self.device, self._generator)),
+            "trainer.json": json.dumps(state, default=_json_default).encode(),
+        }
+        path = ckpt.write_snapshot(root, self.step, files, keep=self.keep_checkpoints,
+                                   info={"step": self.step})
+        self._window_t = time.perf_counter()
+        self.last_checkpoint, self._last_saved_step = path, self.step
+        return path
+
+    def _restore(self, path: str | Path) -> int:
+        snap = ckpt.find_snapshot(path)
+        state = _read_json(snap / "trainer.json")
+        if state["config"] != self.model.config.to_dict():
+            diff = sorted(k for k, v in state["config"].items() if self.model.config.to_dict().get(k) != v)
+            raise ckpt.CheckpointError(f"{snap}: checkpoint was trained with a different model config "
+                                       f"(differs in {diff})")
+        st_load_model(self.model, str(snap / "model.safetensors"), device=str(self.device))
+        frozen = set(state["frozen_params"])
+        for p, name in self._param_names.items():
+            p.requires_grad_(name not in frozen)
+        self._refresh_frozen()
+        opt_meta = _read_json(snap / "optimizer.json")
+        ckpt.unpack_optimizer(self.optimizer, self._param_names,
+                              load_file(str(snap / "optimizer.safetensors"), device=str(self.device)), opt_meta)
+        if self.scaler is not None and opt_meta.get("scaler"):
+            self.scaler.load_state_dict(opt_meta["scaler"])
+        skipped = ckpt.set_rng_state(load_file(str(snap / "rng.safetensors")), self.device, self._generator)
+        if skipped:
+            warnings.warn(f"{snap}: RNG state {skipped} saved on another device kind; those streams "
+                          "restart from the seed, so this resume is not bit-exact", stacklevel=2)
+            if "data_generator" in skipped:
+                self._generator.manual_seed(self.seed + state["step"])
+        self.step = state["step"]
+        self.history = list(state["history"])
+        self.events = list(state["events"])
+        self.schedule = _normalise_schedule(state["schedule"], self.model.blocks)
+        self.meta = {**state.get("meta", {}), **self.meta}
+        self._pending.clear()
+        self.last_checkpoint, self._last_saved_step = snap, self.step
+        return self.step
+
+
+# -- small helpers --------------------------------------------------------------------------------------
+def _positive_int(value: Any, name: str, allow_zero: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
+        raise ValueError(f"{name} must be an integer ≥ {0 if allow_zero else 1}, got {value!r}")
+
+
+def _callbacks(value: Callable | Sequence[Callable] | None) -> list[Callable]:
+    if value is None:
+        return []
+    return [value] if callable(value) else list(value)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, tuple):
+        return list(obj)
+    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ckpt.CheckpointError(f"{path}: cannot read ({exc})") from exc
