@@ -1,0 +1,52 @@
+"""Where does identity live? Latents per block, projections, exact metrics against the face world, plots.
+
+    latents(model, images) ──► project(...) ──► plots.latent_scatter
+            └──────────────► metrics (probes, kNN, silhouette, R², GT swap, leakage, CKA, drift)
+
+`plots` (plotly) is imported on first use, so metrics-only code does not pay for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .latents import LatentInfo, Latents, available_blocks, latents, reduce_features
+from .metrics import (
+    FACTOR_COLUMNS,
+    HELD_OUT_SEED,
+    attribution,
+    block_cka,
+    block_table,
+    cka_matrix,
+    factor_r2,
+    fit_blur,
+    identity_mix,
+    identity_probe,
+    image_distance,
+    knn_accuracy,
+    latent_table,
+    leakage,
+    linear_cka,
+    silhouette,
+    swap_scores,
+    weight_drift,
+)
+from .project import Projection, project
+
+_PLOTS = ("latent_scatter", "metric_bars", "loss_curves", "swap_grid", "cka_heatmap", "image_grid_figure",
+          "write_html")
+
+__all__ = [
+    "FACTOR_COLUMNS", "HELD_OUT_SEED", "LatentInfo", "Latents", "Projection", "attribution",
+    "available_blocks", "block_cka", "block_table", "cka_matrix", "factor_r2", "fit_blur", "identity_mix",
+    "identity_probe", "image_distance", "knn_accuracy", "latent_table", "latents", "leakage", "linear_cka",
+    "project", "reduce_features", "silhouette", "swap_scores", "weight_drift", *_PLOTS,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PLOTS:
+        from . import plots
+
+        return getattr(plots, name)
+    raise AttributeError(f"module 'phazelab.analysis' has no attribute {name!r}")

@@ -1,0 +1,408 @@
+"""Exact measurements of where identity lives: probes, kNN, silhouette, factor R², GT swaps, leakage, CKA.
+
+Every function returns plain numbers (or a tidy pandas table) and types in no conclusion. Scores that
+depend on held-out data are cross-validated; each identity score comes with its chance level.
+
+Distances between images ("mse" or "1-ssim") are per image; SSIM is pytorch-msssim's (11-px Gaussian
+window, data range 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from pytorch_msssim import ssim as _ssim
+from sklearn.linear_model import LogisticRegression, RidgeCV
+from sklearn.metrics import silhouette_score
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+
+from .latents import Latents, Pool, available_blocks, latents
+
+Distance = Literal["mse", "1-ssim"]
+FACTOR_COLUMNS = ("yaw", "pitch", "smile", "mouth_open")
+# Default seed for analysis frames: far from the small seeds trainers use, so frames are held out.
+HELD_OUT_SEED = 1_000_003
+
+
+# -------------------------------------------------------------------------------------------------
+# identity / factor content of a latent (pure functions on arrays)
+def _xy(X: Any, y: Any, cv: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    X = np.asarray(X.detach().cpu() if isinstance(X, torch.Tensor) else X, dtype=np.float64)
+    y = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y).reshape(-1)
+    if X.ndim != 2:
+        raise ValueError(f"X must be a 2-D (N, D) array, got shape {list(X.shape)}")
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]} labels")
+    if not np.isfinite(X).all():
+        raise ValueError("X contains NaN or inf")
+    classes, counts = np.unique(y, return_counts=True)
+    if len(classes) < 2:
+        raise ValueError(f"need at least 2 identities (classes) in y, got {classes.tolist()}")
+    if cv is not None and counts.min() < cv:
+        raise ValueError(f"cv={cv} folds but the smallest class has only {counts.min()} samples; "
+                         "lower cv or sample more frames per identity")
+    return X, y
+
+
+def chance_accuracy(y: Any) -> float:
+    """Accuracy of always guessing the most common class (1/k for k balanced classes)."""
+    _, counts = np.unique(np.asarray(y).reshape(-1), return_counts=True)
+    return float(counts.max() / counts.sum())
+
+
+def identity_probe(X: Any, y: Any, cv: int = 5, seed: int = 0, C: float = 1.0) -> dict[str, float]:
+    """Cross-validated accuracy of a linear (logistic-regression) probe from latents to identity.
+
+    Features are standardised inside each fold; folds are stratified and shuffled with `seed`.
+    """
+    X, y = _xy(X, y, cv)
+    probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
+    scores = cross_val_score(probe, X, y, cv=StratifiedKFold(cv, shuffle=True, random_state=seed))
+    return {"accuracy": float(scores.mean()), "accuracy_std": float(scores.std()),
+            "chance": chance_accuracy(y)}
+
+
+def knn_accuracy(X: Any, y: Any, k: int = 5, cv: int = 5, seed: int = 0) -> dict[str, float]:
+    """Cross-validated k-nearest-neighbour accuracy (Euclidean, raw latent geometry)."""
+    X, y = _xy(X, y, cv)
+    knn = KNeighborsClassifier(n_neighbors=k)
+    scores = cross_val_score(knn, X, y, cv=StratifiedKFold(cv, shuffle=True, random_state=seed))
+    return {"accuracy": float(scores.mean()), "accuracy_std": float(scores.std()),
+            "chance": chance_accuracy(y)}
+
+
+def silhouette(X: Any, y: Any, seed: int = 0) -> dict[str, float]:
+    """Silhouette score of the identity clusters (Euclidean), with the score of shuffled labels as chance."""
+    X, y = _xy(X, y)
+    if len(np.unique(y)) >= X.shape[0]:
+        raise ValueError("silhouette needs fewer identities than samples")
+    shuffled = np.random.default_rng(seed).permutation(y)
+    return {"silhouette": float(silhouette_score(X, y)), "chance": float(silhouette_score(X, shuffled))}
+
+
+def factor_r2(X: Any, factors_frame: pd.DataFrame, columns: Sequence[str] = FACTOR_COLUMNS, cv: int = 5,
+              seed: int = 0) -> dict[str, float]:
+    """Cross-validated R² of a ridge regression from latents to each factor column (chance level 0).
+
+    The ridge strength is chosen inside each training fold (RidgeCV), so the score is held out. A factor
+    that does not vary gets NaN.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[0] != len(factors_frame):
+        raise ValueError(f"X must be (N, D) with N = {len(factors_frame)} rows of factors_frame, "
+                         f"got shape {list(X.shape)}")
+    missing = [c for c in columns if c not in factors_frame.columns]
+    if missing:
+        raise ValueError(f"factor_r2: columns {missing} not in factors_frame; "
+                         f"it has {list(factors_frame.columns)}")
+    folds = KFold(cv, shuffle=True, random_state=seed)
+    out: dict[str, float] = {}
+    for col in columns:
+        target = factors_frame[col].to_numpy(dtype=np.float64)
+        if np.ptp(target) == 0:
+            out[col] = float("nan")
+            continue
+        model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 5, 15)))
+        out[col] = float(cross_val_score(model, X, target, cv=folds, scoring="r2").mean())
+    return out
+
+
+def latent_table(lat: dict[str, np.ndarray], identity: Any, factors_frame: pd.DataFrame | None = None,
+                 columns: Sequence[str] = FACTOR_COLUMNS, cv: int = 5, k: int = 5, seed: int = 0
+                 ) -> pd.DataFrame:
+    """One row per block: probe / kNN accuracy, silhouette (each with chance) and factor R²."""
+    info = getattr(lat, "info", {})
+    rows = []
+    for block, X in lat.items():
+        probe = identity_probe(X, identity, cv, seed)
+        knn = knn_accuracy(X, identity, k, cv, seed)
+        sil = silhouette(X, identity, seed)
+        row: dict[str, Any] = {
+            "block": block, "dims": int(X.shape[1]),
+            "reduction": info[block].reduction if block in info else "",
+            "probe_acc": probe["accuracy"], "probe_chance": probe["chance"],
+            "knn_acc": knn["accuracy"], "knn_chance": knn["chance"],
+            "silhouette": sil["silhouette"], "silhouette_chance": sil["chance"],
+        }
+        if factors_frame is not None:
+            for col, r2 in factor_r2(X, factors_frame, columns, cv, seed).items():
+                row[f"r2_{col}"] = r2
+            row["r2_chance"] = 0.0
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def block_table(model: nn.Module, world: Any, identities: Sequence[int], n: int = 60,
+                seed: int = HELD_OUT_SEED, *, side: str = "a", blocks: Sequence[str] | None = None,
+                columns: Sequence[str] = FACTOR_COLUMNS, cv: int = 5, k: int = 5, pool: Pool = "auto",
+                batch_size: int = 64, progress: bool = False) -> pd.DataFrame:
+    """The per-block identity table on fresh world frames: `n` frames of each identity, all routed
+    through side `side`'s path (so every block sees the same frames)."""
+    if len(identities) < 2:
+        raise ValueError(f"block_table: need at least 2 identities, got {list(identities)}")
+    images, labels = world.sample(identity=list(identities), n=n, seed=seed, size=model.input_size)
+    lat = latents(model, images, blocks, batch_size, pool, progress, side=side)
+    table = latent_table(lat, labels.identity.numpy(), labels.to_frame(), columns, cv, k, seed)
+    table.insert(1, "side", side)
+    return table
+
+
+# -------------------------------------------------------------------------------------------------
+# image distances, swap attribution and leakage (pure functions on image tensors)
+def _images(x: Any, name: str) -> torch.Tensor:
+    t = torch.as_tensor(x).detach().float().cpu()
+    if t.ndim != 4 or t.shape[1] != 3:
+        raise ValueError(f"{name} must be (N, 3, H, W) images, got shape {list(t.shape)}")
+    return t
+
+
+def image_distance(x: Any, y: Any, distance: Distance = "mse") -> np.ndarray:
+    """Per-image distance between two (N, 3, H, W) batches in [0, 1]: "mse" or "1-ssim"."""
+    x, y = _images(x, "x"), _images(y, "y")
+    if x.shape != y.shape:
+        raise ValueError(f"image_distance: shapes differ: {list(x.shape)} vs {list(y.shape)}")
+    if distance == "mse":
+        return ((x - y) ** 2).mean(dim=(1, 2, 3)).numpy().astype(np.float64)
+    if distance == "1-ssim":
+        return (1.0 - _ssim(x, y, data_range=1.0, size_average=False)).numpy().astype(np.float64)
+    raise ValueError(f"distance must be 'mse' or '1-ssim', got {distance!r}")
+
+
+def attribution(outputs: Any, render_b: Any, render_a: Any, distance: Distance = "mse") -> float:
+    """Fraction of outputs closer to B's ground-truth render than to A's at the same factors (ties: ½).
+
+    1 = every output reads as identity B; 0 = every output reads as A.
+    """
+    d_b = image_distance(outputs, render_b, distance)
+    d_a = image_distance(outputs, render_a, distance)
+    return float(np.mean((d_b < d_a) + 0.5 * (d_b == d_a)))
+
+
+def _blur_matrix(size: int, sigma: float, dtype: torch.dtype) -> torch.Tensor:
+    """(size, size) matrix M with M @ v = v blurred by a Gaussian of `sigma` px, replicate borders."""
+    radius = max(1, int(round(3 * sigma)))
+    offsets = torch.arange(-radius, radius + 1)
+    g = torch.exp(-offsets.double() ** 2 / (2 * sigma ** 2))
+    g = g / g.sum()
+    rows = torch.arange(size)[:, None].expand(-1, len(offsets))
+    cols = (rows + offsets).clamp(0, size - 1)
+    m = torch.zeros(size, size, dtype=torch.float64)
+    m.index_put_((rows, cols), g.expand(size, -1), accumulate=True)
+    return m.to(dtype)
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (N, C, H, W) images (replicate borders); sigma in pixels, 0 = unchanged.
+
+    Done as two small matrix products (rows, then columns), which is much faster on a CPU than a
+    depthwise convolution with a wide kernel.
+    """
+    if sigma <= 0:
+        return x
+    mh = _blur_matrix(x.shape[-2], sigma, x.dtype).to(x.device)
+    mw = _blur_matrix(x.shape[-1], sigma, x.dtype).to(x.device)
+    return mh @ x @ mw.T
+
+
+def _mix_terms(outputs: Any, render_new: Any, render_old: Any) -> tuple[torch.Tensor, ...]:
+    out = _images(outputs, "outputs")
+    new, old = _images(render_new, "render_new"), _images(render_old, "render_old")
+    if not out.shape == new.shape == old.shape:
+        raise ValueError(f"identity_mix: shapes differ: outputs {list(out.shape)}, "
+                         f"render_new {list(new.shape)}, render_old {list(old.shape)}")
+    return out.double(), new.double(), old.double()
+
+
+def identity_mix(outputs: Any, render_new: Any, render_old: Any, sigma: float = 0.0) -> np.ndarray:
+    """Per image, where the output sits on the line from new's render (0) to old's render (1).
+
+    t = <out − n, o − n> / ‖o − n‖² with n, o the renders blurred by `sigma` px (0 = as they are), so an
+    output blur_σ(α·old + (1 − α)·new) gives exactly α, and noise orthogonal to the old−new difference
+    adds nothing on average. NaN where the two renders are identical.
+    """
+    out, new, old = _mix_terms(outputs, render_new, render_old)
+    new, old = gaussian_blur(new, sigma), gaussian_blur(old, sigma)
+    diff = (old - new).flatten(1)
+    num = ((out - new).flatten(1) * diff).sum(1)
+    den = (diff * diff).sum(1)
+    t = torch.where(den > 0, num / den.clamp_min(1e-300), torch.full_like(num, float("nan")))
+    return t.numpy()
+
+
+def fit_blur(outputs: Any, render_new: Any, render_old: Any, sigmas: Sequence[float] | None = None) -> float:
+    """The blur (px) that best explains outputs as blurred blends of the two renders (least squares).
+
+    Why: a reconstruction that is merely blurry loses exactly the fine detail that tells two close
+    identities apart, so against sharp renders it would look part "old". Matching the renders' blur to the
+    output's first removes that bias. Default grid: 0 to 4 px in 0.25 px steps at 64 px (scaled with size).
+    """
+    out, new, old = _mix_terms(outputs, render_new, render_old)
+    if sigmas is None:
+        sigmas = [0.25 * i * out.shape[-1] / 64 for i in range(17)]
+    best, best_sigma = float("inf"), 0.0
+    for sigma in sigmas:
+        n, o = gaussian_blur(new, sigma).flatten(1), gaussian_blur(old, sigma).flatten(1)
+        e, d = out.flatten(1) - n, o - n
+        t = (e * d).sum(1) / (d * d).sum(1).clamp_min(1e-300)
+        residual = float(((e - t[:, None] * d) ** 2).sum())
+        if residual < best:
+            best, best_sigma = residual, float(sigma)
+    return best_sigma
+
+
+def ssim_scores(outputs: Any, targets: Any) -> np.ndarray:
+    """Per-image SSIM (pytorch-msssim, data range 1)."""
+    return 1.0 - image_distance(outputs, targets, "1-ssim")
+
+
+def _face(out: Any) -> torch.Tensor:
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def _run(model: nn.Module, fn: Callable[[torch.Tensor], Any], images: torch.Tensor, batch_size: int
+         ) -> torch.Tensor:
+    """fn over images in batches on the model's device (eval, no_grad); the faces back on the CPU."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    outs = []
+    try:
+        with torch.no_grad():
+            for start in range(0, images.shape[0], batch_size):
+                outs.append(_face(fn(images[start:start + batch_size].to(device))).float())
+    finally:
+        model.train(was_training)
+    return torch.cat(outs).cpu()
+
+
+def swap_scores(model: nn.Module, world: Any, identity_a: int, identity_b: int, n: int = 64,
+                seed: int = HELD_OUT_SEED, *, to: str = "b", distance: Distance = "mse", batch_size: int = 64
+                ) -> dict[str, float]:
+    """The swap measured against ground truth: frames of identity A decoded through side `to`.
+
+    ssim / mae: against the GT swap (B rendered with A's pose, expression, lighting, framing).
+    attribution: fraction of outputs closer (by `distance`) to B's render than to A's at the same factors.
+    b_weight: mean `identity_mix` from A's render (0) to B's (1), renders blur-matched to the outputs
+    (`fit_blur`, sigma in blur_sigma). Works for any pair: identity_a=a2, identity_b=a1, to="a" asks
+    whether side A turns a2's frames into a1. With identity_a == identity_b (a reconstruction) only
+    ssim / mae are scored (the others are NaN).
+    """
+    images, labels = world.sample(identity=identity_a, n=n, seed=seed, size=model.input_size)
+    outputs = _run(model, lambda x: model.swap(x, to=to), images, batch_size)
+    target_b = world.swap_target(labels, identity_b, size=outputs.shape[-1])
+    scores = {"ssim": float(ssim_scores(outputs, target_b).mean()),
+              "mae": float((outputs - target_b).abs().mean()), "attribution": float("nan"),
+              "b_weight": float("nan"), "blur_sigma": float("nan"), "n": int(n), "distance": distance}
+    if identity_a != identity_b:  # else a reconstruction: SSIM / MAE only
+        render_a = world.render(identity_a, labels.factors, size=outputs.shape[-1])
+        sigma = fit_blur(outputs, render_a, target_b)
+        scores.update(attribution=attribution(outputs, target_b, render_a, distance), blur_sigma=sigma,
+                      b_weight=float(np.nanmean(identity_mix(outputs, render_a, target_b, sigma))))
+    return scores
+
+
+def leakage(model: nn.Module, world: Any, old_identity: int, new_identity: int, n: int = 64,
+            seed: int = HELD_OUT_SEED, *, side: str = "a", distance: Distance = "mse", batch_size: int = 64
+            ) -> dict[str, float]:
+    """How much of `old_identity` shows in side `side`'s reconstructions of `new_identity` frames.
+
+    leakage: mean `identity_mix` of the outputs against both identities' GT renders at the same factors,
+    the renders blurred to the outputs' sharpness first (`fit_blur`; sigma in blur_sigma): 0 = no trace
+    of the old identity along the old−new axis, 1 = the old identity's face, α for an α blend. A model
+    that never saw the old identity and reproduces the new one gives ≈ 0. closer_to_old: fraction of
+    outputs nearer (by `distance`, unblurred renders) the old render than the new one. Reconstruction
+    errors that are not a Gaussian blur can still project a little onto the old−new axis, so compare
+    with an equally trained model that never saw the old identity.
+    """
+    images, labels = world.sample(identity=new_identity, n=n, seed=seed, size=model.input_size)
+    outputs = _run(model, lambda x: model.decode(model.encode(x), side), images, batch_size)
+    render_new = world.render(new_identity, labels.factors, size=outputs.shape[-1])
+    render_old = world.render(old_identity, labels.factors, size=outputs.shape[-1])
+    sigma = fit_blur(outputs, render_new, render_old)
+    mix = identity_mix(outputs, render_new, render_old, sigma)
+    d_new = image_distance(outputs, render_new, distance)
+    d_old = image_distance(outputs, render_old, distance)
+    return {"leakage": float(np.nanmean(mix)), "leakage_median": float(np.nanmedian(mix)),
+            "closer_to_old": float(np.mean(d_old < d_new)), "d_new": float(d_new.mean()),
+            "d_old": float(d_old.mean()), "blur_sigma": sigma, "n": int(n), "distance": distance}
+
+
+# -------------------------------------------------------------------------------------------------
+# what transfer kept: CKA and weight drift
+def linear_cka(X: Any, Y: Any) -> float:
+    """Linear CKA (Kornblith et al. 2019) between two representations of the same N inputs.
+
+    1 for identical representations and for any orthogonal transform or isotropic scaling of one;
+    near 0 for unrelated ones (with N ≫ D).
+    """
+    X = np.asarray(X.detach().cpu() if isinstance(X, torch.Tensor) else X, dtype=np.float64)
+    Y = np.asarray(Y.detach().cpu() if isinstance(Y, torch.Tensor) else Y, dtype=np.float64)
+    if X.ndim != 2 or Y.ndim != 2 or X.shape[0] != Y.shape[0]:
+        raise ValueError(f"linear_cka: X and Y must be (N, Dx) and (N, Dy) with the same N, "
+                         f"got {list(X.shape)} and {list(Y.shape)}")
+    X = X - X.mean(0)
+    Y = Y - Y.mean(0)
+    if X.shape[0] < max(X.shape[1], Y.shape[1]):  # Gram form: cheaper when features outnumber samples
+        kx, ky = X @ X.T, Y @ Y.T
+        hsic, nx, ny = (kx * ky).sum(), np.linalg.norm(kx), np.linalg.norm(ky)
+    else:
+        hsic, nx, ny = np.linalg.norm(Y.T @ X) ** 2, np.linalg.norm(X.T @ X), np.linalg.norm(Y.T @ Y)
+    if nx == 0 or ny == 0:
+        return float("nan")
+    return float(hsic / (nx * ny))
+
+
+def cka_matrix(lat1: dict[str, np.ndarray], lat2: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Linear CKA between every block of `lat1` (rows) and every block of `lat2` (columns)."""
+    return pd.DataFrame([[linear_cka(x, y) for y in lat2.values()] for x in lat1.values()],
+                        index=list(lat1), columns=list(lat2))
+
+
+def block_cka(model1: nn.Module, model2: nn.Module, images: torch.Tensor, blocks: Sequence[str] | None = None,
+              *, side: str = "a", pool: Pool = "auto", batch_size: int = 64) -> dict[str, float]:
+    """Linear CKA between the same block of two models on the same images (e.g. before/after tuning).
+
+    blocks: None = every key both models have on side `side`'s path (decoder stages included).
+    """
+    if blocks is None:
+        other = set(available_blocks(model2, side))
+        blocks = [b for b in available_blocks(model1, side) if b in other]
+        if not blocks:
+            raise ValueError(f"block_cka: the two models share no block on side {side!r}")
+    l1: Latents = latents(model1, images, blocks, batch_size, pool, progress=False, side=side)
+    l2: Latents = latents(model2, images, blocks, batch_size, pool, progress=False, side=side)
+    return {b: linear_cka(l1[b], l2[b]) for b in blocks}
+
+
+def weight_drift(model_before: nn.Module, model_after: nn.Module) -> dict[str, float]:
+    """Per block present in both: ‖θ_after − θ_before‖ / ‖θ_before‖ over all the block's parameters.
+
+    0 = unchanged (e.g. frozen all along); NaN for a block without parameters.
+    """
+    before, after = model_before.blocks, model_after.blocks
+    out: dict[str, float] = {}
+    for name in before:
+        if name not in after:
+            continue
+        p0, p1 = dict(before[name].named_parameters()), dict(after[name].named_parameters())
+        if p0.keys() != p1.keys():
+            raise ValueError(f"weight_drift: block {name!r} has different parameters in the two models")
+        diff = norm = 0.0
+        with torch.no_grad():
+            for key, a in p0.items():
+                b = p1[key]
+                if a.shape != b.shape:
+                    raise ValueError(f"weight_drift: {name}.{key} has shape {list(a.shape)} before and "
+                                     f"{list(b.shape)} after")
+                diff += float(((b.detach().double().cpu() - a.detach().double().cpu()) ** 2).sum())
+                norm += float((a.detach().double().cpu() ** 2).sum())
+        out[name] = float(np.sqrt(diff) / np.sqrt(norm)) if norm > 0 else float("nan")
+    return out
