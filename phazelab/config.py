@@ -200,12 +200,14 @@ class PhazeAConfig:
 
 # ---------------------------------------------------------------------------------------------------
 # phazelab's own small presets: faceswap's default topology (split fc, shared G-Block, shared decoder)
-# at widths a 2-core CPU trains in minutes. Every value is inside faceswap's own ranges.
+# at widths a 2-core CPU trains in minutes. Every value is inside faceswap's own ranges. lab-tiny also
+# drops the decoder's residual blocks: at faceswap's smallest dec_max_filters (256) the residual block
+# after the first upscale is over half of the model's FLOPs.
 LAB_PRESETS: dict[str, dict[str, Any]] = {
     "lab-tiny": dict(output_size=64, fs_original_min_filters=32, fs_original_max_filters=256,
                      bottleneck_size=128, fc_min_filters=128, fc_max_filters=128, fc_upsample_filters=128,
                      fc_gblock_min_nodes=128, fc_gblock_max_nodes=128, dec_max_filters=256,
-                     dec_min_filters=32),
+                     dec_min_filters=32, dec_res_blocks=0),
     "lab-small": dict(output_size=64, fs_original_min_filters=64, fs_original_max_filters=512,
                       bottleneck_size=256, fc_min_filters=256, fc_max_filters=256, fc_upsample_filters=256,
                       fc_gblock_min_nodes=256, fc_gblock_max_nodes=256, dec_max_filters=512,

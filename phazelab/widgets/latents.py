@@ -1,0 +1,227 @@
+"""LatentExplorer: a map of one block's latents (PCA / t-SNE / UMAP), coloured by identity or pose, with
+the face under the pointer and that block's identity / factor scores.
+
+Everything runs in a background thread (render frames → latents → map → scores) with a progress bar, so
+the notebook stays responsive; all numbers come from `phazelab.analysis`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import ipywidgets as W
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import torch
+
+from ..analysis import (
+    FACTOR_COLUMNS,
+    HELD_OUT_SEED,
+    Latents,
+    available_blocks,
+    latent_table,
+    latents,
+    project,
+)
+from ..analysis.plots import latent_scatter, thumbnail_uris
+from ..analysis.project import has_umap
+from ..model import PhazeA
+from .common import Background, Panel, guarded, on_model, show_png
+
+_FIRST_COLOURS = ("identity", "side", "yaw", "pitch", "smile", "mouth_open")
+_METHODS = {"PCA": "pca", "t-SNE": "tsne", "UMAP": "umap"}
+
+
+def _colour_order(columns: Sequence[str]) -> list[str]:
+    first = [c for c in _FIRST_COLOURS if c in columns]
+    return first + [c for c in columns if c not in first]
+
+
+class LatentExplorer(Panel):
+    """Explore where identity lives in `model`, block by block.
+
+    Frames come from `world` (`n_per_identity` held-out frames of each of `identities`, default all) or
+    from `images` (N, 3, S, S) at the model's input size with optional `labels` (world Labels or a
+    DataFrame, one row per image). `sides` maps identity → a side name (e.g. {3: "A", 5: "B"}) for the
+    "side" colouring. With `trainer`, the model is run between training steps.
+    """
+
+    def __init__(self, model: PhazeA, world: Any = None, images: torch.Tensor | None = None,
+                 labels: Any = None, *, identities: Sequence[int] | None = None, n_per_identity: int = 40,
+                 seed: int = HELD_OUT_SEED, sides: Mapping[int, str] | None = None, trainer: Any = None,
+                 scores: bool = True, tsne_perplexity: float = 30.0) -> None:
+        if (world is None) == (images is None):
+            raise ValueError("LatentExplorer: pass either world (frames are rendered) or images (+ labels)")
+        self.model, self.world, self.trainer, self.sides = model, world, trainer, dict(sides or {})
+        self.seed, self.n_per_identity, self.scores = seed, n_per_identity, scores
+        self.perplexity = tsne_perplexity
+        if world is not None:
+            ids = range(world.n_identities) if identities is None else identities
+            self.identities = [int(i) for i in ids]
+            columns = ["identity", *world.sample_factors(1, seed).to_frame().columns]
+            self.images: torch.Tensor | None = None
+            self.frame: pd.DataFrame | None = None
+        else:
+            self.identities = []
+            self.images, self.frame = self._check_frames(images, labels)
+            columns = list(self.frame.columns)
+        if self.sides:
+            columns.insert(1, "side")
+        self.coords: np.ndarray | None = None
+        self.table: pd.DataFrame | None = None
+        self._uris: list[str] | None = None
+        self._title, self._dims = "", 2
+
+        self.error = W.HTML()
+        self.path = W.ToggleButtons(options=[("side A path", "a"), ("side B path", "b")], value="a",
+                                    tooltips=["faces routed through side A's blocks", "... through side B's"])
+        self.block = W.Dropdown(description="block", options=available_blocks(model, "a"), value="encoder",
+                                layout=W.Layout(width="280px"))
+        self.method = W.Dropdown(description="method",
+                                 options=[m for m in _METHODS if m != "UMAP" or has_umap()],
+                                 layout=W.Layout(width="180px"))
+        self.colour = W.Dropdown(description="colour by", options=_colour_order(columns),
+                                 layout=W.Layout(width="220px"))
+        self.dims = W.ToggleButtons(options=[("2-D", 2), ("3-D", 3)], value=2)
+        self.compute_button = W.Button(description="Compute", button_style="primary", icon="play")
+        self.progress = W.IntProgress(value=0, min=0, max=5, layout=W.Layout(width="160px"))
+        self.progress_label = W.HTML()
+        self.figure = go.FigureWidget()
+        self.figure.update_layout(height=480, title="press Compute")
+        self.thumbnail = W.Image(format="png", layout=W.Layout(width="128px", display="none"))
+        self.caption = W.HTML("<small>hover or click a point to see its face</small>")
+        self.table_html = W.HTML()
+        self._job = Background(self.error)
+
+        self.path.observe(guarded(self.error, self._on_path), names="value")
+        self.colour.observe(guarded(self.error, lambda _c: self._redraw()), names="value")
+        self.compute_button.on_click(guarded(self.error, lambda _b: self.compute()))
+        self.widget = W.VBox([
+            W.HBox([self.path, self.block]),
+            W.HBox([self.method, self.dims, self.colour]),
+            W.HBox([self.compute_button, self.progress, self.progress_label]),
+            W.HBox([self.figure, W.VBox([self.thumbnail, self.caption])]),
+            self.table_html, self.error,
+        ])
+
+    # -- inputs ---------------------------------------------------------------------------------------
+    def _check_frames(self, images: Any, labels: Any) -> tuple[torch.Tensor, pd.DataFrame]:
+        images = torch.as_tensor(images)
+        size = self.model.input_size
+        if images.ndim != 4 or tuple(images.shape[1:]) != (3, size, size):
+            raise ValueError(f"LatentExplorer: images must be (N, 3, {size}, {size}) at the model's input "
+                             f"size, got {list(images.shape)}")
+        if labels is None:
+            frame = pd.DataFrame(index=range(images.shape[0]))
+        elif isinstance(labels, pd.DataFrame):
+            frame = labels.reset_index(drop=True)
+        elif hasattr(labels, "to_frame"):
+            frame = labels.to_frame()
+        else:
+            raise TypeError("LatentExplorer: labels must be world Labels or a DataFrame, "
+                            f"got {type(labels).__name__}")
+        if len(frame) != images.shape[0]:
+            raise ValueError(f"LatentExplorer: {len(frame)} label rows for {images.shape[0]} images")
+        return images, frame
+
+    def _frames(self) -> tuple[torch.Tensor, pd.DataFrame]:
+        if self.images is None:
+            images, labels = self.world.sample(self.identities, self.n_per_identity, self.seed,
+                                               size=self.model.input_size)
+            self.images, self.frame = images, labels.to_frame()
+        if self.sides and "side" not in self.frame.columns and "identity" in self.frame.columns:
+            self.frame.insert(1, "side", self.frame["identity"].map(self.sides).fillna("other"))
+        return self.images, self.frame
+
+    # -- actions --------------------------------------------------------------------------------------
+    def compute(self) -> bool:
+        """Latents → map → scores for the chosen block, in the background; False if a job is running."""
+        block, side, dims = self.block.value, self.path.value, self.dims.value
+        method = _METHODS[self.method.value]
+        self.compute_button.disabled = True
+        started = self._job.run(lambda: self._compute(block, side, method, dims),
+                                on_finally=lambda: setattr(self.compute_button, "disabled", False))
+        if not started:
+            self.compute_button.disabled = False
+        return started
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the running computation ends."""
+        self._job.wait(timeout)
+
+    def _step(self, i: int, text: str) -> None:
+        self.progress.value, self.progress_label.value = i, f"<small>{text}</small>"
+
+    def _compute(self, block: str, side: str, method: str, dims: int) -> None:
+        self._step(0, "rendering frames…" if self.images is None else "")
+        images, frame = self._frames()
+        if self._uris is None:
+            self._uris = thumbnail_uris(images)
+        self._step(1, f"latents of {block}…")
+        lat = on_model(self.trainer, lambda: latents(self.model, images, [block], progress=False,
+                                                      side=side)).result()
+        x = lat[block]
+        self._step(2, f"{self.method.label} of {x.shape[0]} × {x.shape[1]}…")
+        kwargs = {"perplexity": self.perplexity} if method == "tsne" else {}
+        proj = project(x, method, dims, seed=0, **kwargs)
+        self._title = (f"{block} ({lat.info[block].reduction}, {x.shape[1]} dims) · {self.method.label} · "
+                       f"side {side.upper()} path")
+        self.coords, self._dims = proj.coords, dims
+        self._step(3, "drawing…")
+        self._redraw()
+        self.table_html.value = ""
+        if self.scores:
+            self._step(4, "identity and factor scores…")
+            self._score(lat, frame)
+        self._step(5, f"done in {proj.seconds:.1f} s (map)")
+
+    def _score(self, lat: Latents, frame: pd.DataFrame) -> None:
+        if "identity" not in frame.columns or frame["identity"].nunique() < 2:
+            self.table_html.value = "<small>scores need identity labels of at least 2 identities</small>"
+            return
+        cv = int(min(5, frame["identity"].value_counts().min()))
+        if cv < 2:
+            self.table_html.value = "<small>scores need at least 2 frames per identity</small>"
+            return
+        columns = [c for c in FACTOR_COLUMNS if c in frame.columns]
+        self.table = latent_table(lat, frame["identity"].to_numpy(), frame if columns else None,
+                                  columns=columns, cv=cv)
+        self.table_html.value = ("<b>scores for this block</b> (cross-validated; *_chance = guessing)"
+                                 + self.table.to_html(index=False, float_format=lambda v: f"{v:.3f}"))
+
+    def _redraw(self) -> None:
+        if self.coords is None:
+            return
+        _, frame = self._frames()
+        fig = latent_scatter(self.coords, frame, self.colour.value, thumbnails=self._uris, dims=self._dims,
+                             title=self._title)
+        with self.figure.batch_update():
+            self.figure.data = []
+            self.figure.add_traces(list(fig.data))
+            self.figure.layout = fig.layout
+            self.figure.layout.height = 480
+        for trace in self.figure.data:
+            trace.on_hover(self._on_point)
+            trace.on_click(self._on_point)
+
+    def _on_path(self, change: dict) -> None:
+        current = self.block.value
+        options = available_blocks(self.model, change["new"])
+        self.block.options = options
+        self.block.value = current if current in options else options[0]
+
+    def _on_point(self, trace: Any, points: Any, _state: Any = None) -> None:
+        if not points.point_inds:
+            return
+        row = int(trace.customdata[points.point_inds[0]][0])
+        self.show_face(row)
+
+    def show_face(self, row: int) -> None:
+        """Show frame `row` (its face, enlarged, and its labels) beside the map."""
+        images, frame = self._frames()
+        show_png(self.thumbnail, images[row], scale=2)
+        info = ", ".join(f"{c}={v:.2f}" if isinstance(v, (float, np.floating)) else f"{c}={v}"
+                         for c, v in frame.iloc[row][list(_colour_order(frame.columns))[:6]].items())
+        self.caption.value = f"<small>#{row}: {info}</small>"

@@ -1,0 +1,274 @@
+"""TrainPanel: start / pause / stop a Trainer and watch it learn (loss curves, speed, preview, checkpoint).
+
+The trainer owns the training thread; the panel only calls its methods and reads its history. A small
+watcher thread redraws at most every `refresh_every` seconds while a run is active, so a fast trainer
+never waits on plotting and the plot receives batched updates rather than one message per step.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import ipywidgets as W
+import pandas as pd
+import plotly.graph_objects as go
+import torch
+
+from ..analysis.plots import loss_curves
+from ..train import Trainer, TrainerBusyError
+from .common import Panel, error_html, guarded, show_png
+
+_ACTIVE = ("running", "paused", "stopping")
+_STATE_COLOURS = {"idle": "#555", "running": "#1b7f3b", "paused": "#a15c00", "stopping": "#a15c00",
+                  "finished": "#1f4e9c", "error": "#b00020"}
+PREVIEW_ROWS = "rows: A, A→A, A→B, B, B→B, B→A"
+
+
+class TrainPanel(Panel):
+    """Buttons, live loss plot and preview for `trainer`.
+
+    refresh_every: seconds between redraws while training. preview_every: if given, the trainer renders
+    a preview grid every that many steps (sets `trainer.preview_every`). max_points: the plot shows at
+    most this many steps, evenly spaced (the history itself keeps every step).
+    """
+
+    def __init__(self, trainer: Trainer, refresh_every: float = 0.5, steps: int = 500,
+                 preview_every: int | None = None, max_points: int = 2000,
+                 initial_preview: bool = True) -> None:
+        if not all(hasattr(trainer, a) for a in ("start", "pause", "stop", "history", "state")):
+            raise TypeError(f"TrainPanel: expected a phazelab Trainer, got {type(trainer).__name__}")
+        if not refresh_every > 0:
+            raise ValueError(f"TrainPanel: refresh_every must be > 0 seconds, got {refresh_every!r}")
+        if preview_every is not None:
+            if isinstance(preview_every, bool) or not isinstance(preview_every, int) or preview_every < 1:
+                raise ValueError(f"TrainPanel: preview_every must be an integer ≥ 1, got {preview_every!r}")
+            trainer.preview_every = preview_every
+        self.trainer, self.refresh_every, self.max_points = trainer, float(refresh_every), int(max_points)
+
+        self.start_button = W.Button(description="Train", button_style="success", icon="play")
+        self.pause_button = W.Button(description="Pause", icon="pause")
+        self.stop_button = W.Button(description="Stop", button_style="danger", icon="stop")
+        self.preview_button = W.Button(description="Preview", icon="image",
+                                       tooltip="render the preview grid now (between steps if training)")
+        self.steps = W.BoundedIntText(value=steps, min=1, max=10**9, description="steps",
+                                      layout=W.Layout(width="170px"))
+        self.batch = W.IntText(value=trainer.batch_size, description="batch/side", disabled=True,
+                               tooltip="faces per side per step (set when the Trainer is created)",
+                               layout=W.Layout(width="150px"))
+        self.state_label = W.HTML()
+        self.speed_label = W.HTML()
+        self.checkpoint_label = W.HTML()
+        self.error = W.HTML()
+        # the grid is 6 faces tall: fix the height, the width follows the number of faces per row
+        self.preview_image = W.Image(format="png", layout=W.Layout(
+            height="420px", width="auto", object_fit="contain", object_position="left top", display="none"))
+        self.preview_label = W.HTML(f"<small>preview ({PREVIEW_ROWS})</small>")
+        self.figure = go.FigureWidget(loss_curves(pd.DataFrame({"step": [], "loss_a": [], "loss_b": []})))
+        self.figure.update_layout(height=360, margin=dict(l=50, r=20, t=40, b=40))
+
+        self._lock = threading.RLock()  # one redraw at a time
+        self._watch_lock = threading.Lock()  # taken from the trainer thread too: never held while calling it
+        self._wake = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._plotted: tuple[int, int] = (-1, -1)
+        self._preview: tuple[int, torch.Tensor] | None = None
+        self._preview_shown = -1
+        self._pause_pending = False
+
+        # one live panel per trainer: a panel made again (a re-run cell) takes over from the old one
+        for hooks in (trainer.on_metrics, trainer.on_preview):
+            hooks[:] = [cb for cb in hooks if not isinstance(getattr(cb, "__self__", None), TrainPanel)]
+        trainer.on_metrics.append(self._on_metrics)
+        trainer.on_preview.append(self._on_preview)
+        self.start_button.on_click(guarded(self.error, lambda _b: self.start()))
+        self.pause_button.on_click(guarded(self.error, lambda _b: self.toggle_pause()))
+        self.stop_button.on_click(guarded(self.error, lambda _b: self.stop()))
+        self.preview_button.on_click(guarded(self.error, lambda _b: self.request_preview()))
+
+        self.widget = W.VBox([
+            W.HBox([self.start_button, self.pause_button, self.stop_button, self.steps, self.batch,
+                    self.preview_button]),
+            W.HBox([self.state_label, W.HTML("&nbsp;·&nbsp;"), self.speed_label]),
+            W.HBox([self.figure, W.VBox([self.preview_label, self.preview_image])]),
+            self.checkpoint_label,
+            self.error,
+        ])
+        if initial_preview:
+            guarded(self.error, self.request_preview)()
+        self.refresh()
+        if trainer.state in _ACTIVE:  # started from code before the panel was shown
+            self._watch()
+
+    # -- actions (the buttons call these) ---------------------------------------------------------------
+    def start(self) -> bool:
+        """Start `steps` more steps in the background; False when a run is already active."""
+        with self._lock:
+            if self.trainer.state in _ACTIVE:
+                return False  # a second click while the first run starts or runs
+            self.start_button.disabled = True
+            self.error.value = ""
+            try:
+                self.trainer.start(int(self.steps.value))
+            except TrainerBusyError:
+                return False
+            except Exception:
+                self._sync_controls()
+                raise
+            self._sync_controls()
+        self._watch()
+        return True
+
+    def toggle_pause(self) -> None:
+        """Pause a running trainer at the next step boundary, or resume a paused one."""
+        state = self.trainer.state
+        if state == "running":
+            self._pause_pending = True
+            self.trainer.pause(wait=False)
+        elif state == "paused":
+            self._pause_pending = False
+            self.trainer.resume(wait=False)
+        self._sync_controls()
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Stop at the next step boundary (the trainer writes a checkpoint if it has a folder)."""
+        self.trainer.stop(wait=False)
+        self._pause_pending = False
+        self._sync_controls()
+        self._wake.set()
+
+    def request_preview(self) -> None:
+        """Render the preview grid now, or between steps while training."""
+        fut = self.trainer.request(self.trainer.preview)
+
+        def done(f: Any) -> None:
+            if f.exception() is not None:
+                self.error.value = error_html(f.exception())
+                return
+            self._on_preview(self.trainer.step, f.result())
+
+        fut.add_done_callback(done)
+
+    def close(self) -> None:
+        """Detach from the trainer (its callbacks) and close the widgets."""
+        t = self.trainer
+        for hooks, cb in ((t.on_metrics, self._on_metrics), (t.on_preview, self._on_preview)):
+            if cb in hooks:
+                hooks.remove(cb)
+        self.widget.close()
+
+    def wait(self, timeout: float | None = None) -> str:
+        """Block until the run ends and the panel has drawn its final state; returns the trainer state."""
+        self.trainer.wait(timeout)
+        watcher = self._watcher
+        if watcher is not None and watcher is not threading.current_thread():
+            watcher.join(timeout)
+        return self.trainer.state
+
+    # -- trainer callbacks (trainer thread: keep them cheap) --------------------------------------------
+    def _on_metrics(self, record: dict[str, Any]) -> None:
+        if self._watcher is None or not self._watcher.is_alive():
+            self._watch()  # a run started from code
+
+    def _on_preview(self, step: int, grid: torch.Tensor) -> None:
+        self._preview = (step, grid)
+        self._wake.set()
+        if self._watcher is None or not self._watcher.is_alive():
+            self._show_preview()
+
+    # -- drawing ----------------------------------------------------------------------------------------
+    def _watch(self) -> None:
+        with self._watch_lock:
+            if self._watcher is not None and self._watcher.is_alive():
+                return
+            self._watcher = threading.Thread(target=self._watch_loop, daemon=True, name="phazelab-trainpanel")
+            self._watcher.start()
+
+    def _watch_loop(self) -> None:
+        while True:
+            while True:
+                self._safe_refresh()
+                if self.trainer.state not in _ACTIVE:
+                    break
+                self._wake.wait(self.refresh_every)
+                self._wake.clear()
+            if self.trainer.state == "finished" and self._preview_shown != self.trainer.step:
+                self.request_preview()  # the model as trained, not as of the last multiple of N steps
+            self._safe_refresh()
+            with self._watch_lock:  # decided under the lock _watch() takes: a run started now is not missed
+                if self.trainer.state not in _ACTIVE:
+                    self._watcher = None
+                    return
+
+    def _safe_refresh(self) -> None:
+        try:
+            self.refresh()
+        except Exception as exc:  # noqa: BLE001 - keep watching; show what went wrong
+            self.error.value = error_html(exc)
+
+    def refresh(self) -> None:
+        """Redraw everything from the trainer now (plot only when history or events changed)."""
+        with self._lock:
+            self._sync_controls()
+            self._sync_labels()
+            self._sync_plot()
+            self._show_preview()
+
+    def _sync_controls(self) -> None:
+        state = self.trainer.state
+        active = state in _ACTIVE
+        if state != "running":
+            self._pause_pending = False
+        self.start_button.disabled = active
+        self.steps.disabled = active
+        self.stop_button.disabled = state not in ("running", "paused")
+        self.pause_button.disabled = state not in ("running", "paused") or self._pause_pending
+        if state == "paused":
+            self.pause_button.description, self.pause_button.icon = "Resume", "play"
+        else:
+            self.pause_button.description, self.pause_button.icon = "Pause", "pause"
+
+    def _sync_labels(self) -> None:
+        t = self.trainer
+        colour = _STATE_COLOURS.get(t.state, "#555")
+        self.state_label.value = f"<b style='color:{colour}'>{t.state}</b> · step {t.step}"
+        last = t.history[-1] if t.history else None
+        if last is not None:
+            self.speed_label.value = (f"{last['img_per_s']:.1f} images/s · loss A {last['loss_a']:.4f}"
+                                      f" · loss B {last['loss_b']:.4f}")
+        ckpt = t.last_checkpoint
+        where = str(ckpt) if ckpt is not None else (
+            "none yet" if getattr(t, "checkpoint_dir", None) is not None else "none (no checkpoint_dir)")
+        self.checkpoint_label.value = f"<small>checkpoint: <code>{where}</code></small>"
+        if t.state == "error" and t.error is not None:
+            self.error.value = error_html(f"training stopped: {t.error}", t.error.traceback)
+
+    def _sync_plot(self) -> None:
+        history, events = list(self.trainer.history), list(self.trainer.events)
+        key = (len(history), len(events))
+        if key == self._plotted or not history:
+            return
+        if len(history) > self.max_points:  # evenly spaced rows, the newest always in
+            stride = -(-len(history) // self.max_points)
+            history = history[::-1][::stride][::-1]
+        fig = loss_curves(pd.DataFrame(history), events)
+        with self.figure.batch_update():
+            if [t.name for t in self.figure.data] != [t.name for t in fig.data]:
+                self.figure.data = []
+                self.figure.add_traces(list(fig.data))
+            else:
+                for live, new in zip(self.figure.data, fig.data):
+                    live.x, live.y = new.x, new.y
+            self.figure.layout.shapes = fig.layout.shapes
+            self.figure.layout.annotations = fig.layout.annotations
+        self._plotted = key
+
+    def _show_preview(self) -> None:
+        preview = self._preview
+        if preview is None or preview[0] == self._preview_shown and self.preview_image.value:
+            return
+        step, grid = preview
+        show_png(self.preview_image, grid)
+        self.preview_label.value = f"<small>preview at step {step} ({PREVIEW_ROWS})</small>"
+        self._preview_shown = step

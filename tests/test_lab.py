@@ -1,0 +1,52 @@
+"""phazelab.lab: the notebooks' mode switch and helpers."""
+
+import ipywidgets as W
+import pytest
+
+from phazelab import lab
+
+
+def test_quick_mode_follows_the_environment(monkeypatch):
+    monkeypatch.delenv("PHAZELAB_QUICK", raising=False)
+    full = lab.settings()
+    monkeypatch.setenv("PHAZELAB_QUICK", "1")
+    quick = lab.settings()
+    assert quick.mode == "quick" and full.mode == "full"
+    assert quick.steps < full.steps and quick.batch <= full.batch
+    monkeypatch.setenv("PHAZELAB_QUICK", "0")
+    assert not lab.quick()
+
+
+def test_build_is_repeatable_and_applies_changes():
+    a, b = lab.build("lab-tiny", seed=3), lab.build("lab-tiny", seed=3)
+    assert all((p == q).all() for p, q in zip(a.parameters(), b.parameters()))
+    assert "decoder_a" in lab.build("lab-tiny", split_decoders=True).blocks
+
+
+class _Panel:
+    def __init__(self, message=""):
+        self.error, self.started, self.message = W.HTML(), False, message
+
+    def start(self):
+        self.started = True
+
+    def wait(self):
+        self.error.value = self.message
+
+
+def test_autorun_only_when_asked_and_fails_loudly(monkeypatch):
+    monkeypatch.delenv("PHAZELAB_AUTORUN", raising=False)
+    panel = _Panel()
+    assert lab.autorun(panel) is False and not panel.started
+    monkeypatch.setenv("PHAZELAB_AUTORUN", "1")
+    assert lab.autorun(panel) is True and panel.started
+    with pytest.raises(RuntimeError, match="boom"):
+        lab.autorun(_Panel("boom"))
+
+
+def test_study_config_is_sized_by_mode(monkeypatch):
+    monkeypatch.setenv("PHAZELAB_QUICK", "1")
+    study = lab.study_config(runs=[("scratch", "trainable"), ("encoder", "kickstart")])
+    s = lab.settings()
+    assert study.stage2_steps == s.stage2_steps and study.preset == s.preset and study.quick
+    assert study.runs == (("scratch", "trainable"), ("encoder", "kickstart"))

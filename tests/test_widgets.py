@@ -1,0 +1,377 @@
+"""Widget logic without a browser: clicks are simulated by calling the handlers the buttons call."""
+
+import io
+import threading
+import time
+
+import pytest
+import torch
+from PIL import Image
+
+from phazelab import PhazeA, PhazeAConfig, count_params, frozen_blocks, save
+from phazelab.widgets import BlockPanel, TopologyPicker, strategy_blocks
+
+TINY = PhazeAConfig.preset("lab-tiny")
+TOPOLOGIES = {
+    "default": {},
+    "no split fc": {"split_fc": False},
+    "split decoders": {"split_decoders": True},
+    "split g-block, shared fc": {"split_gblock": True, "shared_fc": "full"},
+    "no g-block, half shared fc": {"enable_gblock": False, "shared_fc": "half"},
+    "one path": {"split_fc": False, "split_decoders": False, "split_gblock": False},
+}
+
+
+def make(seed: int = 0, **changes) -> PhazeA:
+    torch.manual_seed(seed)
+    return PhazeA(TINY.replace(**changes) if changes else TINY)
+
+
+def meta_model(**changes) -> PhazeA:
+    with torch.device("meta"):
+        return PhazeA(TINY.replace(**changes))
+
+
+def block_state(model: PhazeA, name: str) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.blocks[name].state_dict().items()}
+
+
+def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def wait_for(condition, timeout: float = 60.0) -> None:
+    """Poll until condition() holds (a wait, not a timing assertion)."""
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise TimeoutError("condition not reached")
+        time.sleep(0.01)
+
+
+# -- BlockPanel ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("changes", TOPOLOGIES.values(), ids=TOPOLOGIES.keys())
+def test_block_panel_has_one_row_per_block_of_the_topology(changes):
+    model = meta_model(**changes)
+    panel = BlockPanel(model)
+    assert list(panel.rows) == list(model.blocks)
+    for name, row in panel.rows.items():
+        assert row.params == count_params(model.blocks[name])
+        assert row.label.value == name
+
+
+@pytest.mark.parametrize("changes", TOPOLOGIES.values(), ids=TOPOLOGIES.keys())
+def test_all_but_side_a_leaves_out_exactly_side_a_private_blocks(changes):
+    model = meta_model(**changes)
+    chosen, _ = strategy_blocks(model, "all_but_a")
+    private_a = [n for n in model.blocks if n in model.side_blocks("a") and n not in model.side_blocks("b")]
+    assert set(chosen) | set(private_a) == set(model.blocks)
+    assert not set(chosen) & set(private_a)
+    # side B's whole path is loaded, so a loaded model still swaps A→B as before
+    assert set(model.side_blocks("b")) <= set(chosen)
+
+
+def test_strategies_skip_blocks_absent_from_the_topology():
+    model = meta_model(split_fc=False)
+    assert strategy_blocks(model, "encoder+fc_b") == (["encoder"], ["fc_b"])
+    assert strategy_blocks(model, "scratch") == ([], [])
+    panel = BlockPanel(model)
+    panel.set_strategy("encoder+fc_b")
+    assert [n for n, r in panel.rows.items() if r.load.value] == ["encoder"]
+    assert "fc_b not in this topology" in panel.message.value
+    with pytest.raises(ValueError, match="unknown strategy"):
+        strategy_blocks(model, "everything")
+
+
+def test_preset_and_apply_load_exactly_those_blocks_and_freeze_the_toggled_ones():
+    model, source = make(0), make(1)
+    before = {n: block_state(model, n) for n in model.blocks}
+    panel = BlockPanel(model, {"a1+b1": source})
+    panel.strategy_buttons["encoder+fc_b"].click()
+    panel.rows["encoder"].freeze.value = True
+    panel.rows["decoder_both"].freeze.value = True
+    panel.apply_button.click()
+    panel.wait()
+    for name in model.blocks:
+        expected = block_state(source, name) if name in ("encoder", "fc_b") else before[name]
+        assert same(block_state(model, name), expected), name
+    assert sorted(frozen_blocks(model)) == ["decoder_both", "encoder"]
+    status = panel.status()
+    assert status["encoder"] == "loaded from a1+b1 · frozen"
+    assert status["fc_b"] == "loaded from a1+b1"
+    assert status["fc_a"] == ""
+    # switching a toggle off and applying again unfreezes just that block
+    panel.set_strategy("scratch")
+    panel.rows["decoder_both"].freeze.value = False
+    panel.apply()
+    assert frozen_blocks(model) == ["encoder"]
+    assert panel.status()["decoder_both"] == "unfrozen"
+
+
+def test_status_shows_skipped_and_error_and_loads_the_blocks_that_fit(tmp_path):
+    model = make(0)
+    before = {n: block_state(model, n) for n in model.blocks}
+    # a saved source whose bottleneck is wider: encoder, fc_b and fc_gblock cannot fit, the rest can
+    wide = make(1, bottleneck_size=256)
+    folder = save(wide, tmp_path / "wide")
+    panel = BlockPanel(model)
+    panel.folder.value = str(folder)
+    panel.add_folder.click()
+    assert panel.error.value == ""
+    panel.set_strategy("all_but_a")
+    panel.apply()
+    panel.wait()
+    status = panel.status()
+    for name in ("encoder", "fc_b", "fc_gblock"):
+        assert status[name].startswith("error: block"), status[name]
+        assert same(block_state(model, name), before[name])
+    for name in ("g_block_both", "decoder_both"):
+        assert status[name] == f"loaded from {folder}"
+        assert same(block_state(model, name), block_state(wide, name))
+    # a source of another topology: its missing blocks are skipped, with the reason
+    panel.add_source("one fc", make(2, split_fc=False))
+    panel.default_source.value = "one fc"
+    panel.set_strategy("encoder+fc_b")
+    panel.apply()
+    assert panel.status()["fc_b"] == "skipped: not in the source model's topology"
+    assert panel.status()["encoder"] == "loaded from one fc"
+
+
+def test_a_folder_that_is_no_model_shows_an_error(tmp_path):
+    panel = BlockPanel(meta_model())
+    panel.folder.value = str(tmp_path / "nothing")
+    panel.add_folder.click()
+    assert "no saved model" in panel.error.value
+    assert panel.sources == {}
+    panel.set_strategy("encoder")
+    panel.apply()
+    assert panel.status()["encoder"].startswith("error: no source")
+
+
+def test_panels_render_as_their_widget():
+    panel = BlockPanel(meta_model())
+    bundle = panel._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == panel.widget.model_id
+
+
+# -- TopologyPicker -----------------------------------------------------------------------------------
+def test_topology_toggles_change_the_blocks_and_their_counts():
+    seen = []
+    picker = TopologyPicker(TINY, on_change=seen.append)
+    assert picker.preset.value == "lab-tiny"
+    assert picker.blocks == list(meta_model().blocks)
+    picker.toggles["split_decoders"].value = True
+    assert picker.config.split_decoders and seen[-1] is picker.config
+    assert picker.preset.value == "(custom)"
+    expected = meta_model(split_decoders=True)
+    assert picker.blocks == list(expected.blocks)
+    assert {k: v["params"] for k, v in picker.summary.items()} == \
+        {k: count_params(b) for k, b in expected.blocks.items()}
+    for name in expected.blocks:
+        assert f'data-block="{name}"' in picker.diagram.value
+    assert f"{count_params(expected):,} parameters" in picker.total.value
+
+    picker.toggles["enable_gblock"].value = False
+    assert not any(b.startswith(("g_block", "fc_gblock")) for b in picker.blocks)
+    assert picker.toggles["split_gblock"].disabled
+    assert len(seen) == 2
+
+
+def test_topology_preset_sets_the_toggles():
+    picker = TopologyPicker(TINY)
+    picker.preset.value = "dfaker"
+    cfg = PhazeAConfig.preset("dfaker")
+    assert picker.config == cfg
+    for name, widget in picker.toggles.items():
+        assert widget.value == getattr(cfg, name)
+    assert "fc_both" in picker.blocks and "decoder_a" in picker.blocks
+    assert "stojo" not in picker.preset.options  # needs downloaded encoder weights: cannot be built
+
+
+# -- LatentExplorer and SwapViewer ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def world():
+    from phazelab.data.world import FaceWorld
+
+    return FaceWorld(seed=0, n_identities=3)
+
+
+def test_latent_explorer_pca_fills_the_figure_and_the_scores(world):
+    from plotly.callbacks import Points
+
+    from phazelab.widgets import LatentExplorer
+    from phazelab.widgets.common import png_bytes
+
+    model = make(0)
+    ex = LatentExplorer(model, world, n_per_identity=8, sides={0: "A", 1: "B"})
+    assert ex.colour.options[:3] == ("identity", "side", "yaw")
+    ex.block.value = "encoder"
+    ex.compute_button.click()
+    ex.wait()
+    assert ex.error.value == ""
+    assert sum(len(t.x) for t in ex.figure.data) == 24
+    assert {t.name for t in ex.figure.data} == {f"identity={i}" for i in range(3)}
+    assert list(ex.table["block"]) == ["encoder"] and "probe_acc" in ex.table_html.value
+    # hovering a point shows that frame's face
+    trace = ex.figure.data[1]
+    ex._on_point(trace, Points(point_inds=[2], xs=[], ys=[], trace_name=trace.name, trace_index=1))
+    row = int(trace.customdata[2][0])
+    assert ex.thumbnail.value == png_bytes(ex.images[row], scale=2)
+    assert f"#{row}: identity=1" in ex.caption.value
+    # colour by a continuous factor: one trace with a colour scale, same points
+    ex.colour.value = "yaw"
+    assert len(ex.figure.data) == 1 and len(ex.figure.data[0].x) == 24
+    # side B's path offers fc_b, not fc_a
+    ex.path.value = "b"
+    assert "fc_b" in ex.block.options and "fc_a" not in ex.block.options
+
+
+def test_swap_viewer_shows_input_swap_truth_and_error(world):
+    from phazelab.analysis.metrics import ssim_scores
+    from phazelab.widgets import SwapViewer
+
+    model = make(0)
+    viewer = SwapViewer(model, world, 0, 1, n=3)
+    viewer.wait()
+    assert viewer.error.value == ""
+    frames, labels = world.sample(0, 3, viewer.seed, size=model.input_size)
+    truth = world.swap_target(labels, 1, size=model.output_size)
+    assert torch.equal(viewer.images["ground truth"], truth)
+    for name, image in viewer.rows.items():
+        png = Image.open(io.BytesIO(image.value))
+        assert png.width > png.height, name  # a strip of 3 faces
+    viewer.identity_b.value = 2
+    viewer.wait()
+    truth2 = world.swap_target(labels, 2, size=model.output_size)
+    assert torch.equal(viewer.images["ground truth"], truth2)
+    expected = ssim_scores(viewer.images["swap (A → B)"], truth2)
+    assert viewer.ssim.tolist() == pytest.approx(expected.tolist())
+    assert f"SSIM {expected.mean():.3f}" in viewer.score.value
+
+
+# -- TrainPanel ---------------------------------------------------------------------------------------
+class GatedSource:
+    """A face source that hands out batches only while its gate is open (to hold a run mid-step)."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.name, self.gate = inner, "gated", threading.Event()
+        self.gate.set()
+
+    def batch(self, n, generator, size, device="cpu"):
+        assert self.gate.wait(timeout=120)
+        return self.inner.batch(n, generator, size, device)
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+
+class FailingSource:
+    """A face source whose disk 'goes away' after `ok` batches."""
+
+    def __init__(self, inner, ok: int) -> None:
+        self.inner, self.ok, self.name = inner, ok, "failing"
+
+    def batch(self, n, generator, size, device="cpu"):
+        if self.ok <= 0:
+            raise OSError("face folder went away")
+        self.ok -= 1
+        return self.inner.batch(n, generator, size, device)
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+
+@pytest.fixture
+def trainer(world):
+    from phazelab.train import Trainer
+
+    t = Trainer(make(0), world.source(0), world.source(1), batch_size=2, device="cpu", preview_count=1)
+    yield t
+    t.stop(wait=True, timeout=60)
+
+
+def test_train_panel_start_runs_once_and_plots(world):
+    from phazelab.train import Trainer
+    from phazelab.widgets import TrainPanel
+
+    source_a = GatedSource(world.source(0))
+    trainer = Trainer(make(0), source_a, world.source(1), batch_size=2, device="cpu", preview_count=1)
+    trainer.freeze(["encoder"])
+    panel = TrainPanel(trainer, refresh_every=0.05, steps=2)
+    first_preview = panel.preview_image.value
+    assert first_preview  # the untrained model's preview
+    assert not panel.start_button.disabled and panel.stop_button.disabled and panel.pause_button.disabled
+    source_a.gate.clear()  # hold the run inside its first step
+    panel.start_button.click()
+    panel.start_button.click()  # a double click
+    assert not panel.start()  # and a third try from code
+    assert trainer.state == "running"
+    assert panel.start_button.disabled and not panel.stop_button.disabled and not panel.pause_button.disabled
+    source_a.gate.set()
+    assert panel.wait(timeout=120) == "finished"
+    assert [r["step"] for r in trainer.history] == [1, 2]  # one loop of 2 steps, not two loops
+    assert panel.figure.data[0].name == "loss_a" and list(panel.figure.data[0].x) == [1, 2]
+    assert list(panel.figure.data[1].y) == pytest.approx([r["loss_b"] for r in trainer.history])
+    assert len(panel.figure.layout.shapes) >= 1  # the frozen encoder's period is shaded
+    assert "finished" in panel.state_label.value and "step 2" in panel.state_label.value
+    assert "images/s" in panel.speed_label.value
+    assert panel.preview_image.value != first_preview  # the trained model's preview
+    assert not panel.start_button.disabled and panel.stop_button.disabled
+    # a second run continues and the plot gains points
+    panel.steps.value = 1
+    panel.start()
+    panel.wait(timeout=120)
+    assert list(panel.figure.data[0].x) == [1, 2, 3]
+
+
+def test_train_panel_pause_resume_stop_follow_the_state(trainer):
+    from phazelab.widgets import TrainPanel
+
+    panel = TrainPanel(trainer, refresh_every=0.05, steps=100_000, initial_preview=False)
+    assert panel.start()
+    wait_for(lambda: trainer.step >= 1)
+    panel.pause_button.click()
+    wait_for(lambda: trainer.state == "paused")
+    panel.refresh()
+    assert panel.pause_button.description == "Resume" and not panel.pause_button.disabled
+    assert panel.start_button.disabled and not panel.stop_button.disabled
+    paused_at = trainer.step
+    panel.pause_button.click()
+    wait_for(lambda: trainer.step > paused_at)
+    panel.refresh()
+    assert panel.pause_button.description == "Pause"
+    panel.stop_button.click()
+    assert panel.wait(timeout=120) == "finished"
+    assert 0 < trainer.step < 100_000
+    assert not panel.start_button.disabled and panel.stop_button.disabled and panel.pause_button.disabled
+
+
+def test_train_panel_shows_a_training_exception(world):
+    from phazelab.train import Trainer
+    from phazelab.widgets import TrainPanel
+
+    trainer = Trainer(make(0), world.source(0), FailingSource(world.source(1), ok=1), batch_size=2,
+                      device="cpu")
+    panel = TrainPanel(trainer, refresh_every=0.05, steps=50, initial_preview=False)
+    panel.start()
+    assert panel.wait(timeout=120) == "error"
+    assert "OSError at step 1: face folder went away" in panel.error.value
+    assert "traceback" in panel.error.value
+    assert not panel.start_button.disabled  # one can fix the data and start again
+
+
+def test_block_panel_loads_and_freezes_through_a_running_trainer(trainer):
+    source = make(1)
+    panel = BlockPanel(trainer.model, {"base": source}, trainer=trainer)
+    trainer.start(100_000)
+    wait_for(lambda: trainer.step >= 1)
+    panel.set_strategy("encoder")
+    panel.rows["encoder"].freeze.value = True
+    panel.apply()
+    panel.wait(timeout=120)
+    trainer.stop(wait=True)
+    assert panel.status()["encoder"] == "loaded from base · frozen"
+    kinds = [(e["kind"], e["blocks"]) for e in trainer.events]
+    assert ("load", ["encoder"]) in kinds and ("freeze", ["encoder"]) in kinds
+    # frozen right after loading, so the steps since left it exactly as loaded
+    assert same(block_state(trainer.model, "encoder"), block_state(source, "encoder"))
