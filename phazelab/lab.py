@@ -35,13 +35,14 @@ class LabSettings:
     kickstart_steps: int  # frozen-then-unfrozen point (03)
     n_per_identity: int   # frames per identity for latents and probes (04)
     preview_every: int
+    latent_pool: str = "auto"  # how big feature maps become probe inputs (phazelab.analysis.latents)
 
 
 def settings() -> LabSettings:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if quick():
         return LabSettings("quick", "lab-tiny", device, batch=4, steps=20, stage1_steps=20, stage2_steps=12,
-                           kickstart_steps=4, n_per_identity=12, preview_every=5)
+                           kickstart_steps=4, n_per_identity=12, preview_every=5, latent_pool="gap")
     if device == "cuda":
         return LabSettings("full", "lab-small", device, batch=16, steps=3000, stage1_steps=3000,
                            stage2_steps=1500, kickstart_steps=300, n_per_identity=80, preview_every=100)

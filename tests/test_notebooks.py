@@ -1,0 +1,54 @@
+"""Every notebook runs top to bottom headless in quick mode; a failing cell fails the test."""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
+
+
+# 04 trains two topologies and probes every block: minutes even in quick mode on 2 cores, so it runs
+# with the slow tests (`make test-all`).
+SLOW = {"04_where_identity_lives"}
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.stem in SLOW else p
+                                  for p in NOTEBOOKS], ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_in_quick_mode(path, tmp_path, monkeypatch):
+    monkeypatch.setenv("PHAZELAB_QUICK", "1")
+    monkeypatch.setenv("PHAZELAB_AUTORUN", "1")
+    monkeypatch.chdir(tmp_path)  # anything a notebook writes lands in a scratch folder
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert not errors
+    assert all(c.get("execution_count") for c in nb.cells if c.cell_type == "code")
+
+
+def test_notebooks_are_stored_without_outputs():
+    assert NOTEBOOKS, "no notebooks found"
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert not cell.get("outputs") and not cell.get("execution_count"), path.name
+
+
+def test_notebooks_match_their_generator():
+    """notebooks/ is written by scripts/make_notebooks.py: editing one without the other is a mistake."""
+    import importlib.util
+
+    script = Path(__file__).parents[1] / "scripts" / "make_notebooks.py"
+    spec = importlib.util.spec_from_file_location("make_notebooks", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert sorted(module.NOTEBOOKS) == [p.name for p in NOTEBOOKS]
+    for path in NOTEBOOKS:
+        stored = [c.source for c in nbformat.read(path, as_version=4).cells]
+        assert stored == [c.source for c in module.NOTEBOOKS[path.name]], path.name
+
+
