@@ -1,0 +1,150 @@
+"""`phazelab experiment forum`: argument parsing and console output around the forum study."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from typing import Any
+
+__all__ = ["forum_main", "register", "study_from_args"]
+
+_TOPOLOGY_CHOICES = ("default", "split_decoders", "both", "config")
+
+
+def _words(values: list[str] | None) -> list[str]:
+    return [w for v in values or [] for w in v.replace(",", " ").split() if w]
+
+
+def register(subparsers: Any) -> None:
+    """Add `experiment forum` to an argparse subparsers object."""
+    exp = subparsers.add_parser("experiment", help="run a measured study (forum: load/freeze strategies)",
+                                description="Studies that answer questions with measurements.")
+    studies = exp.add_subparsers(dest="experiment", required=True, metavar="STUDY")
+    f = studies.add_parser(
+        "forum", help="a1+b1 → a2+b1: which blocks to load, frozen, trainable or kickstarted",
+        description="Train a1+b1 from scratch (stage 1), then a2+b1 under each load/freeze strategy with the "
+                    "same seeds and budget (stage 2), and measure steps to a target loss, B quality, GT swap "
+                    "SSIM, a1 leakage and CKA/drift against stage 1. Writes OUT/results.json, results.csv, "
+                    "aggregate.csv, summary.md and report.html. Finished runs in OUT are reused.")
+    f.add_argument("--quick", action="store_true",
+                   help="the CPU version: lab-tiny, batch 4, 1 seed, default topology, 8 runs, "
+                        "240 + 120 steps")
+    f.add_argument("--out", help="output folder (default runs/forum, with --quick runs/forum-quick)")
+    f.add_argument("--topology", choices=_TOPOLOGY_CHOICES,
+                   help="default: faceswap's (split fc, shared G-Block and decoder); split_decoders: the "
+                        "classic shared encoder + two decoders (split_fc off, no G-Block); both; config: the "
+                        "given config's own topology (default: config with --config, default with --quick, "
+                        "else both)")
+    g = f.add_mutually_exclusive_group()
+    g.add_argument("--config", metavar="FILE", help="a PhazeAConfig JSON file or a faceswap train .ini")
+    g.add_argument("--preset", help="a faceswap preset or lab-tiny / lab-small "
+                                    "(default lab-small; quick lab-tiny)")
+    f.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a Phaze-A option (repeatable)")
+    f.add_argument("--strategies", nargs="+", metavar="S[:MODE]",
+                   help="strategies (scratch encoder encoder+fc_b encoder+fc_b+gblock all_but_a), each "
+                        "with all its modes, or STRATEGY:MODE (modes trainable frozen kickstart); scratch "
+                        "is always added")
+    f.add_argument("--seeds", type=int, help="seeds per run (default 3; quick 1)")
+    f.add_argument("--steps", type=int, help="stage-2 steps per run (default 1000; quick 120)")
+    f.add_argument("--stage1-steps", type=int, help="stage-1 steps (default 2 × --steps: 2000; quick 240)")
+    f.add_argument("--batch", type=int, help="faces per side per step (default 16; quick 4)")
+    f.add_argument("--lr", type=float, help="Adam learning rate (default faceswap's 5e-5; quick 2e-4)")
+    f.add_argument("--sibling-distance", type=float, metavar="D",
+                   help="a2 = a1 moved D of the way to a random identity (0 = a1 itself, 1 = random; "
+                        "default 0.5)")
+    f.add_argument("--kickstart", type=int, metavar="K",
+                   help="kickstart: unfreeze at step K (default steps/4)")
+    f.add_argument("--eval-every", type=int, metavar="M", help="leakage / held-out SSIM every M steps")
+    f.add_argument("--eval-n", type=int, metavar="N", help="held-out frames for leakage and swap SSIM")
+    f.add_argument("--bank-size", type=int, metavar="N",
+                   help="faces rendered per identity and reused (0 = a fresh render every batch)")
+    f.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    f.add_argument("--precision", choices=("auto", "bf16", "fp16", "fp32"), help="training precision")
+    f.add_argument("--threads", type=int, metavar="N",
+                   help="torch CPU threads (default torch's; on a busy shared CPU 1 thread can be several "
+                        "times faster than 2)")
+    f.add_argument("--quiet", action="store_true", help="no progress lines")
+    f.set_defaults(func=forum_main)
+
+
+def _runs(words: list[str]) -> tuple[tuple[str, str], ...]:
+    from .forum import MODES, STRATEGIES, StudyError
+
+    runs: list[tuple[str, str]] = [("scratch", "trainable")]
+    for word in words:
+        strategy, _, mode = word.partition(":")
+        if strategy not in STRATEGIES:
+            raise StudyError(f"--strategies: unknown strategy {strategy!r}; choose from {list(STRATEGIES)}")
+        if mode and mode not in MODES:
+            raise StudyError(f"--strategies: unknown mode {mode!r} in {word!r}; choose from {list(MODES)}")
+        modes = [mode] if mode else (["trainable"] if strategy == "scratch" else list(MODES))
+        runs += [(strategy, m) for m in modes if (strategy, m) not in runs]
+    return tuple(runs)
+
+
+def study_from_args(args: argparse.Namespace) -> Any:
+    """The StudyConfig that the command line asks for."""
+    from ..config import PhazeAConfig, load_config
+    from .forum import StudyConfig
+
+    changes: dict[str, Any] = {}
+    topology = args.topology or ("config" if args.config else "default" if args.quick else "both")
+    changes["topologies"] = ("default", "split_decoders") if topology == "both" else (topology,)
+    if args.config or args.set:
+        base = load_config(args.config) if args.config else PhazeAConfig.preset(
+            args.preset or ("lab-tiny" if args.quick else "lab-small"))
+        changes["base_config"] = base.with_overrides(args.set).to_dict()
+    if args.preset:
+        changes["preset"] = args.preset
+    elif args.config:
+        changes["preset"] = f"config file {args.config}"
+    if args.strategies:
+        changes["runs"] = _runs(_words(args.strategies))
+    for arg, name in (("seeds", "seeds"), ("steps", "stage2_steps"), ("stage1_steps", "stage1_steps"),
+                      ("batch", "batch"), ("lr", "lr"), ("sibling_distance", "sibling_distance"),
+                      ("kickstart", "kickstart"), ("eval_every", "eval_every"), ("eval_n", "eval_n"),
+                      ("bank_size", "bank_size"), ("precision", "precision")):
+        if getattr(args, arg) is not None:
+            changes[name] = getattr(args, arg)
+    if args.steps is not None and args.stage1_steps is None:
+        changes["stage1_steps"] = 2 * args.steps  # stage 1 trains twice as long as each stage-2 run
+    return StudyConfig.quick_settings(**changes) if args.quick else StudyConfig(**changes)
+
+
+def forum_main(args: argparse.Namespace) -> int:
+    """Run `phazelab experiment forum`; 0 = done, 2 = bad input."""
+    from ..config import ConfigError
+    from ..weights import BlockError, ModelFileError
+    from .forum import StudyError, run_study
+    from .report import write_outputs
+
+    t0 = time.perf_counter()
+
+    def say(msg: str) -> None:
+        if not args.quiet:
+            print(f"[{time.perf_counter() - t0:7.1f} s] {msg}", flush=True)
+
+    try:
+        if args.threads is not None:
+            if args.threads < 1:
+                raise ValueError(f"--threads must be ≥ 1, got {args.threads}")
+            import torch
+
+            torch.set_num_threads(args.threads)
+        study = study_from_args(args)
+        out = args.out or ("runs/forum-quick" if study.quick else "runs/forum")
+        say(f"forum study → {out}: topologies {', '.join(study.topologies)}, {len(study.runs)} runs × "
+            f"{study.seeds} seed(s), {study.stage1_steps} + {study.stage2_steps} steps, batch {study.batch}")
+        results = run_study(study, out, device=args.device, progress=say, write=False)
+    except (StudyError, ConfigError, BlockError, ModelFileError, FileNotFoundError, ValueError) as exc:
+        print(f"phazelab experiment forum: error: {exc}", file=sys.stderr)
+        return 2
+    results["command"] = "phazelab " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    paths = write_outputs(results, out)
+    if not args.quiet:
+        print("\n".join(f"- {s}" for s in results["summary"]))
+        print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return 0

@@ -1,0 +1,714 @@
+"""The forum study: reuse Face B with a new Face A — which blocks to load, and frozen or not?
+
+A faceswap user asked whether, for a new Face A with the same Face B, one should load the encoder and
+fc_b but not fc_a, whether to leave the shared G-Block unloaded, and why a frozen encoder from an a1+b1
+model does not leak a1 into an a2+b1 model. This module answers with measurements on the synthetic face
+world, where every swap has an exact ground truth:
+
+* stage 1 trains a1+b1 from scratch and saves it (OUT/stage1/<topology>/seed<s>);
+* stage 2 trains a2+b1 (a2 = `FaceWorld.add_sibling(a1, distance)`) once per strategy × mode, with the
+  same seed, initial weights of the unloaded blocks, data stream and step budget;
+* each run measures steps and wall time to a target loss on both sides, B's loss at step 0 and over
+  time, the ground-truth swap SSIM both ways, a1 leakage on side A over training, and CKA and weight
+  drift of every block against stage 1.
+
+Which blocks a strategy loads is read from the model (`PhazeA.blocks`, `side_blocks`), never from a list
+kept per topology. Each finished run is written atomically to its own JSON file; a re-run with the same
+settings skips it. `phazelab.experiments.report` turns the results into results.json / .csv / report.html.
+
+Target loss (per side, per topology and seed): the trailing-mean training loss that the stage-1 model
+(a1+b1 from scratch, same size and batch) had reached after `target_fraction` × stage-2 steps, or a
+fixed `target_loss`. A run reaches it at the first step whose mean over the last `smooth` steps (a full
+window) is at or below it. Scratch in stage 2 (a2 in place of a1) needs about that many steps, so
+scratch's "steps to target" over a strategy's is that strategy's speed-up.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import math
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..config import ConfigError, PhazeAConfig
+from ..data.world import FaceWorld
+from ..model import PhazeA
+from ..strategies import STRATEGIES, StrategyError
+from ..strategies import strategy_blocks as _strategy_blocks
+from ..weights import atomic_write_bytes, atomic_write_text, freeze, load_blocks, load_model, save
+
+__all__ = [
+    "MODES", "QUICK_RUNS", "STRATEGIES", "TOPOLOGIES", "FaceBank", "StudyConfig", "StudyError", "Study",
+    "plan_runs", "run_study", "steps_to_target", "strategy_blocks", "strategy_plan", "topology_config",
+]
+
+# faceswap's default topology and the classic shared-encoder / two-decoder one (faceswap's original,
+# dfaker, dfl-h128 ... presets: split_fc off, split_decoders on, no G-Block). "config" keeps the given
+# config's own topology.
+TOPOLOGIES: Mapping[str, Mapping[str, Any]] = {
+    "default": {"split_fc": True, "shared_fc": "none", "enable_gblock": True, "split_gblock": False,
+                "split_decoders": False},
+    "split_decoders": {"split_fc": False, "shared_fc": "none", "enable_gblock": False, "split_gblock": False,
+                       "split_decoders": True},
+    "config": {},
+}
+MODES = ("trainable", "frozen", "kickstart")
+# --quick: the runs that answer the forum question most directly, one seed.
+QUICK_RUNS = (("scratch", "trainable"), ("encoder", "trainable"), ("encoder", "frozen"),
+              ("encoder", "kickstart"), ("encoder+fc_b", "trainable"), ("encoder+fc_b+gblock", "trainable"),
+              ("all_but_a", "trainable"), ("all_but_a", "frozen"))
+
+
+# Bump when what a finished run measures changes: older run files are then re-run, not reused.
+METHOD_VERSION = 2
+
+
+class StudyError(ValueError):
+    """Bad study settings (the message names the setting and what was expected)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# settings
+@dataclass
+class StudyConfig:
+    """Everything that defines the study. Defaults are the full study; `StudyConfig.quick()` the CPU one."""
+
+    topologies: tuple[str, ...] = ("default", "split_decoders")
+    runs: tuple[tuple[str, str], ...] = tuple((s, m) for s in STRATEGIES for m in MODES
+                                              if s != "scratch" or m == "trainable")
+    seeds: int = 3
+    stage1_steps: int = 2000
+    stage2_steps: int = 1000
+    batch: int = 16
+    preset: str = "lab-small"
+    base_config: dict[str, Any] | None = None  # a full PhazeAConfig dict (from --config); wins over preset
+    overrides: dict[str, Any] = field(default_factory=dict)  # options applied on top (e.g. from --set)
+    lr: float = 5e-5  # faceswap's Adam learning rate
+    precision: str = "auto"
+    target_fraction: float = 0.75  # target = stage-1 trailing loss after this fraction of stage-2 steps
+    target_loss: float | None = None  # a fixed target for both sides instead
+    smooth: int = 20  # trailing-mean window (steps) for the target test and final losses
+    kickstart: int | None = None  # K for the kickstart mode; None = stage2_steps // 4
+    world_seed: int = 0
+    a1: int = 0
+    b1: int = 1
+    sibling_distance: float = 0.5  # a2 = a1 moved this far towards a random identity (0 = a1, 1 = random)
+    sibling_seed: int = 1  # which random identity a2 moves towards (seed 0 hits a1 itself in world seed 0)
+    bank_size: int = 1024  # faces rendered once per identity and sampled from (0 = a fresh render per batch)
+    eval_every: int = 100  # leakage and held-out SSIM every this many stage-2 steps (and at 0 and the end)
+    eval_n: int = 64  # held-out frames for leakage and swap SSIM
+    cka_n: int = 64  # held-out frames per side for CKA
+    grid_n: int = 4  # faces in each run's swap grid
+    metrics_every: int | None = None  # trainer metric reads; None = 1 on CPU, 10 on GPU
+    quick: bool = False
+
+    def __post_init__(self) -> None:
+        self.topologies = tuple(self.topologies)
+        self.runs = tuple((str(s), str(m)) for s, m in self.runs)
+        self.validate()
+
+    @classmethod
+    def quick_settings(cls, **changes: Any) -> StudyConfig:
+        """`--quick`: lab-tiny, batch 4, one seed, one topology, a subset of runs (QUICK_RUNS), 240 + 120
+        steps at 4× faceswap's learning rate (so that 120 steps learn something)."""
+        base = dict(topologies=("default",), runs=QUICK_RUNS, seeds=1, stage1_steps=240, stage2_steps=120,
+                    batch=4, preset="lab-tiny", lr=2e-4, smooth=15, eval_every=40, eval_n=24, cka_n=32,
+                    bank_size=256, quick=True)
+        return cls(**{**base, **changes})
+
+    def validate(self) -> None:
+        for name in ("seeds", "stage1_steps", "stage2_steps", "batch", "smooth", "eval_every", "eval_n",
+                     "cka_n", "grid_n"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise StudyError(f"study setting {name} must be an integer ≥ 1, got {value!r}")
+        if self.eval_n < 8 or self.cka_n < 8:
+            raise StudyError(f"eval_n and cka_n must be ≥ 8 frames, got {self.eval_n} and {self.cka_n}")
+        if not self.topologies:
+            raise StudyError("topologies is empty; choose from " + ", ".join(TOPOLOGIES))
+        bad = [t for t in self.topologies if t not in TOPOLOGIES]
+        if bad:
+            raise StudyError(f"unknown topology {bad}; choose from {list(TOPOLOGIES)}")
+        if not self.runs:
+            raise StudyError("no runs selected (strategies × modes is empty)")
+        for strategy, mode in self.runs:
+            if strategy not in STRATEGIES:
+                raise StudyError(f"unknown strategy {strategy!r}; choose from {list(STRATEGIES)}")
+            if mode not in MODES:
+                raise StudyError(f"unknown mode {mode!r} for {strategy}; choose from {list(MODES)}")
+            if strategy == "scratch" and mode != "trainable":
+                raise StudyError("scratch loads nothing, so it has only the 'trainable' mode")
+        if not 0.0 <= self.sibling_distance <= 1.0:
+            raise StudyError(f"sibling_distance must be in [0, 1], got {self.sibling_distance!r}")
+        if not 0.0 < self.target_fraction <= 1.0:
+            raise StudyError(f"target_fraction must be in (0, 1], got {self.target_fraction!r}")
+        if round(self.target_fraction * self.stage2_steps) > self.stage1_steps:
+            at = round(self.target_fraction * self.stage2_steps)
+            raise StudyError(f"the target is stage 1's loss at step {at} but stage 1 trains only "
+                             f"{self.stage1_steps} steps; raise stage1_steps")
+        if self.target_loss is not None and not self.target_loss > 0:
+            raise StudyError(f"target_loss must be > 0, got {self.target_loss!r}")
+        k = self.kickstart_steps
+        if not 0 < k < self.stage2_steps:
+            raise StudyError(f"kickstart K must be in 1..{self.stage2_steps - 1} (stage-2 steps), got {k}")
+        if self.a1 == self.b1 or min(self.a1, self.b1) < 0:
+            raise StudyError(f"a1 and b1 must be two different identity ids ≥ 0, got {self.a1} and {self.b1}")
+        if isinstance(self.bank_size, bool) or not isinstance(self.bank_size, int) or self.bank_size < 0:
+            raise StudyError(f"bank_size must be an integer ≥ 0, got {self.bank_size!r}")
+        every = self.metrics_every
+        if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
+            raise StudyError(f"metrics_every must be an integer ≥ 1 or None, got {self.metrics_every!r}")
+        if not self.lr > 0:
+            raise StudyError(f"lr must be > 0, got {self.lr!r}")
+
+    @property
+    def kickstart_steps(self) -> int:
+        return self.kickstart if self.kickstart is not None else max(1, self.stage2_steps // 4)
+
+    def base(self) -> PhazeAConfig:
+        """The model config before the topology is applied (config file, else preset; then overrides)."""
+        try:
+            cfg = (PhazeAConfig.from_dict(self.base_config) if self.base_config is not None
+                   else PhazeAConfig.preset(self.preset))
+            return cfg.replace(**self.overrides) if self.overrides else cfg
+        except ConfigError as exc:
+            raise StudyError(f"study model config: {exc}") from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["topologies"], out["runs"] = list(self.topologies), [list(r) for r in self.runs]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StudyConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise StudyError(f"unknown study setting(s) {unknown}; valid: {sorted(names)}")
+        data = dict(data)
+        if "runs" in data:
+            data["runs"] = tuple(tuple(r) for r in data["runs"])
+        return cls(**data)
+
+
+def topology_config(study: StudyConfig, topology: str) -> PhazeAConfig:
+    """The stage-1/stage-2 model config of one topology."""
+    if topology not in TOPOLOGIES:
+        raise StudyError(f"unknown topology {topology!r}; choose from {list(TOPOLOGIES)}")
+    try:
+        return study.base().replace(**TOPOLOGIES[topology])
+    except ConfigError as exc:
+        raise StudyError(f"topology {topology}: {exc}") from exc
+
+
+# --------------------------------------------------------------------------------------------------
+# strategies, read from the model
+def strategy_blocks(model: PhazeA, strategy: str) -> tuple[list[str], list[str]]:
+    """(blocks the strategy loads, what it asks for that this topology lacks): phazelab.strategies."""
+    try:
+        return _strategy_blocks(model, strategy)
+    except StrategyError as exc:
+        raise StudyError(str(exc)) from None
+
+
+def strategy_plan(model: PhazeA, strategy: str, mode: str = "trainable", kickstart: int = 1
+                  ) -> dict[str, Any]:
+    """What a stage-2 run does: load=[blocks], freeze=[blocks], unfreeze_at=K or None, absent=[...].
+
+    trainable: loaded blocks train from the start; frozen: loaded blocks stay frozen throughout;
+    kickstart: loaded blocks frozen for the first `kickstart` steps, then unfrozen (Trainer unfreeze_at).
+    """
+    if mode not in MODES:
+        raise StudyError(f"unknown mode {mode!r}; choose from {list(MODES)}")
+    if strategy == "scratch" and mode != "trainable":
+        raise StudyError("scratch loads nothing, so it has only the 'trainable' mode")
+    load, absent = strategy_blocks(model, strategy)
+    frozen = list(load) if mode in ("frozen", "kickstart") else []
+    return {"load": load, "freeze": frozen, "unfreeze_at": kickstart if mode == "kickstart" else None,
+            "absent": absent}
+
+
+def _meta_model(cfg: PhazeAConfig) -> PhazeA:
+    with warnings.catch_warnings(), torch.device("meta"):
+        warnings.simplefilter("ignore")
+        return PhazeA(cfg)
+
+
+def plan_runs(study: StudyConfig
+              ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Per topology, each strategy's blocks; the stage-2 runs to do; the runs skipped and why.
+
+    A run whose blocks (and mode) are the same as an earlier run's in that topology — because the blocks
+    it asks for are absent there — is skipped as a duplicate, naming the run it equals.
+    """
+    plans: dict[str, dict[str, Any]] = {}
+    todo: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
+    for topology in study.topologies:
+        model = _meta_model(topology_config(study, topology))
+        plans[topology] = {"blocks": list(model.blocks), "side_a": model.side_blocks("a"),
+                           "side_b": model.side_blocks("b"), "strategies": {}}
+        seen: dict[tuple, str] = {}
+        for strategy, mode in study.runs:
+            plan = strategy_plan(model, strategy, mode, study.kickstart_steps)
+            plans[topology]["strategies"][strategy] = {"load": plan["load"], "absent": plan["absent"]}
+            key = (tuple(plan["load"]), mode)
+            name = f"{strategy}@{mode}"
+            if key in seen:
+                skipped.append({"topology": topology, "strategy": strategy, "mode": mode,
+                                "reason": f"{', '.join(plan['absent'])} absent in {topology}: same blocks as "
+                                          f"{seen[key]}, so not run", "same_as": seen[key]})
+                continue
+            seen[key] = name
+            todo.append({"topology": topology, "strategy": strategy, "mode": mode, **plan})
+    return plans, todo, skipped
+
+
+# --------------------------------------------------------------------------------------------------
+# data
+class FaceBank:
+    """A fixed set of faces of one identity, rendered once and drawn with replacement.
+
+    Why: like the few thousand extracted faces a faceswap user trains on, and far cheaper per step on a
+    CPU than rendering every batch. Implements the FaceSource protocol the Trainer reads.
+    """
+
+    def __init__(self, world: FaceWorld, identity: int, n: int, size: int, seed: int) -> None:
+        self.identity, self.size = identity, size
+        self.name = f"bank:synthetic:{identity}:{n}"
+        self.images = world.sample(identity, n, seed=seed, size=size)[0]
+        self._on: dict[str, torch.Tensor] = {}
+
+    def batch(self, n: int, generator: torch.Generator, size: int, device: torch.device | str = "cpu"
+              ) -> torch.Tensor:
+        key = str(torch.device(device))
+        if key not in self._on:
+            self._on[key] = self.images.to(device)
+        idx = torch.randint(len(self.images), (n,), generator=generator, device=generator.device)
+        out = self._on[key][idx.to(self._on[key].device)]
+        if size != self.size:
+            out = F.interpolate(out, size=(size, size), mode="area" if size < self.size else "bilinear")
+        return out
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+@dataclass
+class World:
+    """The study's identities: a1, b1 and a2 (a1's sibling) in one FaceWorld."""
+
+    world: FaceWorld
+    a1: int
+    b1: int
+    a2: int
+    _banks: dict[tuple, FaceBank] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def build(cls, study: StudyConfig) -> World:
+        world = FaceWorld(study.world_seed, n_identities=max(study.a1, study.b1) + 1)
+        a2 = world.add_sibling(study.a1, study.sibling_distance, seed=study.sibling_seed)
+        if study.sibling_distance > 0:
+            latent = world.latent
+            if torch.equal(latent[a2], latent[study.a1]):
+                raise StudyError(f"a2 came out identical to a1 (world seed {study.world_seed}, sibling_seed "
+                                 f"{study.sibling_seed}): choose another sibling_seed")
+        return cls(world, study.a1, study.b1, a2)
+
+    def source(self, identity: int, study: StudyConfig, size: int, seed: int) -> Any:
+        """Side data: a fresh render per batch (bank_size 0) or a FaceBank (cached: rendered once)."""
+        if study.bank_size == 0:
+            return self.world.source(identity)
+        key = (identity, study.bank_size, size, seed)
+        if key not in self._banks:
+            self._banks[key] = FaceBank(self.world, identity, study.bank_size, size, seed)
+        return self._banks[key]
+
+
+# --------------------------------------------------------------------------------------------------
+# measurements
+def trailing_mean(values: Sequence[float], window: int) -> np.ndarray:
+    """Mean of the last `window` values at each position (fewer at the start); exact, no running sums."""
+    v = np.asarray(values, dtype=np.float64)
+    return np.array([v[max(0, i + 1 - window):i + 1].mean() for i in range(v.size)])
+
+
+def steps_to_target(steps: Sequence[int], losses: Sequence[float], target: float, window: int) -> int | None:
+    """First step whose mean loss over the last `window` steps (a full window) is ≤ target; None if never.
+
+    A full window means no run counts as "there" on one lucky batch: the earliest possible answer is
+    step `window`."""
+    smooth = trailing_mean(losses, window)
+    smooth[: max(0, window - 1)] = np.inf
+    hit = np.nonzero(smooth <= target)[0]
+    return int(steps[hit[0]]) if hit.size else None
+
+
+def _recon_ssim(model: PhazeA, images: torch.Tensor, side: str) -> float:
+    """Mean SSIM of side `side`'s reconstructions of held-out frames (eval mode, no gradients)."""
+    from ..analysis.metrics import ssim_scores
+
+    device = next(model.parameters()).device
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model.decode(model.encode(images.to(device)), side)
+    finally:
+        model.train(was)
+    out = (out[0] if isinstance(out, (tuple, list)) else out).float().cpu()
+    return float(ssim_scores(out, F.interpolate(images, size=out.shape[-2:], mode="area")
+                             if images.shape[-1] != out.shape[-1] else images).mean())
+
+
+def _swap_grid_png(model: PhazeA, w: World, n: int, seed: int) -> bytes:
+    """Rows: a2 frames, their A→B swaps, the A→B ground truth, b1 frames, B→A swaps, B→A ground truth."""
+    import io
+
+    from PIL import Image
+
+    from ..analysis.plots import tile
+
+    device = next(model.parameters()).device
+    rows = []
+    was = model.training
+    model.eval()
+    try:
+        for src, dst, to in ((w.a2, w.b1, "b"), (w.b1, w.a2, "a")):
+            images, labels = w.world.sample(src, n, seed=seed, size=model.input_size)
+            with torch.no_grad():
+                out = model.swap(images.to(device), to=to)
+            out = (out[0] if isinstance(out, (tuple, list)) else out).float().cpu().clamp(0, 1)
+            size = out.shape[-1]
+            truth = w.world.swap_target(labels, dst, size=size)
+            shown = F.interpolate(images, size=(size, size), mode="bilinear") if images.shape[-1] != size \
+                else images
+            rows += [shown, out, truth]
+    finally:
+        model.train(was)
+    buf = io.BytesIO()
+    Image.fromarray(tile(torch.cat(rows), nrow=n)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _eval_point(model: PhazeA, w: World, study: StudyConfig, held_out: dict[str, torch.Tensor], step: int
+                ) -> dict[str, float]:
+    from ..analysis.metrics import leakage
+
+    leak = leakage(model, w.world, old_identity=w.a1, new_identity=w.a2, n=study.eval_n, side="a")
+    return {"step": step, "leakage": leak["leakage"], "closer_to_old": leak["closer_to_old"],
+            "recon_ssim_a": _recon_ssim(model, held_out["a"], "a"),
+            "recon_ssim_b": _recon_ssim(model, held_out["b"], "b")}
+
+
+# --------------------------------------------------------------------------------------------------
+# the study
+def _fingerprint(data: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+Progress = Callable[[str], None]
+
+
+class Study:
+    """Runs the study into a folder; finished runs (same settings) are read back instead of re-run."""
+
+    def __init__(self, study: StudyConfig, out: str | Path, device: str | torch.device | None = None,
+                 progress: Progress | None = None) -> None:
+        from ..train import resolve_device
+
+        self.study, self.out = study, Path(out)
+        self.device = resolve_device(device)
+        self.progress = progress or (lambda _msg: None)
+        self.w = World.build(study)
+        self.ran: list[str] = []
+        self.reused: list[str] = []
+        self._held_out: dict[str, torch.Tensor] | None = None
+
+    # -- paths and fingerprints ------------------------------------------------------------------------
+    def stage1_dir(self, topology: str, seed: int) -> Path:
+        return self.out / "stage1" / topology / f"seed{seed}"
+
+    def run_file(self, topology: str, seed: int, strategy: str, mode: str) -> Path:
+        return self.out / "runs" / topology / f"seed{seed}" / f"{strategy}@{mode}.json"
+
+    def _stage1_key(self, topology: str, seed: int) -> dict[str, Any]:
+        s = self.study
+        return {"config": topology_config(s, topology).to_dict(), "seed": seed, "steps": s.stage1_steps,
+                "batch": s.batch, "lr": s.lr, "precision": s.precision, "world_seed": s.world_seed,
+                "a1": s.a1, "b1": s.b1, "bank_size": s.bank_size}
+
+    def _stage2_key(self, topology: str, seed: int, run: Mapping[str, Any]) -> dict[str, Any]:
+        s = self.study
+        return {"method": METHOD_VERSION, "stage1": self._stage1_key(topology, seed),
+                "strategy": run["strategy"], "mode": run["mode"],
+                "load": run["load"], "freeze": run["freeze"], "unfreeze_at": run["unfreeze_at"],
+                "steps": s.stage2_steps, "sibling_distance": s.sibling_distance,
+                "sibling_seed": s.sibling_seed,
+                "target_fraction": s.target_fraction, "target_loss": s.target_loss, "smooth": s.smooth,
+                "eval_every": s.eval_every, "eval_n": s.eval_n, "cka_n": s.cka_n, "grid_n": s.grid_n}
+
+    # -- running ---------------------------------------------------------------------------------------
+    def held_out(self) -> dict[str, torch.Tensor]:
+        """Held-out frames (never trained on) for SSIM over time: a2 through side A, b1 through side B."""
+        from ..analysis.metrics import HELD_OUT_SEED
+
+        if self._held_out is None:
+            size = _meta_model(topology_config(self.study, self.study.topologies[0])).input_size
+            self._held_out = {"a": self.w.world.sample(self.w.a2, self.study.eval_n, HELD_OUT_SEED, size)[0],
+                              "b": self.w.world.sample(self.w.b1, self.study.eval_n, HELD_OUT_SEED, size)[0]}
+        return self._held_out
+
+    def _trainer(self, model: PhazeA, a: int, seed: int, train_seed: int, unfreeze_at: int | None,
+                 on_metrics: Callable[[dict[str, Any]], None]) -> Any:
+        """A Trainer on side A = identity `a`, side B = b1. The face sets depend on the study seed only,
+        so stage 2 reuses stage 1's Face B set (as the forum user does); `train_seed` draws batches."""
+        from ..train import Trainer
+
+        s = self.study
+        size = max(model.input_size, model.output_size)
+        every = s.metrics_every or (1 if self.device.type == "cpu" else 10)
+        data_a = self.w.source(a, s, size, seed * 7919 + a)
+        data_b = self.w.source(self.w.b1, s, size, seed * 7919 + self.w.b1)
+        return Trainer(model, data_a, data_b, batch_size=s.batch, lr=s.lr, seed=train_seed,
+                       device=self.device, precision=s.precision, metrics_every=every,
+                       unfreeze_at=unfreeze_at, on_metrics=on_metrics)
+
+    def stage1(self, topology: str, seed: int) -> dict[str, Any]:
+        """Train a1+b1 from scratch (or read back the finished stage 1) and save the model."""
+        key = self._stage1_key(topology, seed)
+        folder = self.stage1_dir(topology, seed)
+        info_file = folder.parent / f"seed{seed}.json"
+        info = _read_json(info_file)
+        if info and info.get("fingerprint") == _fingerprint(key) and (folder / "model.safetensors").is_file():
+            self.reused.append(f"stage1/{topology}/seed{seed}")
+            return info
+        self.progress(f"stage 1 · {topology} · seed {seed}: a1+b1 from scratch, "
+                      f"{self.study.stage1_steps} steps")
+        torch.manual_seed(seed)
+        model = PhazeA(topology_config(self.study, topology))
+        trainer = self._trainer(model, self.w.a1, seed, seed, None, lambda _r: None)
+        t0 = time.perf_counter()
+        trainer.run(self.study.stage1_steps)
+        wall = time.perf_counter() - t0
+        save(trainer.model, folder, meta={"step": trainer.step, "study": "forum stage 1",
+                                         "identities": {"a": self.w.a1, "b": self.w.b1}})
+        info = {"topology": topology, "seed": seed, "steps": trainer.step, "wall_s": wall,
+                "fingerprint": _fingerprint(key), "path": str(folder.relative_to(self.out)),
+                "curves": _curves(trainer.history), "finished": _now()}
+        atomic_write_text(info_file, _dumps(info))
+        self.ran.append(f"stage1/{topology}/seed{seed}")
+        return info
+
+    def targets(self, stage1: Mapping[str, Any]) -> dict[str, float]:
+        """Target loss per side from stage 1's curve (or the fixed target_loss)."""
+        s = self.study
+        if s.target_loss is not None:
+            return {"a": float(s.target_loss), "b": float(s.target_loss)}
+        at = max(1, round(s.target_fraction * s.stage2_steps))
+        curves = stage1["curves"]
+        i = min(int(np.searchsorted(curves["step"], at)), len(curves["step"]) - 1)
+        return {side: float(trailing_mean(curves[f"loss_{side}"], s.smooth)[i]) for side in "ab"}
+
+    def stage2(self, run: Mapping[str, Any], seed: int, stage1: Mapping[str, Any], label: str = ""
+               ) -> dict[str, Any]:
+        """One a2+b1 run under one strategy × mode (or the finished run read back)."""
+        s = self.study
+        topology, strategy, mode = run["topology"], run["strategy"], run["mode"]
+        key = self._stage2_key(topology, seed, run)
+        path = self.run_file(topology, seed, strategy, mode)
+        done = _read_json(path)
+        name = f"{topology}/seed{seed}/{strategy}@{mode}"
+        if done and done.get("fingerprint") == _fingerprint(key):
+            self.reused.append(name)
+            return done
+        until = f" until step {run['unfreeze_at']}" if run["unfreeze_at"] is not None else ""
+        self.progress(f"{label}stage 2 · {topology} · seed {seed} · {strategy} @ {mode}: "
+                      f"load {run['load'] or '-'}, freeze {run['freeze'] or '-'}{until}")
+        stage1_dir = self.stage1_dir(topology, seed)
+        seed2 = seed + 100_003  # stage 2 draws other faces than stage 1 did; same for every strategy
+        torch.manual_seed(seed2)  # the blocks that are not loaded start from the same weights in every run
+        model = PhazeA(topology_config(s, topology))
+        if run["load"]:
+            report = load_blocks(model, stage1_dir, run["load"])
+            if sorted(report.loaded) != sorted(run["load"]):
+                raise StudyError(f"{name}: loaded {report.loaded} but the plan says {run['load']}")
+        if run["freeze"]:
+            freeze(model, run["freeze"])
+        clock = {"offset": 0.0}
+        times: dict[int, float] = {}
+
+        def on_metrics(record: dict[str, Any]) -> None:
+            times[record["step"]] = time.perf_counter() - clock["offset"]
+
+        trainer = self._trainer(model, self.w.a2, seed, seed2, run["unfreeze_at"], on_metrics)
+        held = self.held_out()
+        evals = []
+        eval_s = 0.0
+        clock["offset"] = time.perf_counter()
+        while True:
+            t = time.perf_counter()
+            evals.append(_eval_point(trainer.model, self.w, s, held, trainer.step))
+            dt = time.perf_counter() - t
+            eval_s += dt
+            clock["offset"] += dt
+            if trainer.step >= s.stage2_steps:
+                break
+            trainer.run(min(s.eval_every, s.stage2_steps - trainer.step))
+        train_s = time.perf_counter() - clock["offset"]
+
+        t = time.perf_counter()
+        result = self._final_measures(trainer, stage1_dir, run, stage1, times, evals, path)
+        eval_s += time.perf_counter() - t
+        result.update({"run": name, "topology": topology, "seed": seed, "strategy": strategy, "mode": mode,
+                       "load": run["load"], "freeze": run["freeze"], "unfreeze_at": run["unfreeze_at"],
+                       "absent": run["absent"], "steps": trainer.step, "train_s": train_s, "eval_s": eval_s,
+                       "events": trainer.events, "fingerprint": _fingerprint(key), "finished": _now(),
+                       "device": str(self.device), "precision": trainer.precision})
+        atomic_write_text(path, _dumps(result))
+        self.ran.append(name)
+        self.progress(f"{label}done: {train_s:.0f} s training + {eval_s:.0f} s measuring; steps to target A "
+                      f"{result['steps_to_target_a']}, B {result['steps_to_target_b']}; swap SSIM A→B "
+                      f"{result['swap_ssim_ab']:.3f}; a1 leakage {result['leakage_final']:.3f}")
+        return result
+
+    def _final_measures(self, trainer: Any, stage1_dir: Path, run: Mapping[str, Any],
+                        stage1: Mapping[str, Any], times: Mapping[int, float], evals: list[dict[str, float]],
+                        path: Path) -> dict[str, Any]:
+        from ..analysis.metrics import HELD_OUT_SEED, block_cka, swap_scores, weight_drift
+
+        s, w, model = self.study, self.w, trainer.model
+        curves = _curves(trainer.history)
+        target = self.targets(stage1)
+        out: dict[str, Any] = {"target_a": target["a"], "target_b": target["b"], "curves": curves,
+                               "evals": evals}
+        for side in "ab":
+            hit = steps_to_target(curves["step"], curves[f"loss_{side}"], target[side], s.smooth)
+            out[f"steps_to_target_{side}"] = hit
+            out[f"time_to_target_{side}"] = times.get(hit) if hit is not None else None
+            out[f"loss_{side}_step0"] = curves[f"loss_{side}"][0]  # loss of step 1's batch, before any update
+            out[f"final_loss_{side}"] = float(np.mean(curves[f"loss_{side}"][-s.smooth:]))
+        out["recon_ssim_b_step0"] = evals[0]["recon_ssim_b"]
+        out["recon_ssim_b_final"] = evals[-1]["recon_ssim_b"]
+        out["recon_ssim_a_final"] = evals[-1]["recon_ssim_a"]
+        out["leakage_step0"], out["leakage_final"] = evals[0]["leakage"], evals[-1]["leakage"]
+        out["closer_to_old_final"] = evals[-1]["closer_to_old"]
+        out["leakage_max"] = max(e["leakage"] for e in evals[1:]) if len(evals) > 1 else evals[0]["leakage"]
+        ab = swap_scores(model, w.world, w.a2, w.b1, n=s.eval_n, to="b")
+        ba = swap_scores(model, w.world, w.b1, w.a2, n=s.eval_n, to="a")
+        out.update({"swap_ssim_ab": ab["ssim"], "swap_ssim_ba": ba["ssim"], "swap_attribution_ab":
+                    ab["attribution"], "swap_attribution_ba": ba["attribution"]})
+        before = load_model(stage1_dir, device=self.device)
+        out["drift"] = weight_drift(before, model)
+        cka: dict[str, dict[str, float]] = {}
+        for side, ident in (("a", w.a2), ("b", w.b1)):
+            images = w.world.sample(ident, s.cka_n, seed=HELD_OUT_SEED + 1, size=model.input_size)[0]
+            was = model.training
+            try:
+                cka[side] = block_cka(before, model, images, blocks=model.side_blocks(side), side=side)
+            finally:
+                model.train(was)
+        out["cka_a"], out["cka_b"] = cka["a"], cka["b"]
+        grid = path.with_suffix(".png")
+        atomic_write_bytes(grid, _swap_grid_png(model, w, s.grid_n, HELD_OUT_SEED + 2))
+        out["swap_grid"] = str(grid.relative_to(self.out))
+        return out
+
+    def run(self) -> dict[str, Any]:
+        """Every stage-1 and stage-2 run of the study; returns the results dict (see report.write_outputs)."""
+        s = self.study
+        plans, todo, skipped = plan_runs(s)
+        t0 = time.perf_counter()
+        started = _now()
+        probe = [_matmul_gflops(self.device)]
+        stage1: dict[str, Any] = {}
+        runs: list[dict[str, Any]] = []
+        total = len(todo) * s.seeds
+        k = 0
+        for seed in range(s.seeds):
+            for topology in s.topologies:
+                info = stage1[f"{topology}/seed{seed}"] = self.stage1(topology, seed)
+                for run in (r for r in todo if r["topology"] == topology):
+                    k += 1
+                    runs.append(self.stage2(run, seed, info, label=f"[{k}/{total}] "))
+        return {
+            "study": s.to_dict(), "identities": {"a1": self.w.a1, "b1": self.w.b1, "a2": self.w.a2},
+            "configs": {t: topology_config(s, t).to_dict() for t in s.topologies},
+            "plans": plans, "skipped": skipped, "stage1": stage1, "runs": runs,
+            "machine": {**_machine(self.device),
+                        "matmul_gflops_start_end": [*probe, _matmul_gflops(self.device)]},
+            "started": started, "finished": _now(),
+            "wall_s": time.perf_counter() - t0, "ran": list(self.ran), "reused": list(self.reused),
+        }
+
+
+def run_study(study: StudyConfig, out: str | Path, device: str | torch.device | None = None,
+              progress: Progress | None = None, write: bool = True) -> dict[str, Any]:
+    """Run (or resume) the study in `out` and, with write=True, write results.json/.csv, report.html."""
+    results = Study(study, out, device, progress).run()
+    if write:
+        from .report import write_outputs
+
+        write_outputs(results, out)
+    return results
+
+
+def _curves(history: Sequence[Mapping[str, Any]]) -> dict[str, list]:
+    return {"step": [int(r["step"]) for r in history], "loss_a": [float(r["loss_a"]) for r in history],
+            "loss_b": [float(r["loss_b"]) for r in history]}
+
+
+def _machine(device: torch.device) -> dict[str, Any]:
+    import platform
+
+    from ..bench import device_name
+
+    return {"device": str(device), "name": device_name(device), "torch": torch.__version__,
+            "python": platform.python_version(), "threads": torch.get_num_threads()}
+
+
+def _matmul_gflops(device: torch.device) -> float:
+    """fp32 matmul GFLOP/s right now: how fast this (possibly shared) machine was during the study."""
+    from ..bench import matmul_tflops
+
+    return 1000 * matmul_tflops(device, torch.float32, n=1024 if device.type == "cpu" else None, reps=3)
+
+
+def clean_json(obj: Any) -> Any:
+    """A JSON-safe copy: numpy scalars to numbers, tuples and paths to lists and text, NaN/inf to None."""
+    if isinstance(obj, Mapping):
+        return {str(k): clean_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [clean_json(v) for v in obj]
+    if isinstance(obj, (np.floating, np.integer, np.bool_)):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(clean_json(obj), allow_nan=False)
