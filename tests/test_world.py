@@ -247,3 +247,17 @@ def test_cuda_render_matches_cpu(world):
     src = world.source(1)
     g = torch.Generator(device="cuda").manual_seed(0)
     assert src.batch(4, g, 64, device="cuda").device.type == "cuda"
+
+
+@pytest.mark.parametrize("world_seed", [0, 1, 7])
+def test_sibling_is_never_a_replay_of_its_source(world_seed):
+    """A sibling at distance > 0 differs from its source for every (of, seed), including of=0, seed=0
+    (whose seed stream once replayed the draw that picked identity 0)."""
+    w = FaceWorld(seed=world_seed, n_identities=4)
+    for of in range(4):
+        for seed in range(3):
+            sib = w.add_sibling(of, 0.5, seed=seed)
+            assert not torch.allclose(w._latent[sib], w._latent[of], atol=1e-3), (of, seed)
+    again = FaceWorld(seed=world_seed, n_identities=4)
+    twin = again.add_sibling(0, 0.5)
+    assert torch.equal(again._latent[twin], w._latent[4])  # still deterministic

@@ -23,6 +23,7 @@ import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -702,6 +703,9 @@ def _is_int(x: object) -> bool:
     return not isinstance(x, bool | torch.Tensor)
 
 
+_SIBLING_STREAM = 0x5B1B  # tags add_sibling's seed stream
+
+
 class FaceWorld:
     """A fixed set of procedurally defined identities and a renderer with exact per-image factors.
 
@@ -757,7 +761,10 @@ class FaceWorld:
         of = self._check_identity(of)
         if not 0.0 <= float(distance) <= 1.0:
             raise ValueError(f"add_sibling: distance must be in [0, 1], got {distance!r}")
-        gen = torch.Generator().manual_seed((self.seed * 1_000_003 + of * 7_919 + int(seed)) & 0x7FFF_FFFF)
+        # A seed stream of its own (SeedSequence mixes the words), so a sibling's random direction never
+        # replays the draws that picked the world's identities (a plain seed sum did, for of=0, seed=0).
+        words = [self.seed & 0xFFFF_FFFF, of, int(seed) & 0xFFFF_FFFF, _SIBLING_STREAM]
+        gen = torch.Generator().manual_seed(int(np.random.SeedSequence(words).generate_state(1)[0]))
         other = torch.rand(1, len(LATENT_NAMES), generator=gen)
         row = self._latent[of : of + 1]
         self._latent = torch.cat([self._latent, row + float(distance) * (other - row)])
