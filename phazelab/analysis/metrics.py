@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 from pytorch_msssim import ssim as _ssim
+from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.metrics import silhouette_score
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
@@ -59,12 +60,15 @@ def chance_accuracy(y: Any) -> float:
 
 
 def identity_probe(X: Any, y: Any, cv: int = 5, seed: int = 0, C: float = 1.0) -> dict[str, float]:
-    """Cross-validated accuracy of a linear (logistic-regression) probe from latents to identity.
+    """Cross-validated accuracy of a linear (logistic-regression, L2) probe from latents to identity.
 
-    Features are standardised inside each fold; folds are stratified and shuffled with `seed`.
+    Features are standardised inside each fold; folds are stratified and shuffled with `seed`. The probe
+    is fitted in the span of the fold's training samples (PCA keeping every component): an L2 solution
+    lies in that span, so the predictions are the same as in the full space, but with 4,096-dim latents
+    and a few hundred frames the optimiser converges ~10x faster.
     """
     X, y = _xy(X, y, cv)
-    probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
+    probe = make_pipeline(StandardScaler(), PCA(), LogisticRegression(C=C, max_iter=10000))
     scores = cross_val_score(probe, X, y, cv=StratifiedKFold(cv, shuffle=True, random_state=seed))
     return {"accuracy": float(scores.mean()), "accuracy_std": float(scores.std()),
             "chance": chance_accuracy(y)}
