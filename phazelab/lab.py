@@ -86,14 +86,20 @@ def autorun(panel: Any) -> bool:
 
 
 def study_config(runs: Any = None, topologies: Any = ("default",), seeds: int = 1) -> Any:
-    """A forum-study config (phazelab.experiments) sized for this mode: the notebooks' transfer runs."""
+    """A forum-study config (phazelab.experiments) sized for this mode: the notebooks' transfer runs.
+
+    Quick mode: a few steps (CI). Full mode on a CPU: the `phazelab experiment forum --quick` sizes (the
+    10-minute study); on a GPU: lab-small at batch 16 with a stage 2 half as long as stage 1.
+    """
     from .experiments import StudyConfig
     from .experiments.forum import QUICK_RUNS
 
     s, tiny = settings(), quick()
+    chosen = dict(topologies=tuple(topologies), runs=tuple(tuple(r) for r in (runs or QUICK_RUNS)), seeds=seeds)
+    if s.mode == "full" and s.device == "cpu":
+        return StudyConfig.quick_settings(**chosen)
     return StudyConfig(
-        topologies=tuple(topologies), runs=tuple(tuple(r) for r in (runs or QUICK_RUNS)), seeds=seeds,
-        stage1_steps=s.stage1_steps, stage2_steps=s.stage2_steps, batch=s.batch, preset=s.preset,
+        **chosen, stage1_steps=s.stage1_steps, stage2_steps=s.stage2_steps, batch=s.batch, preset=s.preset,
         lr=2e-4, kickstart=s.kickstart_steps, smooth=max(2, min(15, s.stage2_steps // 4)),
         eval_every=max(1, s.stage2_steps // 4), eval_n=8 if tiny else 48, cka_n=8 if tiny else 32,
         bank_size=32 if tiny else 256, grid_n=4, quick=tiny)

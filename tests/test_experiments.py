@@ -15,6 +15,7 @@ from phazelab.experiments import (
     StudyConfig,
     StudyError,
     aggregate,
+    markdown_section,
     plan_runs,
     render_html,
     run_study,
@@ -276,6 +277,18 @@ def test_report_html_is_self_contained():
     assert page.startswith("<!doctype html>") and "<script src=" not in page  # plotly.js is inline
     assert page.count('class="plotly-graph-div"') >= 5
     assert "encoder @ frozen" in page and "fastest to target on A" in page
+
+
+def test_markdown_section_tables_the_numbers():
+    results = {**fake_results(), "command": "phazelab experiment forum --quick", "wall_s": 12.0,
+               "machine": {"name": "test box", "device": "cpu", "torch": "x", "threads": 1}, "ran": [], "reused": []}
+    text = markdown_section(results)
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if " @ " in line and "|" in line}
+    assert set(rows) - {"strategy @ mode"} == {"scratch @ trainable", "encoder @ trainable", "encoder @ frozen"}
+    assert "| 50 ± 14.1 / 2.00 ± 0.000 |" in rows["encoder @ trainable"]  # mean ± sd over the two seeds
+    assert "| never / 2.00 ± 0.000 |" in rows["encoder @ frozen"] and "encoder (frozen)" in rows["encoder @ frozen"]
+    assert "`phazelab experiment forum --quick`" in text and "test box" in text
+    assert "- " + summarize(results)[1] in text  # the generated summary, verbatim
 
 
 # -- command line --------------------------------------------------------------------------------------------

@@ -50,3 +50,18 @@ def test_study_config_is_sized_by_mode(monkeypatch):
     s = lab.settings()
     assert study.stage2_steps == s.stage2_steps and study.preset == s.preset and study.quick
     assert study.runs == (("scratch", "trainable"), ("encoder", "kickstart"))
+    study.validate()
+
+
+def test_full_cpu_study_config_is_the_cli_quick_study(monkeypatch):
+    """Notebooks 03/05 on a CPU run the study `phazelab experiment forum --quick` runs (the 10-minute one)."""
+    from phazelab.experiments import StudyConfig
+
+    monkeypatch.delenv("PHAZELAB_QUICK", raising=False)
+    monkeypatch.setattr(lab.torch.cuda, "is_available", lambda: False)
+    study = lab.study_config(runs=[("scratch", "trainable")], topologies=["split_decoders"])
+    expected = StudyConfig.quick_settings(runs=(("scratch", "trainable"),), topologies=("split_decoders",))
+    assert study == expected
+    monkeypatch.setattr(lab.torch.cuda, "is_available", lambda: True)
+    gpu = lab.study_config()
+    assert gpu.preset == "lab-small" and gpu.stage1_steps > study.stage1_steps and not gpu.quick

@@ -15,10 +15,11 @@ from .forum import (
     strategy_plan,
     topology_config,
 )
-from .report import aggregate, render_html, summarize, tidy, write_outputs
+from .report import aggregate, markdown_section, render_html, summarize, tidy, write_outputs
 
 __all__ = [
     "MODES", "QUICK_RUNS", "STRATEGIES", "TOPOLOGIES", "Study", "StudyConfig", "StudyError", "aggregate",
+    "markdown_section",
     "plan_runs", "render_html", "run_study", "steps_to_target", "strategy_blocks", "strategy_plan",
     "summarize", "tidy", "topology_config", "write_outputs",
 ]

@@ -30,7 +30,7 @@ def register(subparsers: Any) -> None:
                     "aggregate.csv, summary.md and report.html. Finished runs in OUT are reused.")
     f.add_argument("--quick", action="store_true",
                    help="the CPU version: lab-tiny, batch 4, 1 seed, default topology, 8 runs, "
-                        "240 + 120 steps")
+                        "200 + 100 steps")
     f.add_argument("--out", help="output folder (default runs/forum, with --quick runs/forum-quick)")
     f.add_argument("--topology", choices=_TOPOLOGY_CHOICES,
                    help="default: faceswap's (split fc, shared G-Block and decoder); split_decoders: the "
@@ -48,8 +48,8 @@ def register(subparsers: Any) -> None:
                         "with all its modes, or STRATEGY:MODE (modes trainable frozen kickstart); scratch "
                         "is always added")
     f.add_argument("--seeds", type=int, help="seeds per run (default 3; quick 1)")
-    f.add_argument("--steps", type=int, help="stage-2 steps per run (default 1000; quick 120)")
-    f.add_argument("--stage1-steps", type=int, help="stage-1 steps (default 2 × --steps: 2000; quick 240)")
+    f.add_argument("--steps", type=int, help="stage-2 steps per run (default 1000; quick 100)")
+    f.add_argument("--stage1-steps", type=int, help="stage-1 steps (default 2 × --steps: 2000; quick 200)")
     f.add_argument("--batch", type=int, help="faces per side per step (default 16; quick 4)")
     f.add_argument("--lr", type=float, help="Adam learning rate (default faceswap's 5e-5; quick 2e-4)")
     f.add_argument("--sibling-distance", type=float, metavar="D",
@@ -67,6 +67,10 @@ def register(subparsers: Any) -> None:
                    help="torch CPU threads (default torch's; on a busy shared CPU 1 thread can be several "
                         "times faster than 2)")
     f.add_argument("--quiet", action="store_true", help="no progress lines")
+    f.add_argument("--readme", metavar="FILE",
+                   help="also write the results table and generated summary into FILE (e.g. README.md), "
+                        "between <!-- forum-study:begin/end --> markers (forum-study-quick with --quick); "
+                        "appended when the markers are missing")
     f.set_defaults(func=forum_main)
 
 
@@ -144,6 +148,17 @@ def forum_main(args: argparse.Namespace) -> int:
         return 2
     results["command"] = "phazelab " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     paths = write_outputs(results, out)
+    if args.readme:
+        from ..markdown import replace_marked
+        from .report import markdown_section
+
+        try:
+            replace_marked(args.readme, "forum-study-quick" if study.quick else "forum-study",
+                           markdown_section(results, summary=results["summary"]))
+        except (OSError, ValueError) as exc:
+            print(f"phazelab experiment forum: error: --readme {args.readme}: {exc} (results are saved in {out})",
+                  file=sys.stderr)
+            return 2
     if not args.quiet:
         print("\n".join(f"- {s}" for s in results["summary"]))
         print(f"wrote {', '.join(str(p) for p in paths.values())}")

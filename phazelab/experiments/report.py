@@ -22,7 +22,8 @@ import pandas as pd
 from ..weights import atomic_write_text
 from .forum import clean_json, trailing_mean
 
-__all__ = ["METRICS", "aggregate", "block_table", "render_html", "summarize", "tidy", "write_outputs"]
+__all__ = ["METRICS", "aggregate", "block_table", "markdown_section", "render_html", "summarize", "tidy",
+           "write_outputs"]
 
 # Per-run scalar metrics (name: what it is), in report order.
 METRICS: Mapping[str, str] = {
@@ -121,8 +122,8 @@ def block_table(results: Mapping[str, Any]) -> pd.DataFrame:
 def _fmt(v: float, digits: int = 3) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "n/a"
-    if float(v).is_integer() and abs(v) >= 10:
-        return f"{int(v)}"
+    if abs(v) >= 10 ** digits or (float(v).is_integer() and abs(v) >= 10):
+        return f"{v:.0f}"
     return f"{v:#.{digits}g}" if abs(v) >= 1 else f"{v:.{digits}f}"
 
 
@@ -418,6 +419,61 @@ def render_html(results: Mapping[str, Any], out: str | Path | None = None, table
         parts.append(_grid_html(results, topology, out))
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _reached(row: Mapping[str, Any], side: str) -> str:
+    metric = f"steps_to_target_{side}"
+    n, seeds = int(row.get(f"{metric}_n", 0)), int(row["seeds"])
+    if n == 0:
+        return "never"
+    return _pm(row, metric) + ("" if n == seeds else f" ({n}/{seeds} seeds)")
+
+
+def markdown_section(results: Mapping[str, Any], table: pd.DataFrame | None = None,
+                     summary: Sequence[str] | None = None) -> str:
+    """The study as markdown for a README: where and how it ran, one table per topology (mean ± sd over
+    seeds), and the generated summary. Only numbers from `results`."""
+    from ..markdown import table as md_table
+
+    table = aggregate(results) if table is None else table
+    summary = summarize(results, table) if summary is None else summary
+    study, machine = results["study"], results.get("machine", {})
+    lines = [f"Command: `{results.get('command', 'phazelab experiment forum')}` · machine: "
+             f"{machine.get('name', '?')}, device {machine.get('device', '?')}, torch {machine.get('torch', '?')}, "
+             f"{machine.get('threads', '?')} torch thread(s) · finished {results.get('finished', '?')} · wall time "
+             f"{results.get('wall_s', float('nan')):.0f} s ({len(results.get('ran', []))} trainings run, "
+             f"{len(results.get('reused', []))} read back).",
+             "",
+             f"Settings: preset {study['preset']}, batch {study['batch']} per side, {study['seeds']} seed(s), "
+             f"{study['stage1_steps']} stage-1 + {study['stage2_steps']} stage-2 steps, Adam lr {study['lr']:g}, "
+             f"a2 = a1's sibling at distance "
+             f"{study['sibling_distance']}. Values are mean ± sd over seeds.", ""]
+    for topology in dict.fromkeys(r["topology"] for r in results["runs"]):
+        rows = []
+        for _, row in table[table["topology"] == topology].iterrows():
+            run = next(r for r in results["runs"] if (r["topology"], r["strategy"], r["mode"])
+                       == (topology, row["strategy"], row["mode"]))
+            frozen = " (frozen)" if row["mode"] == "frozen" else (
+                f" (frozen until step {run['unfreeze_at']})" if row["mode"] == "kickstart" else "")
+            rows.append({
+                "strategy @ mode": _label(row["strategy"], row["mode"]),
+                "loaded": (", ".join(run["load"]) or "–") + (frozen if run["load"] else ""),
+                "steps to target A / B": f"{_reached(row, 'a')} / {_reached(row, 'b')}",
+                "B loss step 0": _pm(row, "loss_b_step0"),
+                "held-out B SSIM step 0 → end":
+                    f"{_pm(row, 'recon_ssim_b_step0')} → {_pm(row, 'recon_ssim_b_final')}",
+                "GT swap SSIM A→B / B→A": f"{_pm(row, 'swap_ssim_ab')} / {_pm(row, 'swap_ssim_ba')}",
+                "a1 leakage end (share nearer a1)":
+                    f"{_pm(row, 'leakage_final')} ({_pm(row, 'closer_to_old_final', 2)})",
+                "training s": _pm(row, "train_s"),
+            })
+        runs = [r for r in results["runs"] if r["topology"] == topology]
+        targets = {side: _fmt(float(np.mean([r[f"target_{side}"] for r in runs]))) for side in "ab"}
+        lines += [f"**Topology: {topology}** (target loss A {targets['a']}, B {targets['b']})", "",
+                  md_table(pd.DataFrame(rows)), ""]
+    lines += ["Generated summary (`summary.md`, each sentence computed from the table by the rule it states):", ""]
+    lines += [f"- {s}" for s in summary]
+    return "\n".join(lines)
 
 
 def write_outputs(results: dict[str, Any], out: str | Path) -> dict[str, Path]:
