@@ -147,6 +147,110 @@ SwapViewer(model, world, IDENTITY_A, IDENTITY_B)"""),
     code("""trainer.history_frame().tail()"""),
 ]
 
+NOTEBOOKS["03_transfer_learning.ipynb"] = [
+    md("""
+# 03 · Transfer learning: load and freeze
+
+*Transfer learning* starts a new model from parts of an old one instead of from random numbers. faceswap
+offers two switches for this: **load** copies chosen blocks' weights from a saved model, and **freeze**
+keeps chosen blocks from changing while the rest train.
+
+The set-up used here and in notebook 05:
+
+- **stage 1**: a model learns identity *a1* (side A) and *b1* (side B) from scratch, and is saved;
+- **stage 2**: a new model learns *a2* + *b1*, where *a2* is a sibling of *a1* (a1's face moved half-way
+  towards a random face). Each run loads some blocks from stage 1, and trains them, freezes them, or
+  freezes them for the first K steps and then unfreezes them (a *kickstart*).
+
+Every stage-2 run has the same seed, the same random initial weights for the blocks it does not load, the
+same batches and the same number of steps, so differences between the curves come from what was loaded
+and frozen.
+"""),
+    code(SETUP),
+    code("""
+from pathlib import Path
+from phazelab.analysis import image_grid_figure
+from phazelab.experiments import run_study
+from phazelab.experiments.forum import World, topology_config
+
+RUNS = [("scratch", "trainable"), ("encoder", "trainable"), ("encoder", "frozen"), ("encoder", "kickstart"),
+        ("all_but_a", "trainable"), ("all_but_a", "kickstart")]
+STUDY = lab.study_config(runs=RUNS)
+OUT = Path("runs/nb03")
+ids = World.build(STUDY)
+faces, _ = ids.world.sample([ids.a1, ids.a2, ids.b1], n=6, seed=1, size=64)
+print(f"{STUDY.preset}, batch {STUDY.batch}, stage 1: {STUDY.stage1_steps} steps, stage 2: {STUDY.stage2_steps} "
+      f"steps per run, kickstart unfreezes at step {STUDY.kickstart}")
+image_grid_figure(faces, nrow=6, title="a1 (top), a2 = a1's sibling (middle), b1 (bottom)")"""),
+    md("""
+## Run stage 1 and the stage-2 runs
+
+This trains the stage-1 model and then one stage-2 model per row of `RUNS`. Finished runs are saved in
+`runs/nb03` and reused when the cell runs again.
+"""),
+    code("""results = run_study(STUDY, OUT, device=S.device, progress=print)"""),
+    md("""
+## Kickstart curves
+
+Training loss of each stage-2 run (a trailing mean). The grey line is the target: the loss the stage-1
+model had reached part-way through its own training. *frozen* runs are dotted, *kickstart* runs dashed.
+"""),
+    code("""
+from phazelab.experiments.report import aggregate, figures, summarize
+figs = figures(results, "default")
+figs[0]"""),
+    code("""figs[1]"""),
+    md("""
+## The numbers behind the curves
+
+`steps_to_target_*` is the first step whose trailing mean loss is at or below the target (empty = never
+within this budget); `loss_b_step0` is side B's loss before stage 2 trains at all (`recon_ssim_b_*`: how well side B
+reproduces held-out b1 frames, at step 0 and at the end); `swap_ssim_*` compare
+the final swaps with the ground-truth renders. The sentences below are generated from this table.
+"""),
+    code("""
+table = aggregate(results)
+table[["strategy", "mode", "steps_to_target_a", "steps_to_target_b", "loss_b_step0", "recon_ssim_b_step0",
+       "recon_ssim_b_final", "swap_ssim_ab", "swap_ssim_ba", "train_s"]]"""),
+    code("""
+for line in summarize(results, table):
+    print("-", line)"""),
+    md("""
+## What did each block keep?
+
+Relative weight drift of each block from stage 1 (0 = unchanged), and the linear CKA between each
+block's outputs in stage 1 and after stage 2 (1 = the same representation up to rotation and scale).
+"""),
+    code("""figs[-2]"""),
+    code("""figs[-1]"""),
+    md("""
+## Your turn
+
+A fresh a2+b1 model and the saved stage-1 model as the source. Tick blocks to load (or pick a strategy),
+toggle **freeze**, press **Apply**, then **Train**. The cell after the panels applies one strategy for
+you so the notebook also runs unattended; change its name or use the panel instead.
+"""),
+    code("""
+from phazelab import Trainer
+from phazelab.widgets import BlockPanel, TrainPanel
+
+model = lab.build(topology_config(STUDY, "default"))
+trainer = Trainer(model, ids.world.source(ids.a2), ids.world.source(ids.b1), batch_size=STUDY.batch,
+                  lr=STUDY.lr, device=S.device, preview_every=S.preview_every)
+blocks = BlockPanel(model, sources={"stage 1 (a1+b1)": OUT / "stage1" / "default" / "seed0"}, trainer=trainer)
+blocks"""),
+    code("""
+blocks.set_strategy("encoder+fc_b")
+blocks.apply()
+blocks.wait()
+{name: status for name, status in blocks.status().items() if status}"""),
+    code("""
+train = TrainPanel(trainer, steps=STUDY.stage2_steps)
+train"""),
+    code("""lab.autorun(train)  # headless runs only; in JupyterLab press Train above"""),
+    code("""trainer.history_frame().tail()"""),
+]
+
 NOTEBOOKS["04_where_identity_lives.ipynb"] = [
     md("""
 # 04 · Where does identity live?
@@ -210,10 +314,82 @@ LatentExplorer(default_model, world, identities=PROBE_IDS, n_per_identity=S.n_pe
 ]
 
 
+NOTEBOOKS["05_the_forum_question.ipynb"] = [
+    md("""
+# 05 · The forum question
+
+A faceswap user asked:
+
+> *I am reusing Face B with a new Face A on Phaze-A with split fc. Should I load the encoder and fc_b but
+> not fc_a? Should the shared G-Block stay unloaded? And if I load and freeze the encoder of an a1+b1
+> model into an a2+b1 model, why doesn't a1 leak?*
+
+This notebook runs that experiment on the synthetic face world, where every swap has an exact ground
+truth: stage 1 trains a1+b1; stage 2 trains a2+b1 (a2 = a1's sibling) once per strategy, each with the
+loaded blocks trainable, frozen, or frozen for the first K steps (kickstart). The same study runs from
+the command line as `phazelab experiment forum` (add `--quick` for the CPU-sized version).
+"""),
+    code(SETUP),
+    md("""
+## The strategies, read from the model
+
+Which blocks each strategy loads depends on the topology: in faceswap's default the G-Block and the
+decoder are shared by both sides, with `split_decoders` each side has its own decoder. The table is
+computed from each topology's model.
+"""),
+    code("""
+import pandas as pd
+from phazelab.strategies import STRATEGIES, STRATEGY_HELP
+from phazelab.experiments.forum import strategy_plan, topology_config
+from phazelab.model import meta_model
+
+STUDY = lab.study_config(topologies=["default", "split_decoders"])
+models = {t: meta_model(topology_config(STUDY, t)) for t in STUDY.topologies}
+pd.DataFrame({s: {"what": STRATEGY_HELP[s],
+                  **{t: ", ".join(strategy_plan(m, s)["load"]) or "-" for t, m in models.items()}}
+              for s in STRATEGIES}).T"""),
+    md("""
+## Run the study
+
+Choose runs and topologies, then press **Run study**. Finished runs are saved in `runs/nb05` and reused,
+so adding a run later trains only that run. When it is done the panel shows the generated summary, the
+table and the plots.
+"""),
+    code("""
+from phazelab.widgets import StudyPanel
+panel = StudyPanel(lambda runs, topologies: lab.study_config(runs=runs, topologies=topologies),
+                   out="runs/nb05", device=S.device)
+panel"""),
+    code("""lab.autorun(panel)  # headless runs only; in JupyterLab press Run study above"""),
+    md("""
+## Does a1 leak into side A?
+
+For each a2 frame, side A's output is compared with two ground-truth renders at the same pose,
+expression and lighting: a2's (the right answer) and a1's. `leakage` places the output on the line between
+them: 0 = a2's render, 1 = a1's. `closer_to_old` is the share of frames nearer a1's render. The scratch
+run never saw a1, so its values show how large the number gets without any leakage: the noise level.
+"""),
+    code("""
+from phazelab.experiments.report import aggregate, figures
+results = panel.results
+table = aggregate(results)
+table[["topology", "strategy", "mode", "leakage_final", "leakage_max", "closer_to_old_final", "swap_ssim_ab",
+       "recon_ssim_b_final"]]"""),
+    code("""
+[fig for t in results["study"]["topologies"] for fig in figures(results, t) if "leakage" in fig.layout.title.text][0]"""),
+    md("""
+The whole report (curves, tables, swap grids) is a single HTML file written next to the results:
+"""),
+    code("""print(panel.out / "report.html")"""),
+]
+
+
 def main() -> None:
     out = ROOT / "notebooks"
     out.mkdir(exist_ok=True)
     for name, cells in NOTEBOOKS.items():
+        for i, cell in enumerate(cells):
+            cell["id"] = f"cell-{i:02d}"  # stable ids: regenerating leaves unchanged notebooks unchanged
         nb = new_notebook(cells=cells, metadata={
             "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
             "language_info": {"name": "python"}})
