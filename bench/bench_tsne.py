@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import platform
 import statistics
 import sys
 import time
@@ -29,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from phazelab.analysis.project import project  # noqa: E402
+from phazelab.bench import device_name  # noqa: E402
 from phazelab.weights import atomic_write_text  # noqa: E402
 
 SECTION = "## t-SNE projection"
@@ -51,15 +50,9 @@ def synthetic_latents(n: int, dims: int, seed: int = 0) -> tuple[np.ndarray, np.
 
 
 def machine() -> str:
-    model = platform.processor() or "CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()}-core {model}"
+    import torch
+
+    return device_name(torch.device("cpu"))
 
 
 def replace_section(path: Path, heading: str, body: str) -> None:

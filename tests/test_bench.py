@@ -4,7 +4,6 @@ import argparse
 import json
 
 import pytest
-import torch
 
 from phazelab import PhazeAConfig
 from phazelab.bench import bench_training, count_step_flops, gpu_peak_tflops, time_to_swap
@@ -15,14 +14,7 @@ ISSUE_KEYS = {"device", "size", "batch", "img_per_s", "step_ms", "flops_per_step
               "peak_tflops", "mfu"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: on these shared 2-core machines, eager ops with 2 threads stall at OpenMP
-    barriers whenever another process holds a core (this module ran ~3x faster with 1 thread)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 def test_gpu_peak_table_matches_device_names():

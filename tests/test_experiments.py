@@ -140,16 +140,6 @@ TINY = dict(topologies=("default",), runs=(("scratch", "trainable"), ("encoder+f
 
 
 @pytest.fixture(scope="module")
-def one_thread():
-    """The tiny model's ops are too small to gain from 2 threads, and on a busy shared CPU every op of a
-    2-thread run waits for a descheduled thread (measured here: 3× slower). Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
 def tiny(tmp_path_factory, one_thread):
     out = tmp_path_factory.mktemp("forum")
     study = StudyConfig.quick_settings(**TINY)

@@ -18,14 +18,7 @@ from phazelab.weights import load_model, save
 MICRO = PhazeAConfig.preset("lab-tiny").replace(dec_res_blocks=0, fs_original_min_filters=16, dec_min_filters=16)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: on these shared 2-core machines, eager ops with 2 threads stall at OpenMP
-    barriers whenever another process holds a core (this module ran ~3x faster with 1 thread)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 def make_trainer(seed: int = 0, **kwargs) -> Trainer:
