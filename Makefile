@@ -5,8 +5,9 @@ STAMP   := $(VENV)/.phazelab-installed
 LAB_NB  ?= notebooks/01_meet_phaze_a.ipynb
 PORT    ?= 8888
 PYTEST_ARGS ?=
+SHOTS_ARGS  ?=
 
-.PHONY: lab test test-all test-fast lint bench gallery clean venv browser
+.PHONY: lab test test-all test-fast lint bench gallery screenshots clean venv browser
 
 venv: $(STAMP)
 
@@ -45,6 +46,10 @@ bench: $(STAMP)
 
 gallery: $(STAMP)
 	$(PY) scripts/make_gallery.py
+
+## docs/screenshots/: each notebook run in JupyterLab + chromium (PHAZELAB_QUICK=1), its main view photographed.
+screenshots: $(STAMP) browser
+	$(PY) scripts/notebook_screenshots.py $(SHOTS_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache tests/artifacts

@@ -4,65 +4,31 @@ Open the notebook, run all cells, press Train, and check that the loss plot gain
 image changes. A screenshot lands in tests/artifacts/ (git-ignored).
 """
 
-import os
-import secrets
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from phazelab.labserver import KERNEL_IDLE, LabServerError, chromium_path, launch_chromium, serve_lab
+
 ROOT = Path(__file__).parents[1]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "tests" / "artifacts"
 
 pytestmark = [pytest.mark.browser]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def lab_server(tmp_path_factory):
-    if not os.path.exists(CHROMIUM):
+    if chromium_path() is None:
         pytest.skip("Debian chromium is not installed (make test installs it where root + apt-get allow)")
     pytest.importorskip("playwright.sync_api")
     work = tmp_path_factory.mktemp("lab")
     shutil.copytree(ROOT / "notebooks", work / "notebooks")  # the browser saves notebooks: use copies
-    port, token = _free_port(), secrets.token_hex(16)
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
-           f"--LabServerApp.workspaces_dir={work / 'workspaces'}", "--LabApp.expose_app_in_browser=True"]
-    if os.geteuid() == 0:
-        cmd.append("--allow-root")
-    env = {**os.environ, "PHAZELAB_QUICK": "1", "PHAZELAB_AUTORUN": "0"}
-    log = open(work / "server.log", "w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                pytest.fail(f"JupyterLab did not start: {(work / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.5)
-    yield url, token
-    proc.terminate()
     try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        with serve_lab(work, {"PHAZELAB_QUICK": "1", "PHAZELAB_AUTORUN": "0"}) as server:
+            yield server
+    except LabServerError as e:
+        pytest.fail(str(e))
 
 
 LOSS_POINTS = """() => {
@@ -74,8 +40,6 @@ LOSS_POINTS = """() => {
 
 PREVIEW_SRCS = """() => [...document.querySelectorAll('img.widget-image')].map(i => i.src)"""
 
-KERNEL_IDLE = """() => window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel?.status === 'idle'"""
-
 
 def test_train_button_updates_loss_plot_and_preview(lab_server):
     from playwright.sync_api import sync_playwright
@@ -83,9 +47,7 @@ def test_train_button_updates_loss_plot_and_preview(lab_server):
     url, token = lab_server
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        browser = launch_chromium(pw)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
             page.goto(f"{url}/lab/tree/notebooks/02_train_a_pair.ipynb?token={token}")
