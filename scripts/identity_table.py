@@ -25,7 +25,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from phazelab import PhazeA, PhazeAConfig, Trainer  # noqa: E402
+from phazelab import PhazeA, Trainer, lab  # noqa: E402
 from phazelab.analysis.metrics import FACTOR_COLUMNS, HELD_OUT_SEED, block_table, swap_scores  # noqa: E402
 from phazelab.bench import device_name  # noqa: E402
 from phazelab.data import FaceWorld  # noqa: E402
@@ -45,9 +45,7 @@ def machine() -> str:
 
 
 def train(name: str, args: argparse.Namespace, world: FaceWorld) -> tuple[PhazeA, Trainer, float]:
-    torch.manual_seed(args.seed)
-    cfg = PhazeAConfig.preset(args.preset).replace(**TOPOLOGIES[name])
-    model = PhazeA(cfg)
+    model = lab.build(args.preset, seed=args.seed, **TOPOLOGIES[name])
     every = max(1, min(25, args.steps))
 
     def report(rec: dict[str, Any]) -> None:
@@ -55,10 +53,9 @@ def train(name: str, args: argparse.Namespace, world: FaceWorld) -> tuple[PhazeA
             print(f"  [{name}] step {rec['step']}: loss_a {rec['loss_a']:.4f} loss_b {rec['loss_b']:.4f} "
                   f"({rec['img_per_s']:.1f} img/s)", flush=True)
 
-    trainer = Trainer(model, world.source(args.a), world.source(args.b), batch_size=args.batch_size,
-                      lr=args.lr, seed=args.seed, device=args.device, metrics_every=every, on_metrics=report)
     t0 = time.perf_counter()
-    trainer.run(args.steps)
+    trainer = lab.train_pair(model, world, args.a, args.b, args.steps, batch=args.batch_size, seed=args.seed,
+                             device=args.device, lr=args.lr, metrics_every=every, on_metrics=report)
     return trainer.model, trainer, time.perf_counter() - t0
 
 
