@@ -261,3 +261,19 @@ def test_sibling_is_never_a_replay_of_its_source(world_seed):
     again = FaceWorld(seed=world_seed, n_identities=4)
     twin = again.add_sibling(0, 0.5)
     assert torch.equal(again._latent[twin], w._latent[4])  # still deterministic
+
+
+def test_face_mask_is_exact_head_coverage():
+    """The mask is 1 on the head and 0 on the background: changing only the background colour changes
+    pixels only where the mask is below 1, and the image channels of with_mask equal a plain render."""
+    world = FaceWorld(0)
+    f = world.sample_factors(6, 3)
+    image_and_mask = world.render(0, f, 48, with_mask=True)
+    assert image_and_mask.shape == (6, 4, 48, 48)
+    assert torch.equal(image_and_mask[:, :3], world.render(0, f, 48))
+    mask = world.face_mask(0, f, 48)
+    assert 0.3 < float(mask.mean()) < 0.95 and float(mask.min()) == 0.0 and float(mask.max()) == 1.0
+    other = world.render(0, f.with_values(bg_r=0.9, bg_g=0.1, bg_b=0.5), 48)
+    changed = (other - image_and_mask[:, :3]).abs().amax(1, keepdim=True) > 1e-6
+    assert float(mask[changed].max()) < 1.0  # only the background (and the soft edge) changed
+    assert float(changed[mask < 0.01].float().mean()) > 0.9

@@ -514,8 +514,10 @@ _BLUSH = (0.85, 0.35, 0.35)
 _LENS = (0.75, 0.85, 0.95)
 
 
-def _draw(sc: dict[str, torch.Tensor], size: int, beard: bool, glasses: bool) -> torch.Tensor:
-    """The pixel stage for one chunk: (n, 3, size, size) in [0, 1]."""
+def _draw(sc: dict[str, torch.Tensor], size: int, beard: bool, glasses: bool, with_mask: bool = False
+          ) -> torch.Tensor:
+    """The pixel stage for one chunk: (n, 3, size, size) in [0, 1]; with_mask: (n, 4, size, size), the
+    4th channel the head's composited coverage (1 = head, 0 = background)."""
     dev = sc["px"].device
     n = sc["px"].shape[0]
     lin = (torch.arange(size, device=dev, dtype=torch.float32) + 0.5) * (2.0 / size) - 1.0
@@ -532,6 +534,7 @@ def _draw(sc: dict[str, torch.Tensor], size: int, beard: bool, glasses: bool) ->
     alb = _col(sc["bg"]).expand(n, 3, size, size).clone()
     shd = (0.94 - 0.08 * lin).view(1, size, 1).expand(n, size, size).clone()
     zb = torch.full((n, size, size), -10.0 / _SOFT_Z, device=dev)  # depth buffer, in units of _SOFT_Z
+    cover = torch.zeros(n, size, size, device=dev) if with_mask else None
 
     def layer(cov, z, albedo, shade) -> None:
         # soft depth test: z is (depth / _SOFT_Z + 0.5), so (z - zb) ramps 0..1 across one soft width
@@ -539,6 +542,8 @@ def _draw(sc: dict[str, torch.Tensor], size: int, beard: bool, glasses: bool) ->
         alb.lerp_(albedo, wgt.unsqueeze(1))
         shd.lerp_(shade if isinstance(shade, torch.Tensor) and shade.ndim == 3 else _col(shade), wgt)
         zb.lerp_(z, wgt)
+        if cover is not None:
+            cover.lerp_(torch.ones_like(cover), wgt)
 
     def lambert(key: str, w) -> torch.Tensor:
         return _lin(sc, key, u, v, w).clamp_(min=0).add_(ambient)
@@ -601,7 +606,8 @@ def _draw(sc: dict[str, torch.Tensor], size: int, beard: bool, glasses: bool) ->
     streak = _wave(s0.mul_(6.0)).mul_(0.08).add_(0.92).unsqueeze(1)
     layer(mask, _lin(sc, "hair.z", u, v, hw_), hair * streak, lambert("hair.l", hw_))
 
-    return alb.mul_(shd.unsqueeze(1) * _col(sc["tint"])).clamp_(0, 1)
+    image = alb.mul_(shd.unsqueeze(1) * _col(sc["tint"])).clamp_(0, 1)
+    return image if cover is None else torch.cat([image, cover.unsqueeze(1)], 1)
 
 
 def _paint(sc, X, Y, px, beard: bool, glasses: bool, const) -> torch.Tensor:
@@ -676,16 +682,18 @@ def _paint(sc, X, Y, px, beard: bool, glasses: bool, const) -> torch.Tensor:
     return albedo
 
 
-def render_batch(p: dict[str, torch.Tensor], f: Factors, size: int, beard: bool = True, glasses: bool = True
-                 ) -> torch.Tensor:
+def render_batch(p: dict[str, torch.Tensor], f: Factors, size: int, beard: bool = True, glasses: bool = True,
+                 with_mask: bool = False) -> torch.Tensor:
     """Render N faces from per-image identity parameters ``p`` and factors ``f`` (same device).
 
     ``beard`` / ``glasses`` False skip painting those parts (a shortcut when no identity has them).
+    ``with_mask`` appends the head's coverage as a 4th channel (see `FaceWorld.face_mask`).
     """
     sc = _setup(p, f, size)
     n = len(f)
     step = max(1, _CHUNK_PIXELS // (size * size))
-    out = [_draw({k: t[i : i + step] for k, t in sc.items()}, size, beard, glasses) for i in range(0, n, step)]
+    out = [_draw({k: t[i : i + step] for k, t in sc.items()}, size, beard, glasses, with_mask)
+           for i in range(0, n, step)]
     return out[0] if len(out) == 1 else torch.cat(out)
 
 
@@ -826,8 +834,10 @@ class FaceWorld:
         return ids
 
     def render(self, identity: int | Sequence[int] | torch.Tensor, factors: Factors, size: int = 64,
-               device: torch.device | str | None = None) -> torch.Tensor:
-        """(N, 3, size, size) float32 RGB in [0, 1]: each identity with its row of factors; deterministic."""
+               device: torch.device | str | None = None, with_mask: bool = False) -> torch.Tensor:
+        """(N, 3, size, size) float32 RGB in [0, 1]: each identity with its row of factors; deterministic.
+
+        ``with_mask``: (N, 4, size, size), the 4th channel the exact face mask (see `face_mask`)."""
         if not isinstance(size, int) or isinstance(size, bool) or not 16 <= size <= 1024:
             raise ValueError(f"render: size must be an int in 16..1024 pixels, got {size!r}")
         if not isinstance(factors, Factors):
@@ -841,7 +851,15 @@ class FaceWorld:
             host = self._table(torch.device("cpu"))
             used = ids.cpu() if ids.device.type == "cpu" else torch.tensor([operator.index(identity)])
             beard, glasses = bool((host["beard"][used] > 0).any()), bool((host["glasses"][used] > 0).any())
-        return render_batch(p, f, size, beard=beard, glasses=glasses)
+        return render_batch(p, f, size, beard=beard, glasses=glasses, with_mask=with_mask)
+
+    def face_mask(self, identity: int | Sequence[int] | torch.Tensor, factors: Factors, size: int = 64,
+                  device: torch.device | str | None = None) -> torch.Tensor:
+        """(N, 1, size, size) float32 in [0, 1]: how much of each pixel is the head (face, hair, ears,
+        neck) rather than background, composited exactly as the renderer composites colour (fractional
+        on the anti-aliased edge). faceswap weights its loss by an extracted face mask; this is the exact
+        one. Use ``render(..., with_mask=True)`` to get image and mask in one pass."""
+        return self.render(identity, factors, size, device, with_mask=True)[:, 3:]
 
     def sample(self, identity: int | Sequence[int], n: int, seed: int, size: int = 64,
                device: torch.device | str | None = None) -> tuple[torch.Tensor, Labels]:
