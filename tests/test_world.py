@@ -221,16 +221,16 @@ def test_bad_arguments_raise_clear_errors(world):
         FaceWorld(n_identities=0)
 
 
-def test_synthetic_source_is_a_deterministic_face_source(world):
-    src = world.source(3)
-    assert isinstance(src, FaceSource) and src.name == "synthetic:3" and len(src) > 10**6
+def test_synthetic_stream_is_a_deterministic_face_source(world):
+    src = world.stream(3)
+    assert isinstance(src, FaceSource) and src.name == "synthetic:3:stream" and len(src) > 10**6
     a = src.batch(5, torch.Generator().manual_seed(1), size=32)
     b = src.batch(5, torch.Generator().manual_seed(1), size=32)
     gen = torch.Generator().manual_seed(1)
     c, d = src.batch(5, gen, size=32), src.batch(5, gen, size=32)
     assert a.shape == (5, 3, 32, 32) and torch.equal(a, b) and torch.equal(a, c) and not torch.equal(c, d)
-    made = make_source("synthetic:3", world)
-    assert made.name == "synthetic:3" and torch.equal(made.batch(5, torch.Generator().manual_seed(1), 32), a)
+    made = make_source("synthetic:3:stream", world)
+    assert made.name == "synthetic:3:stream" and torch.equal(made.batch(5, torch.Generator().manual_seed(1), 32), a)
     images, labels = src.batch_with_labels(3, torch.Generator().manual_seed(9), size=32)
     assert isinstance(labels, Labels) and torch.equal(world.render(3, labels.factors, size=32), images)
 
@@ -244,7 +244,7 @@ def test_cuda_render_matches_cpu(world):
     assert gpu.device.type == "cuda"
     assert torch.equal(gpu, world.render(list(range(8)), f, size=64, device="cuda"))
     assert (gpu.cpu() - cpu).abs().max() < 1e-3
-    src = world.source(1)
+    src = world.stream(1)
     g = torch.Generator(device="cuda").manual_seed(0)
     assert src.batch(4, g, 64, device="cuda").device.type == "cuda"
 

@@ -238,11 +238,13 @@ def _base_grid(n: int, size: int, device: torch.device) -> torch.Tensor:
 
 
 def augment(images: torch.Tensor, generator: torch.Generator, input_size: int, output_size: int,
-            config: AugmentConfig | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+            config: AugmentConfig | None = None, masks: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
     """(warped input at input_size, un-warped target at output_size) from images (N,3,H,W) in [0,1].
 
     Both share one colour jitter and one random transform/flip; only the input is warped. Deterministic
-    for the generator's state; the generator may live on the images' device or the CPU.
+    for the generator's state (the same with or without masks); the generator may live on the images'
+    device or the CPU. ``masks`` (N, 1, H, W): face masks, transformed like the target and returned third
+    (N, 1, output_size, output_size), for faceswap's penalized mask loss.
     """
     cfg = config or AugmentConfig()
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
@@ -265,10 +267,18 @@ def augment(images: torch.Tensor, generator: torch.Generator, input_size: int, o
     target = F.grid_sample(_resize(images, output_size), grid_out, mode="bilinear", padding_mode="border",
                            align_corners=False)
     target = _colour(target.clamp_(0, 1), r, cfg)
+    if masks is not None:
+        if masks.shape[0] != n or masks.shape[1] != 1 or masks.shape[-2:] != images.shape[-2:]:
+            raise ValueError(f"augment: masks must be (N, 1, H, W) matching the images {tuple(images.shape)}, "
+                             f"got {tuple(masks.shape)}")
+        mask_out = F.grid_sample(_resize(masks.float(), output_size), grid_out, mode="bilinear",
+                                 padding_mode="zeros", align_corners=False).clamp_(0, 1)
     warped = _resize(target, input_size)
     if cfg.random_warp:
         grid_in = _base_grid(n, input_size, dev) + warp_field(noise, input_size, cfg.warp_sigma_fraction)
         warped = F.grid_sample(warped, grid_in, mode="bilinear", padding_mode="border", align_corners=False)
+    if masks is not None:
+        return warped.clamp(0, 1), target, mask_out
     return warped.clamp(0, 1), target
 
 

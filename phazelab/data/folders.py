@@ -149,15 +149,20 @@ class FaceFolder(FaceSource):
 
 def make_source(spec: str, world: FaceWorld | None = None, size: int = 256, progress: bool = True
                 ) -> FaceSource:
-    """``"synthetic:3"`` -> identity 3 of ``world`` (default ``FaceWorld(seed=0)``); anything else is a
-    folder path loaded as a FaceFolder at ``size`` pixels."""
+    """``"synthetic:3"`` -> a `FaceBank` of identity 3 of ``world`` (default ``FaceWorld(seed=0)``) with the
+    default 2 048 frames; ``"synthetic:3:512"`` a bank of 512 frames; ``"synthetic:3:stream"`` fresh
+    renders every batch. Anything else is a folder path loaded as a FaceFolder at ``size`` pixels."""
     if not isinstance(spec, str) or not spec:
         raise ValueError(f"make_source: expected 'synthetic:<id>' or a folder path, got {spec!r}")
     if spec == "synthetic" or spec.startswith("synthetic:"):
-        _, _, ident = spec.partition(":")
-        if not ident.strip().lstrip("-").isdigit():
+        _, _, rest = spec.partition(":")
+        ident, _, kind = rest.partition(":")
+        if not ident.strip().lstrip("-").isdigit() or not (kind == "" or kind == "stream" or kind.isdigit()):
             raise ValueError(f"make_source: {spec!r} is not of the form 'synthetic:<identity id>' "
-                             f"(e.g. 'synthetic:3')")
+                             f"(e.g. 'synthetic:3'), optionally ':<bank frames>' or ':stream' "
+                             f"(e.g. 'synthetic:3:512', 'synthetic:3:stream')")
         world = world if world is not None else FaceWorld(seed=0)
-        return world.source(int(ident))
+        if kind == "stream":
+            return world.stream(int(ident))
+        return world.source(int(ident), n=int(kind) if kind else None)
     return FaceFolder(spec, size=size, progress=progress)

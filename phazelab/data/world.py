@@ -879,20 +879,32 @@ class FaceWorld:
         f = factors_or_labels.factors if isinstance(factors_or_labels, Labels) else factors_or_labels
         return self.render(self._check_identity(identity_b), f, size=size, device=device)
 
-    def source(self, identity: int) -> SyntheticSource:
+    def source(self, identity: int, n: int | None = None, seed: int = 0, cache_dir: str | None = None
+               ) -> FaceSource:
+        """The training source of one identity: a fixed `FaceBank` of ``n`` frames (default 2 048), as a
+        faceswap user trains on a fixed set of extracted faces. ``stream(identity)`` renders fresh
+        frames on every batch instead."""
+        from phazelab.data.bank import DEFAULT_BANK_SIZE, FaceBank
+
+        return FaceBank(self, identity, DEFAULT_BANK_SIZE if n is None else n, seed=seed, cache_dir=cache_dir)
+
+    def stream(self, identity: int) -> SyntheticSource:
         """A FaceSource of one identity with fresh random factors on every ``batch`` call."""
         return SyntheticSource(self, self._check_identity(identity))
 
 
 class SyntheticSource(FaceSource):
-    """One identity of a FaceWorld as a FaceSource (name ``synthetic:<id>``)."""
+    """One identity of a FaceWorld rendered afresh for every batch (name ``synthetic:<id>:stream``)."""
 
     NOMINAL_LEN = 1_000_000_000
 
     def __init__(self, world: FaceWorld, identity: int) -> None:
+        from phazelab.data.bank import SYNTHETIC_AUGMENT
+
         self.world = world
         self.identity = identity
-        self.name = f"synthetic:{identity}"
+        self.name = f"synthetic:{identity}:stream"
+        self.default_augment = SYNTHETIC_AUGMENT
 
     def batch(self, n: int, generator: torch.Generator, size: int, device: torch.device | str = "cpu"
               ) -> torch.Tensor:

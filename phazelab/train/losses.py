@@ -89,11 +89,18 @@ class CompositeLoss(nn.Module):
         self.weights: list[float] = [1.0, *(float(w) for w in extra.values())]
         self.terms = nn.ModuleList(loss_term(n) for n in self.names)
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """pred, target (N, C, H, W) in [0, 1]; ``mask`` (N, 1, H, W) in [0, 1] applies faceswap's
+        `penalized_mask_loss`: both images are multiplied by the face mask first, so errors outside the
+        face cost nothing."""
         kind = pred.device.type
         off = torch.autocast(kind, enabled=False) if kind in ("cpu", "cuda") else contextlib.nullcontext()
         with off:
             pred, target = pred.float(), target.float()
+            if mask is not None:
+                mask = mask.float()
+                pred, target = pred * mask, target * mask
             values = torch.stack([term(pred, target) for term in self.terms])
             total = sum(w * v for w, v in zip(self.weights, values.unbind(), strict=True))
         return total, values

@@ -24,7 +24,7 @@ import time
 import traceback
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,11 +43,14 @@ from ..config import PhazeAConfig
 from ..data import AugmentConfig, augment
 from ..model import PhazeA
 from . import checkpoint as ckpt
+from .clipping import GradientClipper
+from .guards import CollapseError, CollapseGuard
 from .losses import CompositeLoss
+from .schedules import LRSchedule, UnfreezeAt, normalise_unfreeze_at
 
 __all__ = [
-    "FACESWAP_EXTRA_LOSSES", "NonFiniteLossError", "STATES", "Trainer", "TrainerBusyError", "TrainerFailure",
-    "preview_grid", "resolve_device", "resolve_precision",
+    "CollapseError", "FACESWAP_EXTRA_LOSSES", "NonFiniteLossError", "STATES", "Trainer", "TrainerBusyError",
+    "TrainerFailure", "preview_grid", "resolve_device", "resolve_precision",
 ]
 
 T = TypeVar("T")
@@ -153,44 +156,6 @@ def preview_grid(model: PhazeA, x_a: torch.Tensor, x_b: torch.Tensor) -> torch.T
     return rows.permute(2, 0, 3, 1, 4).reshape(c, six * s, n * s).cpu()
 
 
-# -- schedules ----------------------------------------------------------------------------------------
-UnfreezeAt = int | Mapping[str, int] | tuple[str | Sequence[str] | None, int] | None
-
-
-def _normalise_schedule(spec: UnfreezeAt | list, blocks: Iterable[str]) -> list[tuple[int, list[str] | None]]:
-    """unfreeze_at → sorted [(step, blocks or None = every frozen block)].
-
-    Accepts K (unfreeze everything frozen at step K), {block: K, ...}, (blocks, K), or the list form
-    this function returns (as stored in checkpoints).
-    """
-    if spec is None:
-        return []
-    known = set(blocks)
-    if isinstance(spec, bool):
-        raise ValueError(f"unfreeze_at: expected a step, {{block: step}} or (blocks, step), got {spec!r}")
-    if isinstance(spec, int):
-        entries: list[tuple[int, list[str] | None]] = [(spec, None)]
-    elif isinstance(spec, Mapping):
-        by_step: dict[int, list[str]] = {}
-        for name, step in spec.items():
-            by_step.setdefault(step, []).append(name)
-        entries = list(by_step.items())
-    elif isinstance(spec, tuple) and len(spec) == 2 and not isinstance(spec[1], (list, tuple)):
-        names, step = spec
-        entries = [(step, None if names is None else ([names] if isinstance(names, str) else list(names)))]
-    elif isinstance(spec, list):
-        entries = [(int(s), None if b is None else list(b)) for s, b in spec]
-    else:
-        raise ValueError(f"unfreeze_at: expected a step, {{block: step}} or (blocks, step), got {spec!r}")
-    for step, names in entries:
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise ValueError(f"unfreeze_at: steps must be integers ≥ 0, got {step!r}")
-        bad = [n for n in names or [] if n not in known]
-        if bad:
-            raise ValueError(f"unfreeze_at: block(s) {bad} not in this model; blocks: {sorted(known)}")
-    return sorted(entries, key=lambda e: e[0])
-
-
 # -- the trainer ----------------------------------------------------------------------------------------
 class Trainer:
     """Train a PhazeA on two face sources (side A, side B) with faceswap's defaults.
@@ -219,6 +184,15 @@ class Trainer:
         *,
         batch_size: int = 16,
         lr: float = 5e-5,
+        lr_schedule: str = "constant",
+        lr_warmup: int = 0,
+        lr_schedule_steps: int | None = None,
+        lr_min_factor: float = 0.1,
+        gradient_clipping: str = "none",
+        clipping_value: float = 1.0,
+        autoclip_history: int = 10000,
+        penalized_mask_loss: bool = False,
+        collapse_guard: bool = True,
         eps: float = 1e-7,
         betas: tuple[float, float] = (0.9, 0.999),
         loss: str = "ssim",
@@ -253,8 +227,14 @@ class Trainer:
                 _positive_int(value, name)
         if checkpoint_every is not None and checkpoint_dir is None:
             raise ValueError("checkpoint_every needs a checkpoint_dir to write to")
-        if not (isinstance(lr, (int, float)) and lr > 0):
-            raise ValueError(f"lr must be a number > 0, got {lr!r}")
+        self.lr_schedule = LRSchedule(lr, lr_schedule, lr_warmup, lr_schedule_steps, lr_min_factor)
+        self.clipper = GradientClipper(gradient_clipping, clipping_value, autoclip_history)
+        self.collapse_guard = CollapseGuard() if collapse_guard else None
+        if penalized_mask_loss and not all(callable(getattr(src, "batch_with_masks", None))
+                                           for src in (data_a, data_b)):
+            raise ValueError("penalized_mask_loss needs face masks, and a face source gives none (synthetic "
+                             "banks do; face folders do not): set penalized_mask_loss=False")
+        self.penalized_mask_loss = bool(penalized_mask_loss)
 
         self.device = resolve_device(device)
         self.precision_requested = precision
@@ -267,8 +247,10 @@ class Trainer:
             warnings.warn("learn_mask: the face sources give no mask targets, so only the face output is "
                           "trained; the mask branch is left as initialised", stacklevel=2)
         self.data_a, self.data_b = data_a, data_b
-        if augment_config is None:
-            augment_config = AugmentConfig()
+        if augment_config is None:  # the sources' own default when they agree (synthetic: no colour jitter)
+            defaults = [getattr(src, "default_augment", None) for src in (data_a, data_b)]
+            augment_config = defaults[0] if defaults[0] is not None and defaults[0] == defaults[1] \
+                else AugmentConfig()
         elif isinstance(augment_config, Mapping):
             augment_config = AugmentConfig(**augment_config)
         self.augment_config = augment_config
@@ -278,14 +260,20 @@ class Trainer:
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.checkpoint_every, self.keep_checkpoints = checkpoint_every, keep_checkpoints
         self.meta: dict[str, Any] = dict(meta or {})
-        self._settings = {"batch_size": batch_size, "lr": float(lr), "eps": float(eps),
+        self._settings = {"batch_size": batch_size, "lr": float(lr), "lr_schedule": lr_schedule,
+                          "lr_warmup": lr_warmup, "lr_schedule_steps": lr_schedule_steps,
+                          "lr_min_factor": float(lr_min_factor), "gradient_clipping": gradient_clipping,
+                          "clipping_value": float(clipping_value), "autoclip_history": autoclip_history,
+                          "penalized_mask_loss": self.penalized_mask_loss, "collapse_guard": bool(collapse_guard),
+                          "eps": float(eps),
                           "betas": [float(b) for b in betas], "loss": loss,
                           "extra_losses": {k: float(v) for k, v in dict(extra_losses).items()}}
 
         self.loss_fn = CompositeLoss(loss, extra_losses).to(self.device)
         self._param_names: dict[torch.Tensor, str] = {p: n for n, p in self.model.named_parameters()}
         fused = self.device.type in ("cuda", "cpu")
-        self.optimizer = torch.optim.Adam(list(self._param_names), lr=lr, betas=tuple(betas), eps=eps,
+        self.optimizer = torch.optim.Adam(list(self._param_names), lr=self.lr_schedule.at(1), betas=tuple(betas),
+                                          eps=eps,
                                           fused=fused)
         self.scaler = torch.amp.GradScaler(self.device.type) if self.precision == "fp16" else None
         self._forward = torch.compile(self.model) if compile else self.model
@@ -296,7 +284,7 @@ class Trainer:
         self.step = 0
         self.history: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
-        self.schedule = _normalise_schedule(unfreeze_at, self.model.blocks)
+        self.schedule = normalise_unfreeze_at(unfreeze_at, self.model.blocks)
         self.on_metrics: list[Callable[[dict[str, Any]], None]] = _callbacks(on_metrics)
         self.on_preview: list[Callable[[int, torch.Tensor], None]] = _callbacks(on_preview)
         self.error: TrainerFailure | None = None
@@ -315,6 +303,7 @@ class Trainer:
         self._window_t = time.perf_counter()
         self._preview_batch: tuple[torch.Tensor, torch.Tensor] | None = None
         self._frozen = weights.frozen_blocks(self.model)
+        self._good_weights: tuple[int, dict[str, torch.Tensor]] | None = None
 
     # -- public state ---------------------------------------------------------------------------------
     @property
@@ -436,8 +425,10 @@ class Trainer:
             raise ValueError(f"lr must be a number > 0, got {lr!r}")
 
         def apply() -> float:
+            self.lr_schedule = self.lr_schedule.with_lr(float(lr))
+            self._settings["lr"] = float(lr)
             for g in self.optimizer.param_groups:
-                g["lr"] = float(lr)
+                g["lr"] = self.lr_schedule.at(self.step + 1)
             self.events.append({"step": self.step, "kind": "lr", "blocks": [], "detail": float(lr)})
             return float(lr)
 
@@ -593,29 +584,48 @@ class Trainer:
             return torch.autocast(self.device.type, dtype=_DTYPES[self.precision])
         return contextlib.nullcontext()
 
-    def _batch(self, source: Any, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _batch(self, source: Any, generator: torch.Generator | None = None, masks: bool = False
+               ) -> tuple[torch.Tensor, ...]:
+        """(input, target) for one side, or (input, target, target mask) with ``masks``."""
         gen = self._generator if generator is None else generator
-        faces = source.batch(self.batch_size, gen, self._render_size, self.device)
-        inp, tgt = augment(faces, gen, input_size=self.model.input_size,
-                           output_size=self.model.output_size, config=self.augment_config)
+        if masks:
+            faces, mask = source.batch_with_masks(self.batch_size, gen, self._render_size, self.device)
+            inp, tgt, tgt_mask = augment(faces, gen, input_size=self.model.input_size,
+                                         output_size=self.model.output_size, config=self.augment_config,
+                                         masks=mask)
+        else:
+            faces = source.batch(self.batch_size, gen, self._render_size, self.device)
+            inp, tgt = augment(faces, gen, input_size=self.model.input_size,
+                               output_size=self.model.output_size, config=self.augment_config)
         if self.channels_last:
             inp = inp.contiguous(memory_format=torch.channels_last)
-        return inp, tgt
+        return (inp, tgt, tgt_mask) if masks else (inp, tgt)
 
     def _train_step(self, flush: bool) -> None:
-        x_a, t_a = self._batch(self.data_a)
-        x_b, t_b = self._batch(self.data_b)
+        """One update, as in faceswap: both sides forward, loss_a + loss_b, one Adam step."""
+        lr = self.lr_schedule.at(self.step + 1)
+        for g in self.optimizer.param_groups:
+            g["lr"] = lr
+        m = self.penalized_mask_loss
+        x_a, t_a, *mask_a = self._batch(self.data_a, masks=m)
+        x_b, t_b, *mask_b = self._batch(self.data_b, masks=m)
         with self.autocast():
             out_a, out_b = self._forward(x_a, x_b)
-        loss_a, terms_a = self.loss_fn(_face(out_a), t_a)
-        loss_b, terms_b = self.loss_fn(_face(out_b), t_b)
+        face_a, face_b = _face(out_a), _face(out_b)
+        loss_a, terms_a = self.loss_fn(face_a, t_a, *mask_a)
+        loss_b, terms_b = self.loss_fn(face_b, t_b, *mask_b)
         total = loss_a + loss_b
         if self.scaler is not None:
             self.scaler.scale(total).backward()
+            self.scaler.unscale_(self.optimizer)
         else:
             total.backward()
-        values = torch.cat([torch.stack([total, loss_a, loss_b]).detach(), terms_a.detach(), terms_b.detach()])
-        self._pending.append((self.step + 1, values, self.lr, self._frozen))
+        self.clipper(list(self._param_names))
+        spread = torch.stack([face_a.detach().float().flatten(1).std(1).mean(),
+                              face_b.detach().float().flatten(1).std(1).mean()])
+        values = torch.cat([torch.stack([total, loss_a, loss_b]).detach(), terms_a.detach(), terms_b.detach(),
+                            spread])
+        self._pending.append((self.step + 1, values, lr, self._frozen))
         if flush:  # sync now, before the update, so a non-finite loss never reaches the weights
             self._flush()
         if self.scaler is not None:
@@ -635,7 +645,7 @@ class Trainer:
         now = time.perf_counter()
         img_per_s = 2 * self.batch_size * len(pending) / max(now - self._window_t, 1e-9)
         self._window_t = now
-        names = ["loss", "loss_a", "loss_b", *self.term_names]
+        names = ["loss", "loss_a", "loss_b", *self.term_names, "out_std_a", "out_std_b"]
         for (step, _, lr, frozen), row in zip(pending, rows, strict=True):
             record = {"step": step, **dict(zip(names, row, strict=True)), "img_per_s": img_per_s, "lr": lr,
                       "frozen": list(frozen)}
@@ -654,8 +664,30 @@ class Trainer:
                     f"non-finite loss at step {step}: " + ", ".join(f"{k}={record[k]}" for k in bad)
                     + f". {weights_note}; {where}. Lower the learning rate or check the data, then resume "
                     "from the checkpoint.")
+            if self.collapse_guard is not None:
+                self._check_collapse(record)
             for cb in self.on_metrics:
                 cb(record)
+
+    def _check_collapse(self, record: dict[str, Any]) -> None:
+        """Keep an in-memory copy of the weights while the run is healthy; on a collapse put it back."""
+        guard = self.collapse_guard
+        assert guard is not None
+        try:
+            guard.check(record)
+        except CollapseError as exc:
+            self.optimizer.zero_grad(set_to_none=True)
+            if self._good_weights is not None:
+                good_step, good = self._good_weights
+                self.model.load_state_dict(good)
+                kept = f"The weights in memory were put back to those of step {good_step}, before the collapse"
+            else:
+                kept = "No healthy weights were kept"
+            raise CollapseError(f"{exc} {kept}; last checkpoint: {self.last_checkpoint or 'none written yet'}."
+                                ) from None
+        if guard.streak == 0 and record["step"] % guard.patience == 0:
+            self._good_weights = (record["step"] - 1, {k: v.detach().clone()
+                                                       for k, v in self.model.state_dict().items()})
 
     # -- freeze / load ----------------------------------------------------------------------------------
     def _refresh_frozen(self) -> None:
@@ -742,7 +774,7 @@ class Trainer:
         self.step = state["step"]
         self.history = list(state["history"])
         self.events = list(state["events"])
-        self.schedule = _normalise_schedule(state["schedule"], self.model.blocks)
+        self.schedule = normalise_unfreeze_at(state["schedule"], self.model.blocks)
         self.meta = {**state.get("meta", {}), **self.meta}
         self._pending.clear()
         self.last_checkpoint, self._last_saved_step = snap, self.step
