@@ -1,4 +1,4 @@
-"""Training throughput, FLOPs and MFU; time-to-swap on the synthetic world.
+"""Training throughput, FLOPs and MFU (time to a real swap: `phazelab.experiments.swap`).
 
 Shared machines swing 2-10x in speed from minute to minute, so every figure is repeated, the model
 and the reference matmul are timed interleaved (each model repeat is followed by a matmul repeat), and
@@ -24,7 +24,7 @@ from .train.losses import CompositeLoss
 from .train.trainer import FACESWAP_EXTRA_LOSSES, Trainer, resolve_device, resolve_precision
 
 __all__ = ["GPU_BF16_PEAK_TFLOPS", "bench_training", "count_step_flops", "device_name", "gpu_peak_tflops",
-           "matmul_tflops", "time_to_swap"]
+           "matmul_tflops"]
 
 # Dense bf16 tensor-core peaks (TFLOP/s, no sparsity) from the vendors' data sheets. First match wins,
 # so the more specific names come first.
@@ -213,75 +213,3 @@ def profile_step(config: PhazeAConfig, *, batch: int, precision: str = "auto", d
         trainer.run(steps)
     key = "self_cuda_time_total" if dev.type == "cuda" else "self_cpu_time_total"
     return prof.key_averages().table(sort_by=key, row_limit=rows)
-
-
-@torch.no_grad()
-def _swap_ssim(model: PhazeA, x_a: torch.Tensor, truth: torch.Tensor, autocast: Any) -> float:
-    import pytorch_msssim
-
-    was_training = model.training
-    model.eval()
-    try:
-        with autocast:
-            out = model.swap(x_a, to="b")
-        out = (out[0] if isinstance(out, tuple) else out).float()
-    finally:
-        model.train(was_training)
-    return float(pytorch_msssim.ssim(out, truth, data_range=1.0))
-
-
-def time_to_swap(config: PhazeAConfig | None = None, *, batch: int = 16, device: str | torch.device | None = None,
-                 precision: str = "auto", target: float = 0.80, max_steps: int = 3000, eval_every: int = 25,
-                 lr: float | None = None, eval_count: int = 32, world_seed: int = 0,
-                 identities: tuple[int, int] = (0, 1), label: str | None = None,
-                 max_seconds: float | None = None) -> dict[str, Any]:
-    """Train A = identity 0, B = identity 1 of a FaceWorld until the A→B swap of held-out A faces reaches
-    SSIM ≥ target against the ground-truth swap render (B drawn with A's pose, expression, light).
-
-    Default model: phazelab's lab-small (64 px) on CPU, faceswap's default (128 px) on GPU. Wall time
-    counts training only (the periodic SSIM checks are excluded); the learning rate defaults to
-    faceswap's 5e-5. Gives up after `max_steps` steps or `max_seconds` of training.
-    """
-    import torch.nn.functional as F
-
-    from .data import FaceWorld
-
-    dev = resolve_device(device)
-    if config is None:
-        config, label = ((PhazeAConfig.preset("lab-small"), "lab-small") if dev.type == "cpu"
-                         else (PhazeAConfig(), "faceswap-default"))
-    world = FaceWorld(seed=world_seed)
-    id_a, id_b = identities
-    model = PhazeA(config)
-    trainer = Trainer(model, world.source(id_a), world.source(id_b), batch_size=batch, device=dev,
-                      precision=precision, lr=5e-5 if lr is None else lr, metrics_every=eval_every)
-    render = max(model.input_size, model.output_size)
-    faces, labels = world.sample(id_a, eval_count, seed=10_000 + world_seed, size=render, device=dev)
-    x_a = faces if render == model.input_size else F.interpolate(faces, size=(model.input_size,) * 2, mode="area")
-    truth = world.swap_target(labels, id_b, size=model.output_size, device=dev)
-    autocast = trainer.autocast()
-
-    curve, train_s, reached = [], 0.0, None
-    score = _swap_ssim(model, x_a, truth, autocast)
-    curve.append({"step": 0, "seconds": 0.0, "swap_ssim": score})
-    while trainer.step < max_steps and reached is None and (max_seconds is None or train_s < max_seconds):
-        _sync(dev)
-        t0 = time.perf_counter()
-        trainer.run(min(eval_every, max_steps - trainer.step))
-        _sync(dev)
-        train_s += time.perf_counter() - t0
-        score = _swap_ssim(model, x_a, truth, trainer.autocast())
-        curve.append({"step": trainer.step, "seconds": train_s, "swap_ssim": score})
-        if score >= target:
-            reached = curve[-1]
-    return {
-        "device": device_name(dev), "preset": label, "size": config.output_size, "batch": batch,
-        "precision": trainer.precision, "lr": trainer.lr, "target": target,
-        "reached": reached is not None, "steps_to_target": reached["step"] if reached else None,
-        "seconds_to_target": reached["seconds"] if reached else None,
-        "final_swap_ssim": curve[-1]["swap_ssim"], "best_swap_ssim": max(c["swap_ssim"] for c in curve),
-        "steps": trainer.step, "train_seconds": train_s, "eval_every": eval_every, "max_seconds": max_seconds,
-        "curve": curve,
-        "final_loss_a": trainer.history[-1]["loss_a"] if trainer.history else None,
-        "final_loss_b": trainer.history[-1]["loss_b"] if trainer.history else None,
-    }

@@ -156,6 +156,10 @@ class PhazeAConfig:
     def replace(self, **changes: Any) -> PhazeAConfig:
         return PhazeAConfig.from_dict({**self.to_dict(), **changes})
 
+    def with_topology(self, name: str) -> PhazeAConfig:
+        """This config with the topology options of TOPOLOGIES[name] ("default", "split_decoders")."""
+        return self.replace(**topology_options(name))
+
     def with_overrides(self, pairs: list[str]) -> PhazeAConfig:
         """Apply `KEY=VALUE` strings (as on the command line), values parsed like faceswap's .ini."""
         changes = {}
@@ -208,11 +212,39 @@ LAB_PRESETS: dict[str, dict[str, Any]] = {
                      bottleneck_size=128, fc_min_filters=128, fc_max_filters=128, fc_upsample_filters=128,
                      fc_gblock_min_nodes=128, fc_gblock_max_nodes=128, dec_max_filters=256,
                      dec_min_filters=32, dec_res_blocks=0),
+    # lab-slim: lab-tiny at faceswap's smallest encoder/decoder widths, with the decoder's filter count
+    # falling as fast as faceswap allows (slope -0.99), a 3x3 output conv and no Gaussian noise: 3.5x
+    # fewer FLOPs per step than lab-tiny, the CPU preset of the swap recipe (bench/RESULTS.md).
+    "lab-slim": dict(output_size=64, fs_original_min_filters=16, fs_original_max_filters=256,
+                     bottleneck_size=128, fc_min_filters=128, fc_max_filters=128, fc_upsample_filters=128,
+                     fc_gblock_min_nodes=128, fc_gblock_max_nodes=128, dec_max_filters=256,
+                     dec_min_filters=16, dec_res_blocks=0, dec_filter_slope=-0.99, dec_output_kernel=3,
+                     dec_gaussian=False),
     "lab-small": dict(output_size=64, fs_original_min_filters=64, fs_original_max_filters=512,
                       bottleneck_size=256, fc_min_filters=256, fc_max_filters=256, fc_upsample_filters=256,
                       fc_gblock_min_nodes=256, fc_gblock_max_nodes=256, dec_max_filters=512,
                       dec_min_filters=64),
 }
+
+
+# ---------------------------------------------------------------------------------------------------
+# The named topologies: one name, one model, everywhere (notebooks, study, identity command, README).
+# "default" is faceswap's default Phaze-A: per-side fc_a / fc_b, a shared G-Block (fed by fc_gblock)
+# and a shared decoder. "split_decoders" is the classic shared-encoder / two-decoder autoencoder of
+# faceswap's original, dfaker and dfl-h128 models: one fc_both, no G-Block, decoder_a / decoder_b.
+TOPOLOGIES: dict[str, dict[str, Any]] = {
+    "default": {"split_fc": True, "shared_fc": "none", "enable_gblock": True, "split_gblock": False,
+                "split_decoders": False},
+    "split_decoders": {"split_fc": False, "shared_fc": "none", "enable_gblock": False, "split_gblock": False,
+                       "split_decoders": True},
+}
+
+
+def topology_options(name: str) -> dict[str, Any]:
+    """The Phaze-A options that make topology ``name`` (a key of TOPOLOGIES); ConfigError otherwise."""
+    if name not in TOPOLOGIES:
+        raise ConfigError(f"unknown topology {name!r}; choose from {list(TOPOLOGIES)}")
+    return dict(TOPOLOGIES[name])
 
 
 def preset_table() -> dict[str, dict[str, Any]]:

@@ -130,12 +130,18 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
 
 # --------------------------------------------------------------------------------------------------
 # save / load
-def save(model: PhazeA, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
-    """Save `model` to the folder `path` (config.json, model.safetensors, meta.json), atomically."""
+def save(model: PhazeA, path: str | Path, meta: dict[str, Any] | None = None,
+         dtype: torch.dtype | None = None) -> Path:
+    """Save `model` to the folder `path` (config.json, model.safetensors, meta.json), atomically.
+
+    ``dtype`` (e.g. torch.float16) stores floating-point tensors in that type, half the size; loading
+    casts them back to the model's float32 (an fp16 round trip changes weights by <= 2^-11 relative)."""
     from . import __version__
 
     path = Path(path)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    if dtype is not None:
+        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     info = {"phazelab_version": __version__, "date": _dt.datetime.now(_dt.timezone.utc).isoformat(),
             "blocks": list(model.blocks), "frozen": frozen_blocks(model), "step": 0, **(meta or {})}
     with atomic_dir(path) as tmp:

@@ -40,7 +40,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..config import TOPOLOGIES as _TOPOLOGIES
 from ..config import ConfigError, PhazeAConfig
+from ..data.bank import FaceBank
 from ..data.world import FaceWorld
 from ..model import PhazeA
 from ..strategies import STRATEGIES, StrategyError
@@ -48,20 +50,12 @@ from ..strategies import strategy_blocks as _strategy_blocks
 from ..weights import atomic_write_bytes, atomic_write_text, freeze, load_blocks, load_model, save
 
 __all__ = [
-    "MODES", "QUICK_RUNS", "STRATEGIES", "TOPOLOGIES", "FaceBank", "StudyConfig", "StudyError", "Study",
+    "MODES", "QUICK_RUNS", "STRATEGIES", "TOPOLOGIES", "StudyConfig", "StudyError", "Study",
     "plan_runs", "run_study", "steps_to_target", "strategy_blocks", "strategy_plan", "topology_config",
 ]
 
-# faceswap's default topology and the classic shared-encoder / two-decoder one (faceswap's original,
-# dfaker, dfl-h128 ... presets: split_fc off, split_decoders on, no G-Block). "config" keeps the given
-# config's own topology.
-TOPOLOGIES: Mapping[str, Mapping[str, Any]] = {
-    "default": {"split_fc": True, "shared_fc": "none", "enable_gblock": True, "split_gblock": False,
-                "split_decoders": False},
-    "split_decoders": {"split_fc": False, "shared_fc": "none", "enable_gblock": False, "split_gblock": False,
-                       "split_decoders": True},
-    "config": {},
-}
+# The named topologies of phazelab.config.TOPOLOGIES; "config" keeps the given config's own topology.
+TOPOLOGIES: Mapping[str, Mapping[str, Any]] = {**_TOPOLOGIES, "config": {}}
 MODES = ("trainable", "frozen", "kickstart")
 # --quick: the runs that answer the forum question most directly, one seed.
 QUICK_RUNS = (("scratch", "trainable"), ("encoder", "trainable"), ("encoder", "frozen"),
@@ -276,34 +270,6 @@ def plan_runs(study: StudyConfig
 
 # --------------------------------------------------------------------------------------------------
 # data
-class FaceBank:
-    """A fixed set of faces of one identity, rendered once and drawn with replacement.
-
-    Why: like the few thousand extracted faces a faceswap user trains on, and far cheaper per step on a
-    CPU than rendering every batch. Implements the FaceSource protocol the Trainer reads.
-    """
-
-    def __init__(self, world: FaceWorld, identity: int, n: int, size: int, seed: int) -> None:
-        self.identity, self.size = identity, size
-        self.name = f"bank:synthetic:{identity}:{n}"
-        self.images = world.sample(identity, n, seed=seed, size=size)[0]
-        self._on: dict[str, torch.Tensor] = {}
-
-    def batch(self, n: int, generator: torch.Generator, size: int, device: torch.device | str = "cpu"
-              ) -> torch.Tensor:
-        key = str(torch.device(device))
-        if key not in self._on:
-            self._on[key] = self.images.to(device)
-        idx = torch.randint(len(self.images), (n,), generator=generator, device=generator.device)
-        out = self._on[key][idx.to(self._on[key].device)]
-        if size != self.size:
-            out = F.interpolate(out, size=(size, size), mode="area" if size < self.size else "bilinear")
-        return out
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-
 @dataclass
 class World:
     """The study's identities: a1, b1 and a2 (a1's sibling) in one FaceWorld."""
@@ -328,10 +294,10 @@ class World:
     def source(self, identity: int, study: StudyConfig, size: int, seed: int) -> Any:
         """Side data: a fresh render per batch (bank_size 0) or a FaceBank (cached: rendered once)."""
         if study.bank_size == 0:
-            return self.world.source(identity)
-        key = (identity, study.bank_size, size, seed)
+            return self.world.stream(identity)
+        key = (identity, study.bank_size, seed)
         if key not in self._banks:
-            self._banks[key] = FaceBank(self.world, identity, study.bank_size, size, seed)
+            self._banks[key] = FaceBank(self.world, identity, study.bank_size, seed=seed)
         return self._banks[key]
 
 

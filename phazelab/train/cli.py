@@ -29,6 +29,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--config", help="a Phaze-A config file (.json, or faceswap's .ini)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one Phaze-A option (repeatable), e.g. --set split_decoders=True")
+    p.add_argument("--topology", dest="model_topology", choices=("default", "split_decoders"),
+                   help="a named topology (phazelab.config.TOPOLOGIES) applied to the preset/config")
 
 
 def register(subparsers: Any) -> None:
@@ -45,6 +47,15 @@ def register(subparsers: Any) -> None:
     _add_model_args(t)
     t.add_argument("--batch", type=int, default=16, help="faces per side per step (faceswap: 16)")
     t.add_argument("--lr", type=float, default=5e-5, help="Adam learning rate (faceswap: 5e-5)")
+    t.add_argument("--lr-schedule", default="constant", choices=("constant", "cosine"),
+                   help="after the warm-up: constant (faceswap) or cosine decay to 0.1 x lr at --steps")
+    t.add_argument("--lr-warmup", type=int, default=0, metavar="N", help="linear learning-rate warm-up steps")
+    t.add_argument("--gradient-clipping", default="none",
+                   choices=("none", "global_norm", "norm", "value", "autoclip"),
+                   help="faceswap's gradient_clipping option")
+    t.add_argument("--clipping-value", type=float, default=1.0, help="faceswap's clipping_value (0-10)")
+    t.add_argument("--penalized-mask-loss", action="store_true",
+                   help="faceswap's penalized_mask_loss: weight the loss by the face mask (synthetic sources)")
     t.add_argument("--load-from", metavar="DIR", help="a saved phazelab model to load blocks from")
     t.add_argument("--load", type=_block_list, metavar="BLOCKS",
                    help="blocks to load with --load-from (default: the config's load_layers)")
@@ -82,12 +93,14 @@ def register(subparsers: Any) -> None:
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.add_argument("--profile", action="store_true", help="also print where a step's time goes")
     b.add_argument("--time-to-swap", action="store_true",
-                   help="train on the synthetic world until the A→B swap reaches SSIM ≥ --target")
-    b.add_argument("--target", type=float, default=0.80, help="swap SSIM to reach (with --time-to-swap)")
-    b.add_argument("--max-steps", type=int, default=3000, help="give up after this many steps (time-to-swap)")
-    b.add_argument("--eval-every", type=int, default=25, help="swap SSIM check interval (time-to-swap)")
-    b.add_argument("--max-seconds", type=float, help="give up after this much training time (time-to-swap)")
-    b.add_argument("--lr", type=float, default=None, help="learning rate for --time-to-swap")
+                   help="train A+B with the lab's swap recipe until the swap judge's A→B success on held-out "
+                        "frames reaches 0.8, per topology (default and split_decoders)")
+    b.add_argument("--recipe", default="cpu", help="swap recipe (phazelab.experiments.swap.RECIPES; --time-to-swap)")
+    b.add_argument("--topology", action="append", choices=("default", "split_decoders"),
+                   help="topology to time (repeatable; default: both; --time-to-swap)")
+    b.add_argument("--max-steps", type=int, help="step budget (default: the recipe's; --time-to-swap)")
+    b.add_argument("--eval-every", type=int, help="judge interval in steps (default: the recipe's; --time-to-swap)")
+    b.add_argument("--max-seconds", type=float, help="give up after this much training time (--time-to-swap)")
     b.set_defaults(func=bench_main)
 
 
@@ -101,7 +114,8 @@ def _config(args: argparse.Namespace):
         cfg = load_config(args.config)
     else:
         cfg = PhazeAConfig()
-    return cfg.with_overrides(args.set) if args.set else cfg
+    cfg = cfg.with_overrides(args.set) if args.set else cfg
+    return cfg.with_topology(args.model_topology) if getattr(args, "model_topology", None) else cfg
 
 
 def _report_error(cmd: str, exc: BaseException) -> int:
@@ -182,7 +196,11 @@ def _build_trainer(args: argparse.Namespace):
                 raise CliError(f"--load-from {args.load_from}: none of {blocks} could be loaded\n{report}")
             print(f"loaded from {args.load_from}: {', '.join(report.loaded)}")
         trainer = Trainer(model, src_a, src_b, batch_size=args.batch, lr=args.lr, seed=args.seed,
-                          device=args.device, precision=args.precision, compile=args.compile,
+                          lr_schedule=args.lr_schedule, lr_warmup=args.lr_warmup,
+                          lr_schedule_steps=args.steps if args.lr_schedule == "cosine" else None,
+                          gradient_clipping=args.gradient_clipping, clipping_value=args.clipping_value,
+                          penalized_mask_loss=args.penalized_mask_loss, device=args.device,
+                          precision=args.precision, compile=args.compile,
                           checkpoint_dir=root, unfreeze_at=args.unfreeze_at, **common)
         if args.freeze:
             print(f"frozen: {', '.join(trainer.freeze(args.freeze).result()) or '-'}")
@@ -247,6 +265,22 @@ def _run_training(args: argparse.Namespace, trainer: Any, bar: Any) -> int:
 
 
 # -- bench ----------------------------------------------------------------------------------------------
+def _swap_summary(result: dict[str, Any]) -> str:
+    """Time-to-swap as lines a person reads: per topology, when (or whether) it swapped, beside baselines."""
+    lines = [f"time to a real swap on {result['device']} (success = judge names B and |Δyaw|, |Δpitch| < 5°; "
+             f"target {result['target']})"]
+    for topology, run in result["runs"].items():
+        f = run["final"]
+        when = (f"reached at step {run['steps_to_success']} after {run['seconds_to_success']:.0f} s of training"
+                if run["reached"] else f"not reached in {run['steps']} steps ({run['train_seconds']:.0f} s)")
+        lines.append(f"  {topology}: {when}; final success A→B {f['success_ab']:.2f}, B→A {f['success_ba']:.2f}, "
+                     f"id top-1 {f['id_top1_ab']:.2f} (chance {f['chance']:.2f}), pose error {f['pose_err_ab']:.1f}°, "
+                     f"recon SSIM (face) A {f['recon_ssim_a']:.3f} B {f['recon_ssim_b']:.3f}")
+        base = run["baselines"]["a_to_b"]
+        lines.append("    baselines A→B success: " + ", ".join(f"{k} {v['success']:.2f}" for k, v in base.items()))
+    return "\n".join(lines)
+
+
 def bench_main(args: argparse.Namespace) -> int:
     """Run `phazelab bench`; prints a table or (--json) one JSON object."""
     from .. import bench
@@ -255,11 +289,14 @@ def bench_main(args: argparse.Namespace) -> int:
         cfg = _config(args)
         label = args.preset or (Path(args.config).name if args.config else "faceswap-default")
         if args.time_to_swap:
-            result = bench.time_to_swap(cfg if (args.preset or args.config or args.set) else None,
-                                        batch=args.batch, device=args.device, precision=args.precision,
-                                        target=args.target, max_steps=args.max_steps,
-                                        eval_every=args.eval_every, lr=args.lr, label=label,
-                                        max_seconds=args.max_seconds)
+            from ..experiments.swap import time_to_swap
+
+            result = time_to_swap(args.recipe, tuple(args.topology or ("split_decoders", "default")),
+                                  device=args.device, max_steps=args.max_steps, max_seconds=args.max_seconds,
+                                  eval_every=args.eval_every, progress=not args.json)
+            if not args.json:
+                print(_swap_summary(result))
+                return 0
         else:
             result = bench.bench_training(cfg, size=args.size, batch=args.batch, steps=args.steps,
                                           repeats=args.repeats, warmup=args.warmup, precision=args.precision,

@@ -1,0 +1,234 @@
+"""Time to a real swap: train A + B on face banks with the lab's recipe until the swap judge says the A→B
+swap shows B with A's pose, and save that model (the stage-1 a1+b1 model a learner starts from).
+
+Why a judge and not SSIM: SSIM against the ground-truth swap rewards blur and mean colours (B's blurred
+mean face outscores half-swaps). The judge (`phazelab.analysis.judge`) names the identity an output
+shows among the world's identities and distractors (siblings of the target included) and measures its
+pose error; a swap *succeeds* when the identity is B and |Δyaw|, |Δpitch| < 5°. Every curve is printed
+beside the judge's score of the baselines (B's mean face, copy of A, an A/B blend, the truth itself).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..config import PhazeAConfig
+from ..data.bank import DEFAULT_BANK_SIZE, FaceBank
+from ..data.world import FaceWorld
+from ..model import PhazeA
+from ..weights import atomic_write_text, save
+
+__all__ = ["RECIPES", "SwapRecipe", "evaluate_swap", "run_swap", "time_to_swap"]
+
+
+@dataclass(frozen=True)
+class SwapRecipe:
+    """Everything that decides a swap run: model, data, optimiser schedule, evaluation.
+
+    ``steps`` is the training budget and the cosine schedule's horizon; the run stops earlier when
+    ``stop_at_success`` and the judge's A→B success on held-out frames reaches ``target``.
+    """
+
+    preset: str = "lab-slim"
+    topology: str = "split_decoders"
+    batch: int = 8
+    lr: float = 1e-3
+    lr_warmup: int = 30
+    lr_schedule: str = "cosine"
+    steps: int = 6000
+    bank_size: int = DEFAULT_BANK_SIZE
+    penalized_mask_loss: bool = False
+    seed: int = 0
+    world_seed: int = 0
+    identity_a: int = 0
+    identity_b: int = 1
+    eval_every: int = 250
+    eval_n: int = 64
+    target: float = 0.8
+
+    def config(self) -> PhazeAConfig:
+        return PhazeAConfig.preset(self.preset).with_topology(self.topology)
+
+    def replace(self, **changes: Any) -> SwapRecipe:
+        return dataclasses.replace(self, **changes)
+
+
+# The lab's recipes: "cpu" reaches a swap on a 2-core CPU (bench/RESULTS.md, "Time to a real swap").
+RECIPES: dict[str, SwapRecipe] = {
+    "cpu": SwapRecipe(),
+    "cpu-default-topology": SwapRecipe(topology="default"),
+}
+
+
+class _Eval:
+    """Fixed held-out frames (a seed stream disjoint from the banks) and the judge's baselines."""
+
+    def __init__(self, world: FaceWorld, bank_a: FaceBank, bank_b: FaceBank, model: PhazeA, n: int) -> None:
+        from ..analysis.judge import swap_baselines
+
+        size_in, size_out = model.input_size, model.output_size
+        self.world, self.a, self.b = world, bank_a.identity, bank_b.identity
+        self.x_a, self.labels_a = bank_a.heldout(n, size_in)
+        self.x_b, self.labels_b = bank_b.heldout(n, size_in)
+        self.t_a = world.render(self.a, self.labels_a.factors, size_out)
+        self.t_b = world.render(self.b, self.labels_b.factors, size_out)
+        self.mask_a = world.face_mask(self.a, self.labels_a.factors, size_out)
+        self.mask_b = world.face_mask(self.b, self.labels_b.factors, size_out)
+        self.baselines = {"a_to_b": swap_baselines(world, self.labels_a, self.a, self.b, size=size_out),
+                          "b_to_a": swap_baselines(world, self.labels_b, self.b, self.a, size=size_out)}
+
+
+@torch.no_grad()
+def evaluate_swap(model: PhazeA, ev: _Eval, device: torch.device) -> dict[str, float]:
+    """The judge's verdict on both swaps and the face-masked reconstruction SSIM of both sides."""
+    import pytorch_msssim
+
+    from ..analysis.judge import judge_swap
+
+    was = model.training
+    model.eval()
+    try:
+        def run(fn, x):
+            out = fn(x.to(device))
+            return (out[0] if isinstance(out, tuple) else out).float().clamp(0, 1).cpu()
+
+        ab = run(lambda x: model.swap(x, "b"), ev.x_a)
+        ba = run(lambda x: model.swap(x, "a"), ev.x_b)
+        ra = run(lambda x: model.swap(x, "a"), ev.x_a)
+        rb = run(lambda x: model.swap(x, "b"), ev.x_b)
+    finally:
+        model.train(was)
+    j_ab = judge_swap(ev.world, ab, ev.labels_a, ev.b)
+    j_ba = judge_swap(ev.world, ba, ev.labels_b, ev.a)
+
+    def masked_ssim(out: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> float:
+        return float(pytorch_msssim.ssim(out * mask, truth * mask, data_range=1.0))
+
+    return {"success_ab": j_ab["success"], "id_top1_ab": j_ab["id_top1"], "pose_err_ab": j_ab["pose_err_deg"],
+            "success_ba": j_ba["success"], "id_top1_ba": j_ba["id_top1"], "pose_err_ba": j_ba["pose_err_deg"],
+            "recon_ssim_a": masked_ssim(ra, ev.t_a, ev.mask_a), "recon_ssim_b": masked_ssim(rb, ev.t_b, ev.mask_b),
+            "chance": j_ab["chance"]}
+
+
+def run_swap(recipe: SwapRecipe, out: str | Path | None = None, *, device: str | None = None,
+             stop_at_success: bool = True, max_seconds: float | None = None, progress: bool = True,
+             command: str | None = None) -> dict[str, Any]:
+    """Train ``recipe``; judge the held-out swaps every ``eval_every`` steps; return the curve.
+
+    With ``out``: checkpoints go to OUT/checkpoints (a rerun of the same recipe resumes there), the
+    curve to OUT/curve.json, and the final model to OUT/model (fp16 safetensors, meta.json with the
+    recipe, the command and the judge's numbers beside the baselines). Training seconds exclude the
+    evaluations. Raises ValueError when OUT holds a run of another recipe.
+    """
+    from ..train import Trainer
+    from ..train.trainer import resolve_device
+
+    dev = resolve_device(device)
+    world = FaceWorld(seed=recipe.world_seed)
+    bank_a = FaceBank(world, recipe.identity_a, recipe.bank_size, seed=recipe.seed)
+    bank_b = FaceBank(world, recipe.identity_b, recipe.bank_size, seed=recipe.seed)
+    out_dir = Path(out) if out is not None else None
+    options = dict(batch_size=recipe.batch, lr=recipe.lr, lr_warmup=recipe.lr_warmup,
+                   lr_schedule=recipe.lr_schedule, lr_schedule_steps=recipe.steps,
+                   penalized_mask_loss=recipe.penalized_mask_loss, seed=recipe.seed, metrics_every=10)
+    state: dict[str, Any] = {"recipe": dataclasses.asdict(recipe), "curve": [], "train_seconds": 0.0}
+    ckpt_dir = out_dir / "checkpoints" if out_dir is not None else None
+    if out_dir is not None and (out_dir / "curve.json").is_file() and ckpt_dir.is_dir():
+        saved = json.loads((out_dir / "curve.json").read_text())
+        if saved.get("recipe") != state["recipe"]:
+            diff = sorted(k for k, v in state["recipe"].items() if saved.get("recipe", {}).get(k) != v)
+            raise ValueError(f"{out_dir}: holds a swap run of another recipe (differs in {diff}); "
+                             "choose another --out or delete it")
+        trainer = Trainer.from_checkpoint(ckpt_dir, bank_a, bank_b, device=dev)
+        state = saved
+    else:
+        torch.manual_seed(recipe.seed)
+        model = PhazeA(recipe.config())
+        trainer = Trainer(model, bank_a, bank_b, device=dev, checkpoint_dir=ckpt_dir, **options)
+    model = trainer.model
+    ev = _Eval(world, bank_a, bank_b, model, recipe.eval_n)
+    state["baselines"] = ev.baselines
+    if not state["curve"]:
+        state["curve"].append({"step": 0, "seconds": 0.0, **evaluate_swap(model, ev, dev)})
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=recipe.steps, initial=trainer.step, desc=f"swap {recipe.topology}", unit="step")
+
+    def done() -> bool:
+        last = state["curve"][-1]
+        return (trainer.step >= recipe.steps
+                or (stop_at_success and last["success_ab"] >= recipe.target)
+                or (max_seconds is not None and state["train_seconds"] >= max_seconds))
+
+    while not done():
+        t0 = time.perf_counter()
+        n = min(recipe.eval_every - trainer.step % recipe.eval_every, recipe.steps - trainer.step)
+        trainer.run(n)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        state["train_seconds"] += time.perf_counter() - t0
+        row = {"step": trainer.step, "seconds": round(state["train_seconds"], 2), **evaluate_swap(model, ev, dev)}
+        state["curve"].append(row)
+        if bar is not None:
+            bar.update(n)
+            bar.set_postfix(success=f"{row['success_ab']:.2f}", recon=f"{row['recon_ssim_b']:.2f}")
+        if out_dir is not None:
+            atomic_write_text(out_dir / "curve.json", json.dumps(state, indent=1))
+    if bar is not None:
+        bar.close()
+
+    reached = next((r for r in state["curve"] if r["success_ab"] >= recipe.target), None)
+    result = {**state, "device": _device_name(dev), "steps": trainer.step,
+              "reached": reached is not None, "steps_to_success": reached["step"] if reached else None,
+              "seconds_to_success": reached["seconds"] if reached else None, "final": state["curve"][-1],
+              "command": command or shlex.join(sys.argv)}
+    if out_dir is not None:
+        atomic_write_text(out_dir / "curve.json", json.dumps(state, indent=1))
+        save(model, out_dir / "model", dtype=torch.float16,
+             meta={"step": trainer.step, "recipe": state["recipe"], "command": result["command"],
+                   "judge": result["final"], "baselines": ev.baselines, "reached": result["reached"],
+                   "steps_to_success": result["steps_to_success"], "device": result["device"],
+                   "train_seconds": round(state["train_seconds"], 1)})
+    return result
+
+
+def _device_name(dev: torch.device) -> str:
+    from ..bench import device_name
+
+    return device_name(dev)
+
+
+def time_to_swap(recipe: str | SwapRecipe = "cpu", topologies: tuple[str, ...] = ("split_decoders", "default"), *,
+                 device: str | None = None, max_steps: int | None = None, max_seconds: float | None = None,
+                 eval_every: int | None = None, progress: bool = True) -> dict[str, Any]:
+    """`phazelab bench --time-to-swap`: run the recipe per topology until the judge's A→B success on
+    held-out frames reaches the recipe's target (0.8), and report steps, training seconds, the judge's
+    curve and the baselines' scores beside it. A topology that does not get there within the budget is
+    reported with ``reached: False`` — a finding, not an error."""
+    from ..train.trainer import resolve_device
+
+    if isinstance(recipe, str) and recipe not in RECIPES:
+        raise ValueError(f"unknown swap recipe {recipe!r}; choose from {list(RECIPES)}")
+    base = RECIPES[recipe] if isinstance(recipe, str) else recipe
+    changes = {k: v for k, v in (("steps", max_steps), ("eval_every", eval_every)) if v is not None}
+    runs = {}
+    for topology in topologies:
+        r = run_swap(base.replace(topology=topology, **changes), device=device, max_seconds=max_seconds,
+                     progress=progress)
+        runs[topology] = {k: r[k] for k in ("reached", "steps_to_success", "seconds_to_success", "steps",
+                                            "train_seconds", "final", "curve", "baselines", "recipe")}
+    first = next(iter(runs.values()))
+    return {"device": _device_name(resolve_device(device)),
+            "target": base.target, "recipe": first["recipe"], "runs": runs}
