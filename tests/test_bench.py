@@ -6,7 +6,7 @@ import json
 import pytest
 
 from phazelab import PhazeAConfig
-from phazelab.bench import bench_training, count_step_flops, gpu_peak_tflops, time_to_swap
+from phazelab.bench import bench_training, count_step_flops, gpu_peak_tflops
 from phazelab.train.cli import register
 
 MICRO = PhazeAConfig.preset("lab-tiny").replace(dec_res_blocks=0, fs_original_min_filters=16, dec_min_filters=16)
@@ -65,12 +65,3 @@ def test_bench_cli_json_prints_one_object_with_the_issue_keys(capsys, tmp_path):
     args = parser.parse_args(["bench", "--preset", "no-such-preset", "--json"])
     assert args.func(args) == 2
     assert "unknown preset" in capsys.readouterr().err
-
-
-def test_time_to_swap_scores_the_swap_against_the_ground_truth_render():
-    result = time_to_swap(MICRO, batch=2, device="cpu", max_steps=2, eval_every=1, eval_count=2, target=0.99,
-                          label="micro")
-    assert [c["step"] for c in result["curve"]] == [0, 1, 2]
-    assert all(-1 <= c["swap_ssim"] <= 1 for c in result["curve"])
-    assert result["reached"] is False and result["steps_to_target"] is None
-    assert result["best_swap_ssim"] == max(c["swap_ssim"] for c in result["curve"])

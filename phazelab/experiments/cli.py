@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["forum_main", "register", "study_from_args"]
+__all__ = ["forum_main", "register", "study_from_args", "swap_main"]
 
 _TOPOLOGY_CHOICES = ("default", "split_decoders", "both", "config")
 
@@ -22,6 +22,24 @@ def register(subparsers: Any) -> None:
     exp = subparsers.add_parser("experiment", help="run a measured study (forum: load/freeze strategies)",
                                 description="Studies that answer questions with measurements.")
     studies = exp.add_subparsers(dest="experiment", required=True, metavar="STUDY")
+    sw = studies.add_parser(
+        "swap", help="train A+B with the lab's swap recipe until the swap judge says it swaps; save the model",
+        description="Train identity A (side A) and B (side B) of the synthetic world on face banks with the "
+                    "lab's recipe, judge the held-out A→B and B→A swaps every --eval-every steps (identity "
+                    "among the world's identities and distractors, pose error), beside the judge's baselines. "
+                    "OUT/model is the trained model (fp16, meta.json with the recipe, this command and the "
+                    "judge's numbers); OUT/checkpoints lets the same command resume. This is how the "
+                    "stage-1 models in data/models are made.")
+    sw.add_argument("--out", required=True, help="run folder (resumed when it holds the same recipe)")
+    sw.add_argument("--recipe", default="cpu", help="a recipe of phazelab.experiments.swap.RECIPES (default cpu)")
+    sw.add_argument("--topology", choices=("default", "split_decoders"), help="override the recipe's topology")
+    sw.add_argument("--steps", type=int, help="override the recipe's step budget (and cosine horizon)")
+    sw.add_argument("--keep-going", action="store_true",
+                    help="train the whole budget even after the swap succeeds (default: stop there)")
+    sw.add_argument("--max-seconds", type=float, help="stop after this much training time (resume later)")
+    sw.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    sw.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    sw.set_defaults(func=swap_main)
     f = studies.add_parser(
         "forum", help="a1+b1 → a2+b1: which blocks to load, frozen, trainable or kickstarted",
         description="Train a1+b1 from scratch (stage 1), then a2+b1 under each load/freeze strategy with the "
@@ -162,4 +180,39 @@ def forum_main(args: argparse.Namespace) -> int:
     if not args.quiet:
         print("\n".join(f"- {s}" for s in results["summary"]))
         print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
+def swap_main(args: argparse.Namespace) -> int:
+    """`phazelab experiment swap`: one judged swap run; exit 0 when it ran (swapped or not), 2 on bad input."""
+    import json
+
+    from .swap import RECIPES, run_swap
+
+    if args.recipe not in RECIPES:
+        print(f"phazelab experiment swap: error: unknown recipe {args.recipe!r}; choose from {list(RECIPES)}",
+              file=sys.stderr)
+        return 2
+    recipe = RECIPES[args.recipe]
+    changes = {k: v for k, v in (("topology", args.topology), ("steps", args.steps)) if v is not None}
+    try:
+        result = run_swap(recipe.replace(**changes), args.out, device=args.device,
+                          stop_at_success=not args.keep_going, max_seconds=args.max_seconds,
+                          progress=not args.json, command="phazelab " + shlex.join(sys.argv[1:]))
+    except ValueError as exc:
+        print(f"phazelab experiment swap: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    f = result["final"]
+    state = (f"swap reached success {f['success_ab']:.2f} ≥ {recipe.target} at step {result['steps_to_success']}"
+             if result["reached"] else f"swap success {f['success_ab']:.2f} < {recipe.target}: not trained enough")
+    base = result["baselines"]["a_to_b"]
+    print(f"{state} ({result['steps']} steps, {result['train_seconds']:.0f} s of training on {result['device']})\n"
+          f"  A→B: identity top-1 {f['id_top1_ab']:.2f} (chance {f['chance']:.2f}), pose error "
+          f"{f['pose_err_ab']:.1f}°; B→A success {f['success_ba']:.2f}; face recon SSIM A {f['recon_ssim_a']:.3f}, "
+          f"B {f['recon_ssim_b']:.3f}\n  baselines (A→B success): "
+          + ", ".join(f"{k} {v['success']:.2f}" for k, v in base.items())
+          + f"\n  model: {args.out}/model")
     return 0
