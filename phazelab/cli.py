@@ -89,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         register_experiments(sub)
 
+    from .faceswap.cli import register as register_faceswap
+
+    register_faceswap(sub)
+
     p = sub.add_parser("lab", help="open JupyterLab on the notebooks (127.0.0.1, with a token)")
     p.add_argument("--port", type=int, default=8888)
     p.set_defaults(func=lab_main)
