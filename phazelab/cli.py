@@ -23,6 +23,12 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace, default: PhazeAConfig | None = None) -> PhazeAConfig:
     if getattr(args, "config", None):
         cfg = load_config(args.config)
+        if str(args.config).lower().endswith(".ini"):  # say what the faceswap .ini import left out
+            from .faceswap.options import read_train_ini
+
+            ignored = read_train_ini(Path(args.config).read_text()).ignored
+            print(f"{args.config}: imported Phaze-A options and learn_mask; ignored {len(ignored)} option(s) "
+                  f"that do not change the model: {', '.join(sorted(ignored))}", file=sys.stderr)
     elif getattr(args, "preset", None):
         cfg = PhazeAConfig.preset(args.preset)
     else:

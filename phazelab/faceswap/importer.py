@@ -76,6 +76,9 @@ def options_from_state(state: dict[str, Any]) -> tuple[PhazeAConfig, list[str]]:
 
 
 def _check_archive(archive: KerasArchive, cfg: PhazeAConfig) -> None:
+    if archive.name != "phaze_a":
+        raise FaceswapFileError(f"{archive.path}: a .keras of faceswap's {archive.name!r} model, not of Phaze-A "
+                                "(faceswap names a Phaze-A model 'phaze_a'); phazelab imports Phaze-A only")
     blocks = set(archive.blocks)
     if not blocks or not blocks <= PHAZE_A_BLOCKS or "encoder" not in blocks:
         raise FaceswapFileError(
@@ -118,6 +121,10 @@ def import_faceswap(path: str | Path, color_order: str = "rgb") -> PhazeA:
         read_keras(model_file)  # raises the clear faceswap 2.x message
     state = read_state(state_file)
     cfg, ignored = options_from_state(state)
+    if state["config"].get("reflect_padding") is True:
+        raise FaceswapFileError(
+            f"{state_file}: the model was built with reflect_padding=True (faceswap pads its convs by "
+            "reflection); phazelab's convs zero-pad, so the import would compute something else: refused")
     if cfg.learn_mask:
         raise FaceswapFileError(
             f"{state_file}: the model was trained with learn_mask=True (faceswap adds a mask output to "

@@ -97,8 +97,7 @@ def _check_conv(block: str, layer: KerasLayer, slot: Slot) -> None:
 
 def _convert(block: str, layer: KerasLayer, slot: Slot) -> dict[str, np.ndarray]:
     """Keras variables → {torch parameter/buffer name: array in torch layout}."""
-    w, m = layer.weights, slot.module
-    cls = layer.class_name
+    w, cls = layer.weights, layer.class_name
     if cls in ("Conv2D", "Conv2DTranspose"):
         _check_conv(block, layer, slot)
         out = {"weight": np.transpose(w[0], (3, 2, 0, 1))}
