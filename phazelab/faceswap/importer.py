@@ -28,6 +28,19 @@ PHAZE_A_BLOCKS = {"encoder", "fc_a", "fc_b", "fc_both", "fc_shared", "fc_gblock"
 FACESWAP_COLOR_ORDER = "bgr"  # fs_original's input order in faceswap (fixture README, faceswap's cv2 loader)
 
 
+def example_model(name: str = "default_lab_tiny") -> Path:
+    """A Phaze-A model folder saved by faceswap itself, from the project's test fixtures
+    (`../shared/fixtures/faceswap/<name>` next to the repository), for trying the import without a
+    model of one's own. Raises FaceswapFileError if the fixtures are not there."""
+    root = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "faceswap"
+    folder = root / name
+    if not (folder / MODEL_FILE).is_file():
+        found = sorted(p.name for p in root.iterdir()) if root.is_dir() else []
+        raise FaceswapFileError(f"no example faceswap model {name!r} at {folder} (the fixtures live in "
+                                f"../shared/fixtures/faceswap next to the repository; found {found})")
+    return folder
+
+
 def _paths(path: str | Path) -> tuple[Path, Path]:
     p = Path(path)
     if p.is_dir():
