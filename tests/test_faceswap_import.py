@@ -109,6 +109,13 @@ def test_corrupted_and_partial_archives_are_clear_errors(tmp_path):
     with pytest.raises(FaceswapFileError, match="no model.weights.h5"):
         import_faceswap(d)
 
+    for member, junk, match in (("model.weights.h5", b"not an h5 file", "not a readable h5"),
+                                ("config.json", b"{oops", "config.json.*not valid JSON")):
+        keras.write_bytes(data)
+        _rewrite(keras, edit=lambda items, m=member, j=junk: {**items, m: j})
+        with pytest.raises(FaceswapFileError, match=match):
+            import_faceswap(d)
+
     keras.write_bytes(data)
 
     def drop_layer(items):  # an h5 file without the decoder's output conv

@@ -145,31 +145,44 @@ def read_keras(path: str | Path) -> KerasArchive:
         h5 = h5py.File(io.BytesIO(weights), "r")
     except OSError as exc:
         raise FaceswapFileError(f"{p}: model.weights.h5 in the archive is not a readable h5 file ({exc})") from exc
-    with h5:
-        top_keys = _keys(root["layers"])
-        blocks: dict[str, list[KerasLayer]] = {}
-        top: list[KerasLayer] = []
-        for key, layer in zip(top_keys, root["layers"]):
-            top.append(KerasLayer(layer["name"], layer["class_name"], layer.get("config", {}), _inbound(layer),
-                                  h5_path=f"layers/{key}"))
-            if layer["class_name"] not in ("Functional", "Sequential", "Model"):
-                where = f"{p.name}: layer {layer['name']!r}"
-                top[-1].weights = _read_vars(h5, f"layers/{key}", where) if f"layers/{key}" in h5 else []
-                if top[-1].weights:
-                    raise FaceswapFileError(f"{where} ({layer['class_name']}) holds weights outside a Phaze-A "
-                                            "block; this is not a faceswap Phaze-A model")
-                continue
-            inner = layer["config"].get("layers", [])
-            inner_layers = []
-            for ikey, il in zip(_keys(inner), inner):
-                h5_path = f"layers/{key}/layers/{ikey}"
-                where = f"{p.name}: block {layer['name']!r} layer {il['name']!r} ({il['class_name']})"
-                inner_layers.append(KerasLayer(il["name"], il["class_name"], il.get("config", {}), _inbound(il),
-                                               _read_vars(h5, h5_path, where), h5_path))
-            blocks[layer["name"]] = inner_layers
+    try:
+        with h5:
+            return _read_layers(p, root, h5, meta)
+    except FaceswapFileError:
+        raise
+    except (OSError, KeyError, RuntimeError, ValueError, TypeError) as exc:  # damaged h5 / config contents
+        raise FaceswapFileError(f"{p}: the archive's layer graph or weights are damaged ({type(exc).__name__}: "
+                                f"{exc})") from exc
+
+
+def _read_layers(p: Path, root: dict[str, Any], h5: Any, meta: dict[str, Any]) -> KerasArchive:
+    """Every top-level layer and every block's inner layers with their weights (read_keras's work)."""
+    top_keys = _keys(root["layers"])
+    blocks: dict[str, list[KerasLayer]] = {}
+    top: list[KerasLayer] = []
+    for key, layer in zip(top_keys, root["layers"]):
+        top.append(KerasLayer(layer["name"], layer["class_name"], layer.get("config", {}), _inbound(layer),
+                              h5_path=f"layers/{key}"))
+        if layer["class_name"] not in ("Functional", "Sequential", "Model"):
+            where = f"{p.name}: layer {layer['name']!r}"
+            top[-1].weights = _read_vars(h5, f"layers/{key}", where) if f"layers/{key}" in h5 else []
+            if top[-1].weights:
+                raise FaceswapFileError(f"{where} ({layer['class_name']}) holds weights outside a Phaze-A "
+                                        "block; this is not a faceswap Phaze-A model")
+            continue
+        inner = layer["config"].get("layers", [])
+        inner_layers = []
+        for ikey, il in zip(_keys(inner), inner):
+            h5_path = f"layers/{key}/layers/{ikey}"
+            where = f"{p.name}: block {layer['name']!r} layer {il['name']!r} ({il['class_name']})"
+            inner_layers.append(KerasLayer(il["name"], il["class_name"], il.get("config", {}), _inbound(il),
+                                           _read_vars(h5, h5_path, where), h5_path))
+        blocks[layer["name"]] = inner_layers
     inputs = [lay.config.get("batch_shape") or lay.config.get("batch_input_shape") or []
               for lay in top if lay.class_name == "InputLayer"]
     return KerasArchive(p, root.get("name", ""), str(meta.get("keras_version", "")), blocks, top, inputs)
+
+
 
 
 def zlib_error() -> type[Exception]:

@@ -30,6 +30,8 @@ def import_main(args: argparse.Namespace) -> int:
           f"session(s); input colour order {origin['input_color_order'].upper()}) -> {args.out}")
     if origin["ignored_options"]:
         print(f"ignored (training options, they do not change the model): {', '.join(origin['ignored_options'])}")
+    if origin["defaulted_options"]:
+        print(f"not in the state file, built with faceswap's defaults: {', '.join(origin['defaulted_options'])}")
     reference = Path(args.path) / "reference.npz" if Path(args.path).is_dir() else None
     if args.compare or (reference is not None and reference.is_file()):
         diffs = compare_reference(model, args.compare or reference)

@@ -88,6 +88,11 @@ def options_from_state(state: dict[str, Any]) -> tuple[PhazeAConfig, list[str]]:
     return PhazeAConfig.from_dict(values), ignored
 
 
+def defaulted_options(state: dict[str, Any]) -> list[str]:
+    """Phaze-A options absent from the state file (an older faceswap): built with faceswap's defaults."""
+    return sorted(set(PhazeAConfig.__dataclass_fields__) - set(state["config"]))
+
+
 def _check_archive(archive: KerasArchive, cfg: PhazeAConfig) -> None:
     if archive.name != "phaze_a":
         raise FaceswapFileError(f"{archive.path}: a .keras of faceswap's {archive.name!r} model, not of Phaze-A "
@@ -166,6 +171,7 @@ def import_faceswap(path: str | Path, color_order: str = "rgb") -> PhazeA:
         "faceswap_color_order": FACESWAP_COLOR_ORDER,
         "input_color_order": color_order,
         "ignored_options": ignored,
+        "defaulted_options": defaulted_options(state),
         "weights": archive.weight_count(),
     }
     return model.eval()
