@@ -65,6 +65,10 @@ def test_imported_model_saves_with_its_origin_and_works_like_any_model(tmp_path)
         assert torch.equal(a, b), k
     phazelab.freeze(again, ["encoder"])
     assert phazelab.frozen_blocks(again) == ["encoder"]
+    fresh = phazelab.PhazeA(model.config)
+    report = phazelab.load_blocks(fresh, tmp_path / "m", ["encoder", "decoder_b"])
+    assert report.loaded == ["encoder", "decoder_b"]
+    assert torch.equal(fresh.blocks["decoder_b"].face.conv.weight, model.blocks["decoder_b"].face.conv.weight)
 
 
 @needs_fixtures
