@@ -13,11 +13,15 @@ __version__ = "0.1.0"
 __all__ = [
     "BlockError", "ConfigError", "LoadReport", "NotSupportedError", "PhazeA", "PhazeAConfig", "Trainer",
     "block_summary", "count_params", "freeze", "frozen_blocks", "load_blocks", "load_model", "save",
-    "unfreeze",
+    "import_faceswap", "unfreeze",
 ]
 
 
 def __getattr__(name: str) -> Any:  # the trainer pulls in more; import it only when asked for
+    if name == "import_faceswap":
+        from .faceswap import import_faceswap
+
+        return import_faceswap
     if name == "Trainer":
         from .train import Trainer
 

@@ -23,6 +23,12 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace, default: PhazeAConfig | None = None) -> PhazeAConfig:
     if getattr(args, "config", None):
         cfg = load_config(args.config)
+        if str(args.config).lower().endswith(".ini"):  # say what the faceswap .ini import left out
+            from .faceswap.options import read_train_ini
+
+            ignored = read_train_ini(Path(args.config).read_text()).ignored
+            print(f"{args.config}: imported Phaze-A options and learn_mask; ignored {len(ignored)} option(s) "
+                  f"that do not change the model: {', '.join(sorted(ignored))}", file=sys.stderr)
     elif getattr(args, "preset", None):
         cfg = PhazeAConfig.preset(args.preset)
     else:
@@ -88,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         register_experiments(sub)
+
+    from .faceswap.cli import register as register_faceswap
+
+    register_faceswap(sub)
 
     p = sub.add_parser("lab", help="open JupyterLab on the notebooks (127.0.0.1, with a token)")
     p.add_argument("--port", type=int, default=8888)

@@ -6,7 +6,6 @@ reads the model to know which blocks exist.
 
 from __future__ import annotations
 
-import configparser
 import dataclasses
 import json
 from dataclasses import dataclass, field, fields
@@ -181,25 +180,12 @@ class PhazeAConfig:
 
     @classmethod
     def from_ini(cls, text: str, section: str | None = None) -> PhazeAConfig:
-        """Import a faceswap Phaze-A config section (train.ini text, `[model.phaze_a]`)."""
-        parser = configparser.ConfigParser(inline_comment_prefixes=("#", ";"), interpolation=None)
-        try:
-            parser.read_string(text)
-        except configparser.Error as exc:
-            raise ConfigError(f"cannot parse faceswap .ini text: {exc}") from exc
-        if section is None:
-            candidates = [s for s in parser.sections() if s.lower().endswith("phaze_a")]
-            if not candidates:
-                raise ConfigError("no [model.phaze_a] section in the .ini text "
-                                  f"(sections: {parser.sections()})")
-            section = candidates[0]
-        names = {f.name for f in fields(cls)}
-        values = {}
-        for key, raw in parser.items(section):
-            if key not in names:
-                continue  # faceswap keeps other options here too (e.g. nothing phazelab models)
-            values[key] = _parse_text(_field(key), raw)
-        return cls.from_dict(values)
+        """Import a faceswap train.ini: `[model.phaze_a]` and the global options that change the model
+        (learn_mask; reflect_padding=True is refused). phazelab.faceswap.options.read_train_ini also
+        lists what was ignored."""
+        from .faceswap.options import read_train_ini
+
+        return read_train_ini(text, section).config
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -274,9 +260,14 @@ def load_config(path: str | Path) -> PhazeAConfig:
     if p.suffix.lower() == ".ini":
         return PhazeAConfig.from_ini(text)
     try:
-        return PhazeAConfig.from_json(text)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{p}: not valid JSON ({exc})") from exc
+    from .faceswap.options import is_preset, read_preset
+
+    if is_preset(data):  # a faceswap GUI preset file (its __filetype / __section keys)
+        return read_preset(data, str(p))
+    return PhazeAConfig.from_dict(data)
 
 
 # ---------------------------------------------------------------------------------------------------

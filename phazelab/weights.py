@@ -143,7 +143,9 @@ def save(model: PhazeA, path: str | Path, meta: dict[str, Any] | None = None,
     if dtype is not None:
         state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     info = {"phazelab_version": __version__, "date": _dt.datetime.now(_dt.timezone.utc).isoformat(),
-            "blocks": list(model.blocks), "frozen": frozen_blocks(model), "step": 0, **(meta or {})}
+            "blocks": list(model.blocks), "frozen": frozen_blocks(model), "step": 0,
+            **({"faceswap": model.faceswap_origin} if getattr(model, "faceswap_origin", None) else {}),
+            **(meta or {})}
     with atomic_dir(path) as tmp:
         (tmp / CONFIG_FILE).write_text(model.config.to_json())
         save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": "pt", "producer": "phazelab"})
@@ -195,6 +197,9 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> PhazeA:
         raise ModelFileError(f"{path / WEIGHTS_FILE} does not match its {CONFIG_FILE}: missing "
                              f"{sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}")
     model.load_state_dict(state)
+    origin = read_meta(path).get("faceswap")
+    if origin:  # a model imported from faceswap keeps its origin (phazelab/faceswap/importer.py)
+        model.faceswap_origin = origin
     return model.to(device)
 
 

@@ -383,6 +383,84 @@ The whole report (curves, tables, swap grids) is a single HTML file written next
     code("""print(panel.out / "report.html")"""),
 ]
 
+NOTEBOOKS["06_open_your_faceswap_model.ipynb"] = [
+    md("""
+# 06 · Open your own faceswap model
+
+If you have trained a Phaze-A model in faceswap, you can open it here and look inside *your* model:
+which blocks it has, and where identity lives in them. faceswap keeps a model in a folder holding
+`phaze_a.keras` (the weights, Keras 3) and `phaze_a_state.json` (the options it was built with,
+iterations, sessions). phazelab reads both and builds the same model in PyTorch, weight for weight.
+
+If you have no faceswap model at hand, this notebook opens a small one that faceswap itself saved
+(the project's test fixture, random weights).
+
+**Colours.** faceswap's fs_original encoder is trained on BGR faces (faceswap reads frames with
+OpenCV). The import reorders the first and last layers' channels so the model takes and gives RGB
+faces like every phazelab model: the same computation, channels permuted (`color_order="bgr"` keeps
+faceswap's order).
+"""),
+    code(SETUP),
+    code("""
+from pathlib import Path
+from phazelab.faceswap import example_model, import_faceswap
+
+MODEL_DIR = None  # your faceswap model folder, e.g. Path("~/faceswap/models/my_phaze_a").expanduser()
+source = Path(MODEL_DIR) if MODEL_DIR else example_model()
+model = import_faceswap(source)
+{k: v for k, v in model.faceswap_origin.items() if k != "ignored_options"}"""),
+    md("""
+## Its blocks
+
+The same table as in notebook 01, read from the imported model. The options come from faceswap's state
+file; faceswap's training options there (loss, learning rate, ...) do not change the model and are
+listed in `faceswap_origin["ignored_options"]`.
+"""),
+    code("""
+import pandas as pd
+from phazelab import block_summary
+pd.DataFrame(block_summary(model)).T.assign(params=lambda t: t.params.map("{:,}".format))"""),
+    md("""
+## Does it compute what faceswap computes?
+
+The fixture folders also hold faceswap's own outputs for a few inputs (`reference.npz`); the largest
+difference from phazelab's outputs is printed (a model of your own has no such file).
+"""),
+    code("""
+from phazelab.faceswap.reference import compare_reference
+reference = source / "reference.npz"
+compare_reference(model, reference) if reference.is_file() else 'no reference.npz in this folder'"""),
+    md("""
+## Keep it as a phazelab model
+
+Saved like any phazelab model (config.json, model.safetensors, meta.json with the faceswap origin):
+`load_blocks`, `freeze`, the trainer and the widgets all take it. The same from a terminal:
+`phazelab import-faceswap MODEL_DIR --out imported/my_phaze_a`.
+"""),
+    code("""
+from phazelab import save
+save(model, "imported/my_phaze_a")"""),
+    md("""
+## Where does identity live in it?
+
+The explorer sends synthetic faces of several identities through the model, block by block (pick one
+in the menu and press **Compute**). For a model trained on real faces, pass your own faces instead:
+`LatentExplorer(model, images=faces, labels=frame)` with `faces` (N, 3, S, S) RGB in [0, 1] at the
+model's input size.
+"""),
+    code("""
+from phazelab.data import FaceWorld
+from phazelab.widgets import LatentExplorer
+world = FaceWorld(seed=0, n_identities=4)
+explorer = LatentExplorer(model, world, n_per_identity=S.n_per_identity)
+explorer.compute(); explorer.wait()
+explorer"""),
+    md("""
+To look at these latents in TensorBoard's Projector (faceswap users know TensorBoard from training):
+`explorer.export_projector("projector")`, then `tensorboard --logdir projector`.
+"""),
+]
+
 
 def main() -> None:
     out = ROOT / "notebooks"

@@ -10,10 +10,13 @@ from .layers import GaussianNoise, conv, dense
 
 
 def adain(x: torch.Tensor, beta: torch.Tensor, gamma: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
-    """Normalise each channel of each sample over H, W, then scale by γ and shift by β."""
+    """Normalise each channel of each sample over H, W, then scale by γ and shift by β.
+
+    As faceswap's AdaInstanceNormalization: divides by (standard deviation + eps), not sqrt(var + eps);
+    measured against faceswap's own outputs (tests/test_faceswap_import.py)."""
     mean = x.mean(dim=(2, 3), keepdim=True)
-    var = x.var(dim=(2, 3), keepdim=True, unbiased=False)
-    return (x - mean) / torch.sqrt(var + eps) * gamma[:, :, None, None] + beta[:, :, None, None]
+    std = x.std(dim=(2, 3), keepdim=True, unbiased=False)
+    return (x - mean) / (std + eps) * gamma[:, :, None, None] + beta[:, :, None, None]
 
 
 class GBlock(nn.Module):

@@ -68,15 +68,33 @@ def dense(in_features: int, out_features: int, init: str = "glorot") -> nn.Linea
     return layer
 
 
+def _same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """Keras/TensorFlow 'same' padding of one axis: the odd pixel goes after (bottom / right)."""
+    total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+class SameConv2d(nn.Conv2d):
+    """A strided conv padded as Keras pads 'same' (asymmetric: e.g. 1 before, 2 after for k5 s2 on an
+    even size), where torch's symmetric padding would shift the sampling grid by a pixel. Same weights
+    and parameter count as nn.Conv2d. Source: TensorFlow's 'same' rule, which Keras 3 keeps on torch."""
+
+    same_padding = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        top, bottom = _same_pads(x.shape[-2], kh, sh)
+        left, right = _same_pads(x.shape[-1], kw, sw)
+        return super().forward(F.pad(x, (left, right, top, bottom)))
+
+
 def conv(in_ch: int, out_ch: int, kernel: int, stride: int = 1, padding: str = "same") -> nn.Conv2d:
     """A conv with Keras-style 'same' (or 'valid') padding and He-uniform init."""
     if padding == "valid":
-        pad: int | str = 0
-    elif stride == 1:
-        pad = "same"
-    else:
-        pad = kernel // 2
-    return he_uniform_(nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=pad))
+        return he_uniform_(nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=0))
+    if stride == 1:
+        return he_uniform_(nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding="same"))
+    return he_uniform_(SameConv2d(in_ch, out_ch, kernel, stride=stride, padding=0))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -130,7 +148,7 @@ class ChannelNorm(nn.Module):
         elif kind == "group":
             self.norm = nn.GroupNorm(min(32, channels) if channels % min(32, channels) == 0 else 1, channels)
         elif kind == "instance":
-            self.norm = nn.InstanceNorm2d(channels, affine=True, eps=1e-3)
+            self.norm = FaceswapInstanceNorm()
         elif kind == "layer":
             self.norm = nn.LayerNorm(channels, eps=1e-3)
         elif kind == "rms":
@@ -144,6 +162,25 @@ class ChannelNorm(nn.Module):
         if self.kind in ("layer", "rms") and x.dim() == 4:
             return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
         return self.norm(x)
+
+
+class FaceswapInstanceNorm(nn.Module):
+    """faceswap's InstanceNormalization as Phaze-A builds it (axis=None): each sample is normalised over
+    all its values (C, H, W together), then scaled and shifted by one learned scalar each (2 parameters).
+    Input (N, C, H, W) or (N, F), float; output the same shape. Source: faceswap acdcfa8 model files
+    (`instance_normalization/vars`: two arrays of shape (1,), config axis=None, epsilon=1e-3)."""
+
+    def __init__(self, eps: float = 1e-3) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(1))
+        self.bias = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dims = tuple(range(1, x.dim()))
+        mean = x.mean(dim=dims, keepdim=True)
+        std = x.std(dim=dims, keepdim=True, unbiased=False)
+        return (x - mean) / (std + self.eps) * self.weight + self.bias
 
 
 # --------------------------------------------------------------------------------------------------

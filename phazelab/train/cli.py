@@ -70,6 +70,8 @@ def register(subparsers: Any) -> None:
     t.add_argument("--metrics-every", type=int, default=1, metavar="N",
                    help="read losses from the device every N steps")
     t.add_argument("--preview-every", type=int, metavar="N", help="write OUT/preview.png every N steps")
+    t.add_argument("--tensorboard", action="store_true",
+                   help="write TensorBoard logs to OUT/logs/session_N (losses, lr, images/s, previews, events)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=train_main)
@@ -159,7 +161,8 @@ def _build_trainer(args: argparse.Namespace):
     if args.preview_every is not None and args.preview_every < 1:
         raise CliError(f"--preview-every must be ≥ 1, got {args.preview_every}")
     common: dict[str, Any] = {"checkpoint_every": args.checkpoint_every, "metrics_every": args.metrics_every,
-                              "preview_every": args.preview_every}
+                              "preview_every": args.preview_every or (args.checkpoint_every if args.tensorboard
+                                                                      else None)}
     if args.resume:
         clash = [flag for flag, v in (("--preset", args.preset), ("--config", args.config), ("--set", args.set),
                                       ("--load-from", args.load_from), ("--freeze", args.freeze),
@@ -214,6 +217,11 @@ def _build_trainer(args: argparse.Namespace):
         trainer.on_metrics.append(progress)
     if args.preview_every:
         trainer.on_preview.append(lambda step, grid: _write_png(out / "preview.png", grid))
+    if args.tensorboard:
+        from .tensorboard import TensorBoardLogger, next_session_dir
+
+        trainer.tensorboard = TensorBoardLogger(next_session_dir(out / "logs")).attach(trainer)
+        print(f"TensorBoard logs: {trainer.tensorboard.log_dir} (tensorboard --logdir {out / 'logs'})")
     return trainer, bar
 
 
@@ -249,6 +257,8 @@ def _run_training(args: argparse.Namespace, trainer: Any, bar: Any) -> int:
     finally:
         if bar is not None:
             bar.close()
+        if getattr(trainer, "tensorboard", None) is not None:
+            trainer.tensorboard.close()
     if trainer.state == "error":
         print(f"phazelab train: training failed: {trainer.error}", file=sys.stderr)
         return 1

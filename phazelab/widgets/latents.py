@@ -177,6 +177,16 @@ class LatentExplorer(Panel):
             self._score(lat, frame)
         self._step(5, f"done in {proj.seconds:.1f} s (map)")
 
+    def export_projector(self, log_dir: str | Any, block: str | None = None) -> Any:
+        """The chosen (or given) block's latents, labels and faces for TensorBoard's Projector
+        (phazelab.analysis.projector.export_block); returns the folder. Runs between training steps."""
+        from ..analysis.projector import export_block
+
+        images, frame = self._frames()
+        name, side = block or self.block.value, self.path.value
+        return on_model(self.trainer, lambda: export_block(self.model, images, frame, name, log_dir,
+                                                           side=side)).result()
+
     def _score(self, lat: Latents, frame: pd.DataFrame) -> None:
         if "identity" not in frame.columns or frame["identity"].nunique() < 2:
             self.table_html.value = "<small>scores need identity labels of at least 2 identities</small>"
