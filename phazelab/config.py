@@ -57,64 +57,113 @@ class PhazeAConfig:
     """All Phaze-A options (faceswap names and defaults). Invalid values raise ConfigError."""
 
     # general
-    output_size: int = _opt(128, lo=64, hi=2048, multiple=16, group="general")
-    shared_fc: str = _opt("none", choices=("none", "full", "half"), group="general")
-    enable_gblock: bool = _opt(True, group="general")
-    split_fc: bool = _opt(True, group="general")
-    split_gblock: bool = _opt(False, group="general")
-    split_decoders: bool = _opt(False, group="general")
-    learn_mask: bool = _opt(False, group="general", help="faceswap's global training option")
+    output_size: int = _opt(128, lo=64, hi=2048, multiple=16, group="general",
+        help="Side of the square face the decoder outputs, in pixels (faceswap: 64-2048 in steps of 16).")
+    shared_fc: str = _opt("none", choices=("none", "full", "half"), group="general",
+        help="A fully connected block shared by both sides beside the per-side ones: none, full or half size.")
+    enable_gblock: bool = _opt(True, group="general",
+        help="Add the G-Block (style-modulated by fc_gblock) between the fully connected blocks and the decoder.")
+    split_fc: bool = _opt(True, group="general",
+        help="One fully connected block per side (fc_a, fc_b) instead of one shared fc_both.")
+    split_gblock: bool = _opt(False, group="general",
+        help="One G-Block per side (g_block_a, g_block_b) instead of one shared g_block_both.")
+    split_decoders: bool = _opt(False, group="general",
+        help="One decoder per side (decoder_a, decoder_b) instead of one shared decoder_both.")
+    learn_mask: bool = _opt(False, group="general",
+        help="Add a mask output that learns the face mask beside the face (faceswap's global training option).")
     # encoder
-    enc_architecture: str = _opt("fs_original", choices=ENCODER_CHOICES, group="encoder")
-    enc_scaling: int = _opt(7, lo=0, hi=200, group="encoder")
-    enc_load_weights: bool = _opt(True, group="encoder")
-    fs_original_depth: int = _opt(4, lo=2, hi=10, group="encoder")
-    fs_original_min_filters: int = _opt(128, lo=16, hi=2048, group="encoder")
-    fs_original_max_filters: int = _opt(1024, lo=256, hi=8192, group="encoder")
-    fs_original_use_alt: bool = _opt(False, group="encoder")
-    mobilenet_width: float = _opt(1.0, lo=0.1, hi=2.0, group="encoder")
-    mobilenet_depth: int = _opt(1, lo=1, hi=3, group="encoder")
-    mobilenet_dropout: float = _opt(0.001, lo=0.001, hi=2.0, group="encoder")
-    mobilenet_minimalistic: bool = _opt(False, group="encoder")
+    enc_architecture: str = _opt("fs_original", choices=ENCODER_CHOICES, group="encoder",
+        help="The encoder network; only fs_original is built here (the others need downloaded weights).")
+    enc_scaling: int = _opt(7, lo=0, hi=200, group="encoder",
+        help="Encoder input size as a percentage of the encoder's native input (fs_original: 1024 px; 7 % -> 64 px).")
+    enc_load_weights: bool = _opt(True, group="encoder",
+        help="Load pretrained ImageNet weights into a Keras-application encoder (no effect on fs_original).")
+    fs_original_depth: int = _opt(4, lo=2, hi=10, group="encoder",
+        help="Number of stride-2 convolution stages in the fs_original encoder.")
+    fs_original_min_filters: int = _opt(128, lo=16, hi=2048, group="encoder",
+        help="Filters of the first fs_original encoder stage; later stages grow towards the maximum.")
+    fs_original_max_filters: int = _opt(1024, lo=256, hi=8192, group="encoder",
+        help="Filters of the last fs_original encoder stage.")
+    fs_original_use_alt: bool = _opt(False, group="encoder",
+        help="fs_original's alternative layout: 3x3 convolutions with max pooling instead of 5x5 stride-2 convs.")
+    mobilenet_width: float = _opt(1.0, lo=0.1, hi=2.0, group="encoder",
+        help="Width multiplier of a MobileNet encoder (alpha).")
+    mobilenet_depth: int = _opt(1, lo=1, hi=3, group="encoder",
+        help="Depth multiplier of a MobileNet v1 encoder's depthwise convolutions.")
+    mobilenet_dropout: float = _opt(0.001, lo=0.001, hi=2.0, group="encoder",
+        help="Dropout rate of a MobileNet v1 encoder.")
+    mobilenet_minimalistic: bool = _opt(False, group="encoder",
+        help="Use the minimalistic MobileNet v3 variant (no squeeze-excite, no hard-swish).")
     # bottleneck
     bottleneck_type: str = _opt("dense", choices=("average_pooling", "dense", "max_pooling", "flatten"),
-                                group="bottleneck")
-    bottleneck_norm: str = _opt("none", choices=("none", "instance", "layer", "rms"), group="bottleneck")
-    bottleneck_size: int = _opt(1024, lo=128, hi=4096, group="bottleneck")
-    bottleneck_in_encoder: bool = _opt(True, group="bottleneck")
+                                group="bottleneck",
+        help="How the encoder's feature map becomes the latent vector: dense layer, average/max pooling, or flatten.")
+    bottleneck_norm: str = _opt("none", choices=("none", "instance", "layer", "rms"), group="bottleneck",
+        help="Normalisation applied to the bottleneck (none, instance, layer, rms).")
+    bottleneck_size: int = _opt(1024, lo=128, hi=4096, group="bottleneck",
+        help="Length of the latent vector a dense bottleneck produces.")
+    bottleneck_in_encoder: bool = _opt(True, group="bottleneck",
+        help="Put the bottleneck at the end of the shared encoder, not at the start of each fully connected block.")
     # fully connected
-    fc_depth: int = _opt(1, lo=0, hi=16, group="fc")
-    fc_min_filters: int = _opt(1024, lo=16, hi=5120, group="fc")
-    fc_max_filters: int = _opt(1024, lo=128, hi=5120, group="fc")
-    fc_dimensions: int = _opt(4, lo=1, hi=16, group="fc")
-    fc_filter_slope: float = _opt(-0.5, lo=-1.0, hi=1.0, group="fc")
-    fc_dropout: float = _opt(0.0, lo=0.0, hi=0.99, group="fc")
-    fc_upsampler: str = _opt("upsample2d", choices=UPSCALERS + ("upsample2d",), group="fc")
-    fc_upsamples: int = _opt(1, lo=0, hi=4, group="fc")
-    fc_upsample_filters: int = _opt(512, lo=128, hi=5120, group="fc")
+    fc_depth: int = _opt(1, lo=0, hi=16, group="fc",
+        help="Number of dense layers in each fully connected block.")
+    fc_min_filters: int = _opt(1024, lo=16, hi=5120, group="fc",
+        help="Nodes of the smallest dense layer of a fully connected block.")
+    fc_max_filters: int = _opt(1024, lo=128, hi=5120, group="fc",
+        help="Nodes of the largest dense layer of a fully connected block.")
+    fc_dimensions: int = _opt(4, lo=1, hi=16, group="fc",
+        help="Height and width of the feature map a fully connected block reshapes its output to.")
+    fc_filter_slope: float = _opt(-0.5, lo=-1.0, hi=1.0, group="fc",
+        help="How node counts move from fc_max_filters towards fc_min_filters across the dense layers.")
+    fc_dropout: float = _opt(0.0, lo=0.0, hi=0.99, group="fc",
+        help="Dropout rate between the dense layers of the fully connected blocks.")
+    fc_upsampler: str = _opt("upsample2d", choices=UPSCALERS + ("upsample2d",), group="fc",
+        help="The upsampling layer that ends a fully connected block.")
+    fc_upsamples: int = _opt(1, lo=0, hi=4, group="fc",
+        help="Number of upsampling layers at the end of a fully connected block (0 = none).")
+    fc_upsample_filters: int = _opt(512, lo=128, hi=5120, group="fc",
+        help="Filters of the fully connected block's upsampling layers (for the upscalers that have filters).")
     # g-block fc
-    fc_gblock_depth: int = _opt(3, lo=1, hi=16, group="fc_gblock")
-    fc_gblock_min_nodes: int = _opt(512, lo=128, hi=5120, group="fc_gblock")
-    fc_gblock_max_nodes: int = _opt(512, lo=128, hi=5120, group="fc_gblock")
-    fc_gblock_filter_slope: float = _opt(-0.5, lo=-1.0, hi=1.0, group="fc_gblock")
-    fc_gblock_dropout: float = _opt(0.0, lo=0.0, hi=0.99, group="fc_gblock")
+    fc_gblock_depth: int = _opt(3, lo=1, hi=16, group="fc_gblock",
+        help="Number of dense layers in fc_gblock, which turns the latent vector into the G-Block's style vector.")
+    fc_gblock_min_nodes: int = _opt(512, lo=128, hi=5120, group="fc_gblock",
+        help="Nodes of the smallest dense layer in fc_gblock.")
+    fc_gblock_max_nodes: int = _opt(512, lo=128, hi=5120, group="fc_gblock",
+        help="Nodes of the largest dense layer in fc_gblock.")
+    fc_gblock_filter_slope: float = _opt(-0.5, lo=-1.0, hi=1.0, group="fc_gblock",
+        help="How node counts move between the fc_gblock minimum and maximum across its layers.")
+    fc_gblock_dropout: float = _opt(0.0, lo=0.0, hi=0.99, group="fc_gblock",
+        help="Dropout rate between fc_gblock's dense layers.")
     # decoder
-    dec_upscale_method: str = _opt("subpixel", choices=UPSCALERS + ("upscale_dny",), group="decoder")
-    dec_upscales_in_fc: int = _opt(0, lo=0, hi=6, group="decoder")
+    dec_upscale_method: str = _opt("subpixel", choices=UPSCALERS + ("upscale_dny",), group="decoder",
+        help="The layer each decoder upscale uses (subpixel, resize_images, upscale_fast, upscale_hybrid, ...).")
+    dec_upscales_in_fc: int = _opt(0, lo=0, hi=6, group="decoder",
+        help="How many of the decoder's upscales move into the end of the fully connected blocks.")
     dec_norm: str = _opt("none", choices=("none", "batch", "group", "instance", "layer", "rms"),
-                         group="decoder")
-    dec_min_filters: int = _opt(64, lo=16, hi=512, group="decoder")
-    dec_max_filters: int = _opt(512, lo=256, hi=5120, group="decoder")
-    dec_slope_mode: str = _opt("full", choices=("full", "cap_max", "cap_min"), group="decoder")
-    dec_filter_slope: float = _opt(-0.45, lo=-1.0, hi=1.0, group="decoder")
-    dec_res_blocks: int = _opt(1, lo=0, hi=8, group="decoder")
-    dec_output_kernel: int = _opt(5, lo=1, hi=9, group="decoder")
-    dec_gaussian: bool = _opt(True, group="decoder")
-    dec_skip_last_residual: bool = _opt(True, group="decoder")
+                         group="decoder",
+        help="Normalisation after each decoder upscale (none, batch, group, instance, layer, rms).")
+    dec_min_filters: int = _opt(64, lo=16, hi=512, group="decoder",
+        help="Filters of the decoder's last upscale (the smallest).")
+    dec_max_filters: int = _opt(512, lo=256, hi=5120, group="decoder",
+        help="Filters of the decoder's first upscale (the largest).")
+    dec_slope_mode: str = _opt("full", choices=("full", "cap_max", "cap_min"), group="decoder",
+        help="How dec_filter_slope is applied: full range, or capped at the maximum or minimum.")
+    dec_filter_slope: float = _opt(-0.45, lo=-1.0, hi=1.0, group="decoder",
+        help="How filters fall from dec_max_filters to dec_min_filters across the upscales (-1: fastest).")
+    dec_res_blocks: int = _opt(1, lo=0, hi=8, group="decoder",
+        help="Residual blocks after each decoder upscale.")
+    dec_output_kernel: int = _opt(5, lo=1, hi=9, group="decoder",
+        help="Kernel size of the decoder's final convolution that outputs the face.")
+    dec_gaussian: bool = _opt(True, group="decoder",
+        help="Add Gaussian noise to the decoder's activations while training (a regulariser; off at inference).")
+    dec_skip_last_residual: bool = _opt(True, group="decoder",
+        help="Leave out the residual blocks after the decoder's last upscale.")
     # weights
-    freeze_layers: list = _opt(["keras_encoder"], choices=LAYER_CHOICES, multi=True, group="weights")
+    freeze_layers: list = _opt(["keras_encoder"], choices=LAYER_CHOICES, multi=True, group="weights",
+        help="Blocks faceswap freezes when it loads weights into a new model (its --freeze-weights option).")
     load_layers: list = _opt(["encoder"], choices=tuple(c for c in LAYER_CHOICES if c != "keras_encoder"),
-                             multi=True, group="weights")
+                             multi=True, group="weights",
+        help="Blocks faceswap loads from another model's file into a new model (its --load-weights option).")
 
     def __post_init__(self) -> None:
         for f in fields(self):
