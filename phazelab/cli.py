@@ -18,6 +18,8 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--config", help="a PhazeAConfig JSON file or a faceswap train .ini file")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one option (repeatable), e.g. --set split_decoders=True")
+    parser.add_argument("--topology", dest="model_topology", choices=("default", "split_decoders"),
+                        help="a named topology (phazelab.config.TOPOLOGIES) applied after --set")
 
 
 def config_from_args(args: argparse.Namespace, default: PhazeAConfig | None = None) -> PhazeAConfig:
@@ -33,7 +35,8 @@ def config_from_args(args: argparse.Namespace, default: PhazeAConfig | None = No
         cfg = PhazeAConfig.preset(args.preset)
     else:
         cfg = default if default is not None else PhazeAConfig()
-    return cfg.with_overrides(getattr(args, "overrides", []) or [])
+    cfg = cfg.with_overrides(getattr(args, "overrides", []) or [])
+    return cfg.with_topology(args.model_topology) if getattr(args, "model_topology", None) else cfg
 
 
 def summary_table(cfg: PhazeAConfig) -> dict:
@@ -60,7 +63,29 @@ def format_summary(table: dict) -> str:
     return "\n".join(lines)
 
 
+def options_help() -> str:
+    """Every Phaze-A option with its faceswap default, allowed values and help line, grouped as faceswap does."""
+    from dataclasses import MISSING, fields
+
+    lines, group = [], None
+    for f in fields(PhazeAConfig):
+        m = f.metadata
+        if m["group"] != group:
+            group = m["group"]
+            lines.append(f"\n[{group}]")
+        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        allowed = (f"one of {', '.join(m['choices'])}" if m["choices"] and len(m["choices"]) <= 8 else
+                   "see faceswap's list" if m["choices"] else
+                   f"{m['lo']:g}..{m['hi']:g}" + (f" step {m['multiple']}" if m["multiple"] else "")
+                   if m["lo"] is not None else "True/False" if isinstance(default, bool) else "")
+        lines.append(f"  {f.name} = {default!r}   ({allowed})\n      {m['help']}")
+    return "\n".join(lines).strip()
+
+
 def summary_main(args: argparse.Namespace) -> int:
+    if args.help_options:
+        print(options_help())
+        return 0
     table = summary_table(config_from_args(args))
     print(json.dumps(table, indent=2) if args.json else format_summary(table))
     return 0
@@ -83,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="per-block parameter and shape table of a Phaze-A config")
     add_config_args(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--help-options", action="store_true",
+                   help="list every Phaze-A option with its default, allowed values and what it does")
     p.set_defaults(func=summary_main)
 
     from .train.cli import register as register_train

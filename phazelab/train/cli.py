@@ -98,8 +98,6 @@ def register(subparsers: Any) -> None:
                    help="train A+B with the lab's swap recipe until the swap judge's A→B success on held-out "
                         "frames reaches 0.8, per topology (default and split_decoders)")
     b.add_argument("--recipe", default="cpu", help="swap recipe (phazelab.experiments.swap.RECIPES; --time-to-swap)")
-    b.add_argument("--topology", action="append", choices=("default", "split_decoders"),
-                   help="topology to time (repeatable; default: both; --time-to-swap)")
     b.add_argument("--max-steps", type=int, help="step budget (default: the recipe's; --time-to-swap)")
     b.add_argument("--eval-every", type=int, help="judge interval in steps (default: the recipe's; --time-to-swap)")
     b.add_argument("--max-seconds", type=float, help="give up after this much training time (--time-to-swap)")
@@ -301,7 +299,8 @@ def bench_main(args: argparse.Namespace) -> int:
         if args.time_to_swap:
             from ..experiments.swap import time_to_swap
 
-            result = time_to_swap(args.recipe, tuple(args.topology or ("split_decoders", "default")),
+            topologies = (args.model_topology,) if args.model_topology else ("split_decoders", "default")
+            result = time_to_swap(args.recipe, topologies,
                                   device=args.device, max_steps=args.max_steps, max_seconds=args.max_seconds,
                                   eval_every=args.eval_every, progress=not args.json)
             if not args.json:
