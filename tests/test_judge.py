@@ -13,7 +13,7 @@ from phazelab.analysis.judge import SUMMARY_KEYS, judge_for
 from phazelab.analysis.metrics import HELD_OUT_SEED, gaussian_blur
 from phazelab.data.world import FaceWorld
 
-N, SIZE = 16, 64
+N, SIZE = 32, 64  # 32 frames: the mean face legitimately passes a near-frontal frame or two
 A1, B = 0, 1
 
 
@@ -41,7 +41,9 @@ def frames(world):
 
 @pytest.fixture(scope="module")
 def judge_b(world, frames) -> SwapJudge:
-    return SwapJudge(world, frames, B, SIZE)
+    """pose_of="target" keeps the shared judge cheap (no grids of other identities to render); success
+    and identity do not depend on it (a success is judged as the target, whose grid both modes use)."""
+    return SwapJudge(world, frames, B, SIZE, pose_of="target")
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +89,9 @@ def test_blurred_truth_is_identified(judge_b, truth, sigma):
 
 @pytest.mark.parametrize("sigma", [0.0, 1.0])
 def test_sibling_is_not_the_target(world, frames, a2, sigma):
-    judge_a1 = judge_for(world, frames, A1, SIZE)
-    r = judge_a1(gaussian_blur(world.render(a2, frames.factors, SIZE), sigma))
+    few = frames.index(slice(0, 8))
+    judge_a1 = judge_for(world, few, A1, SIZE)  # default candidates: a2 is one of the world's identities
+    r = judge_a1(gaussian_blur(world.render(a2, few.factors, SIZE), sigma))
     assert r["id_top1"] == 0.0 and r["success"] == 0.0
     assert (r["frames"]["identity"] == a2).all()
 
@@ -120,23 +123,27 @@ def test_pose_error_in_degrees(world, frames, judge_b, d_yaw, d_pitch):
         np.testing.assert_allclose(fr["d_yaw"], d_yaw, atol=0.75)
         np.testing.assert_allclose(fr["d_pitch"], d_pitch, atol=0.75)
         assert r["success"] == 1.0
-    else:  # beyond it: the larger error is read, or at least 6°, and no frame is a success
+    else:  # beyond it: the larger error is read, or as at least 5°, and no frame is a success
         if d_yaw and not d_pitch:
             np.testing.assert_allclose(fr["d_yaw"], d_yaw, atol=0.6)
             assert r["yaw_err_deg"] == pytest.approx(abs(d_yaw), abs=0.5)
         if d_pitch and not d_yaw:
             np.testing.assert_allclose(fr["d_pitch"], d_pitch, atol=0.6)
-        assert (fr["pose_err"] >= 5.9).all() and r["success"] == 0.0
+        assert (fr["pose_err"] >= 5.0).all() and r["success"] == 0.0
 
 
-def test_pose_of_target_uses_the_target_renders(world, frames, a2):
+def test_pose_of_judged_or_target(world, frames, a2):
     small = frames.factors.index(slice(0, 4))
-    judge = SwapJudge(world, small, B, SIZE, candidates=[A1, a2], pose_of="target")
-    assert judge.k == 3 and judge.chance == pytest.approx(1 / 3)  # the target is added
     moved = small.with_values(yaw=small.pose[:, 0] + 10)
-    r = judge(world.render(a2, moved, SIZE))  # copy of the source, turned 10°
-    assert r["id_top1"] == 0.0 and (r["frames"]["identity"] == a2).all()
-    assert r["yaw_err_deg"] > 3  # measured against B's renders at the frames' poses, not a2's
+    copy_a = world.render(a2, moved, SIZE)  # no swap, and turned by 10°
+    judged = SwapJudge(world, small, B, SIZE, candidates=[A1, a2])
+    target = SwapJudge(world, small, B, SIZE, candidates=[A1, a2], pose_of="target")
+    assert judged.k == 3 and judged.chance == pytest.approx(1 / 3)  # the target is added
+    r_judged, r_target = judged(copy_a), target(copy_a)
+    for r in (r_judged, r_target):
+        assert r["id_top1"] == 0.0 and (r["frames"]["identity"] == a2).all() and r["success"] == 0.0
+    np.testing.assert_allclose(r_judged["frames"]["d_yaw"], 10.0, atol=0.6)  # against a2's own renders
+    assert np.abs(r_target["frames"]["d_yaw"] - 10.0).max() > 1.0  # against B's: another face
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
@@ -167,7 +174,7 @@ def test_judge_swap_reuses_its_judge(world, frames, truth):
 
 
 def test_bad_input_is_refused(world, frames, judge_b, truth):
-    with pytest.raises(ValueError, match=r"shape \[16, 3, 64, 64\]"):
+    with pytest.raises(ValueError, match=r"shape \[32, 3, 64, 64\]"):
         judge_b(truth[:, :2])
     with pytest.raises(ValueError, match="shape"):
         judge_b(truth[:5])
@@ -179,7 +186,7 @@ def test_bad_input_is_refused(world, frames, judge_b, truth):
         judge_b((truth * 255).to(torch.uint8))
     with pytest.raises(ValueError, match="torch tensor"):
         judge_b(truth.numpy())
-    with pytest.raises(ValueError, match="16 frames"):
+    with pytest.raises(ValueError, match="32 frames"):
         judge_swap(world, truth[:4], frames, B)
     with pytest.raises(ValueError, match="H, H"):
         judge_swap(world, truth[..., :32], frames, B)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -32,7 +33,7 @@ import numpy as np
 import torch
 
 from ..data.world import FaceWorld, Factors, Labels
-from .metrics import HELD_OUT_SEED, _blur_matrix, gaussian_blur, masked_ssim
+from .metrics import HELD_OUT_SEED, gaussian_blur, masked_ssim
 
 # Pose offsets (degrees) of the judge's grids. The sweeps are fine near 0 and coarse out past the whole
 # training range (yaw ±40°, pitch ±20°, world.POSE_RANGE), so a frontal mean face's error is measured
@@ -80,8 +81,8 @@ def _refine(offsets: np.ndarray, err: np.ndarray, allowed: np.ndarray | None = N
     """Per row of err (N, J) over sorted `offsets` (J,): the offset at the minimum, refined by the vertex
     of the parabola through the best point and its two neighbours (clamped to between them).
 
-    allowed: a (J,) bool mask of a contiguous run of offsets the minimum is sought in (the parabola
-    still uses the neighbours outside it; the result is clamped to the run's range)."""
+    allowed: a (J,) bool mask of the offsets the minimum is sought in (the parabola still uses the
+    neighbours outside it)."""
     j = (err if allowed is None else np.where(allowed, err, np.inf)).argmin(1)
     best = offsets[j].astype(np.float64)
     inner = (j > 0) & (j < len(offsets) - 1)
@@ -96,42 +97,46 @@ def _refine(offsets: np.ndarray, err: np.ndarray, allowed: np.ndarray | None = N
         safe = np.abs(den) > 1e-30
         vertex = np.where(safe, x1 - 0.5 * num / np.where(safe, den, 1.0), x1)
         best[rows] = np.clip(vertex, x0, x2)
-    if allowed is not None:
-        best = np.clip(best, offsets[allowed].min(), offsets[allowed].max())
     return best
 
 
 class _Matcher:
     """Blur-matched MSE at one image size: min over sigmas of MSE(out, blur_sigma(render)).
 
-    ‖o − B r‖² = ‖o‖² − 2⟨Bᵀo, r⟩ + ‖B r‖², so with the renders' blurred norms cached a call blurs only
-    the outputs (by the adjoint blur) and takes one batched matrix product with the cached renders.
+    Images are compared as orthonormal 2-D DCT-II coefficients (per channel): the transform keeps
+    distances, and a Gaussian blur with mirrored borders is in it a gain per coefficient,
+    exp(−σ²ω²/2) with ω = πk/size per axis. So ‖o − B r‖² = ‖o‖² − 2⟨B o, r⟩ + ‖B r‖² needs, per call,
+    the outputs' coefficients scaled by each gain and one batched matrix product with the cached
+    renders' coefficients; the renders' blurred norms are cached too.
     """
 
     def __init__(self, size: int, sigmas: Sequence[float], device: torch.device) -> None:
         self.size, self.sigmas = size, tuple(sigmas)
-        self._m = [_blur_matrix(size, s, torch.float32).to(device) if s > 0 else None for s in self.sigmas]
+        k = torch.arange(size, dtype=torch.float64)
+        c = torch.cos(math.pi * (2 * k[None] + 1) * k[:, None] / (2 * size)) * math.sqrt(2 / size)
+        c[0] /= math.sqrt(2)
+        self._c = c.float().to(device)
+        g = torch.stack([torch.exp(-0.5 * (float(sig) * math.pi * k / size) ** 2) for sig in self.sigmas])
+        gain = (g[:, :, None] * g[:, None, :])[:, None].expand(-1, 3, -1, -1)  # (S, 3, H, W)
+        self._gain = gain.reshape(len(self.sigmas), -1).float().to(device)  # (S, D)
 
-    def blur(self, x: torch.Tensor, s: int, transpose: bool = False) -> torch.Tensor:
-        """(M, D) flattened RGB images blurred by sigma index s (or by its adjoint)."""
-        m = self._m[s]
-        if m is None:
-            return x
+    def transform(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., D) flattened RGB images -> their (..., D) DCT coefficients."""
         img = x.reshape(-1, 3, self.size, self.size)
-        return ((m.T @ img @ m) if transpose else (m @ img @ m.T)).reshape(x.shape)
+        return (self._c @ img @ self._c.T).reshape(x.shape)
 
-    def norms(self, renders: torch.Tensor) -> torch.Tensor:
-        """(N, J, D) renders -> (N, S, J) squared norms of each render blurred by each sigma."""
-        n, j, d = renders.shape
-        flat = renders.reshape(n * j, d)
-        return torch.stack([(self.blur(flat, s) ** 2).sum(1).reshape(n, j) for s in range(len(self.sigmas))], 1)
+    def norms(self, coeffs: torch.Tensor) -> torch.Tensor:
+        """(N, J, D) render coefficients -> (N, S, J) squared norms of each render blurred by each sigma."""
+        flat = coeffs.reshape(-1, coeffs.shape[-1])
+        gain2 = (self._gain ** 2).T
+        out = torch.cat([(flat[i:i + 1024] ** 2) @ gain2 for i in range(0, len(flat), 1024)])
+        return out.reshape(*coeffs.shape[:2], -1).transpose(1, 2)
 
-    def distances(self, out: torch.Tensor, renders: torch.Tensor, norms: torch.Tensor
+    def distances(self, out: torch.Tensor, coeffs: torch.Tensor, norms: torch.Tensor
                   ) -> tuple[torch.Tensor, torch.Tensor]:
-        """out (N, D), renders (N, J, D), norms (N, S, J) -> the blur-matched MSE (N, J) and the
-        index of the best sigma (N, J)."""
-        blurred = torch.stack([self.blur(out, s, transpose=True) for s in range(len(self.sigmas))], 1)
-        dots = torch.bmm(blurred, renders.transpose(1, 2))  # (N, S, J)
+        """out (N, D) output coefficients, coeffs (N, J, D), norms (N, S, J) -> the blur-matched MSE
+        (N, J) and the index of the best sigma (N, J)."""
+        dots = torch.bmm(out[:, None, :] * self._gain[None], coeffs.transpose(1, 2))  # (N, S, J)
         d = ((out * out).sum(1)[:, None, None] - 2 * dots + norms).clamp_min(0) / out.shape[1]
         return d.min(1)
 
@@ -201,7 +206,8 @@ class SwapJudge:
         if candidates is None:
             ids = list(range(world.n_identities))
             self.names = [f"world {i}" for i in ids]
-            extra = [(d, _DISTRACTOR_SEED + s) for d in sibling_distances for s in range(n_sibling_seeds)]
+            extra = [(d, _DISTRACTOR_SEED + 100 * i + s) for i, d in enumerate(sibling_distances)
+                     for s in range(n_sibling_seeds)]
             extra += [(1.0, _DISTRACTOR_SEED + 1_000 + s) for s in range(n_random)]
             for distance, seed in extra:
                 new = self.world.add_sibling(target, float(distance), seed=seed)
@@ -229,8 +235,8 @@ class SwapJudge:
                 if k == target:
                     self.truth, self.mask = rgba[:, :3].contiguous(), rgba[:, 3:].contiguous()
                     rgba = self.truth
-                renders.append(rgba.reshape(self.n, -1))
-            self._cand = torch.stack(renders, 1)  # (N, K, D)
+                renders.append(self._id.transform(rgba.reshape(self.n, -1)))
+            self._cand = torch.stack(renders, 1)  # (N, K, D) DCT coefficients
             self._cand_norm = self._id.norms(self._cand)  # (N, S, K)
             self.yaw_offsets = np.asarray(sorted(set(YAW_OFFSETS)), dtype=np.float64)
             self.pitch_offsets = np.asarray(sorted(set(PITCH_OFFSETS)), dtype=np.float64)
@@ -268,6 +274,7 @@ class SwapJudge:
         g = len(rows)
         # one render call, offset-major; reorder to (frame, offset)
         img = self.world.render(identity, Factors.cat(rows), self.pose_size, device=self.device)
+        img = self._posem.transform(img.reshape(g * len(frames), -1))
         img = img.reshape(g, len(frames), -1).transpose(0, 1).contiguous()
         return img, self._posem.norms(img)
 
@@ -327,7 +334,7 @@ class SwapJudge:
         """
         out = self._outputs(outputs)
         with torch.no_grad():
-            dist, sig = self._id.distances(out, self._cand, self._cand_norm)  # (N, K)
+            dist, sig = self._id.distances(self._id.transform(out), self._cand, self._cand_norm)  # (N, K)
             order = dist.argsort(dim=1, stable=True)
             best = order[:, 0]
             rank = (order == self._target_index).nonzero()[:, 1] + 1
@@ -341,7 +348,7 @@ class SwapJudge:
             small = out.reshape(-1, 3, self.size, self.size)
             if self.pose_size != self.size:
                 small = torch.nn.functional.interpolate(small, size=self.pose_size, mode="area")
-            small = small.reshape(self.n, -1)
+            small = self._posem.transform(small.reshape(self.n, -1))
             for k, frames in frames_by_id.items():
                 grid, norms = self._grid_for(k, frames)
                 idx = torch.as_tensor(frames, dtype=torch.long, device=self.device)
@@ -374,7 +381,8 @@ class SwapJudge:
 
         Where the patch holds the best point of the whole grid, a coordinate whose best patch index is
         interior is refined along the patch's row / column through that point (a joint estimate), and
-        one at the patch's edge comes from its sweep beyond that edge (so it reads at least 6°). Where
+        one at the patch's edge comes from its sweep beyond that edge, read as at least halfway from
+        the edge's inner neighbour (5°: the edge point fits better than the one inside it). Where
         a sweep beyond the patch holds the best point, both come from the sweeps (each taken at the
         frame's value of the other coordinate; the smaller error can then be off by several degrees,
         but the larger is beyond the patch, so such a frame never counts as a success)."""
@@ -389,10 +397,13 @@ class SwapJudge:
         for c, (offsets, cols) in enumerate(sweeps):
             joint = inside & (best[c] > 0) & (best[c] < m - 1)
             est[c][joint] = _refine(self.patch_offsets, lines[c])[joint]
-            for edge, beyond in ((0, offsets <= self.patch_offsets[0]), (m - 1, offsets >= self.patch_offsets[-1])):
+            p = self.patch_offsets
+            for edge, inner, beyond in ((0, 1, offsets <= p[0]), (m - 1, m - 2, offsets >= p[-1])):
                 at = inside & (best[c] == edge)
                 if at.any():
-                    est[c][at] = _refine(offsets, err[:, cols], beyond)[at]
+                    bound = 0.5 * (p[edge] + p[inner])  # ±5° with the default patch
+                    read = _refine(offsets, err[:, cols], beyond)[at]
+                    est[c][at] = np.maximum(read, bound) if p[edge] > 0 else np.minimum(read, bound)
         return est[0], est[1]
 
     def _read_blur(self, score: float, reference: np.ndarray) -> float:
@@ -425,17 +436,18 @@ _MAX_JUDGES = 2
 
 
 def judge_for(world: FaceWorld, labels: Labels | Factors, identity: int, size: int = 64,
-              candidates: Sequence[int] | None = None, device: torch.device | str = "cpu") -> SwapJudge:
+              candidates: Sequence[int] | None = None, device: torch.device | str = "cpu",
+              pose_of: PoseOf = "judged") -> SwapJudge:
     """The SwapJudge for these arguments, reused while the world's identities and the frames' factors
-    are unchanged (the last two kept; keyed by a hash of both)."""
+    are unchanged (the last two kept; keyed by a hash of both and the other arguments)."""
     factors = _factors(labels, "judge_swap")
     if not isinstance(world, FaceWorld):
         raise ValueError(f"judge_swap: world must be a phazelab FaceWorld, got {type(world).__name__}")
     key = (_digest(world, factors), _identity(world, identity, "judge_swap"), size,
-           None if candidates is None else tuple(int(c) for c in candidates), str(torch.device(device)))
+           None if candidates is None else tuple(int(c) for c in candidates), str(torch.device(device)), pose_of)
     judge = _JUDGES.get(key)
     if judge is None:
-        judge = SwapJudge(world, factors, int(identity), size, candidates, device=device)
+        judge = SwapJudge(world, factors, int(identity), size, candidates, device=device, pose_of=pose_of)
         _JUDGES[key] = judge
         while len(_JUDGES) > _MAX_JUDGES:
             _JUDGES.popitem(last=False)
@@ -444,7 +456,7 @@ def judge_for(world: FaceWorld, labels: Labels | Factors, identity: int, size: i
 
 
 def judge_swap(world: FaceWorld, outputs: torch.Tensor, labels: Labels | Factors, identity: int,
-               candidates: Sequence[int] | None = None) -> dict[str, Any]:
+               candidates: Sequence[int] | None = None, *, pose_of: PoseOf = "judged") -> dict[str, Any]:
     """Judge swap outputs by exact render matching (see the module docstring and `SwapJudge`).
 
     Args:
@@ -453,6 +465,11 @@ def judge_swap(world: FaceWorld, outputs: torch.Tensor, labels: Labels | Factors
         labels: the N frames' Labels or Factors.
         identity: the identity the outputs should show.
         candidates: ids of `world` to choose between; None = the world's identities plus distractors.
+        pose_of: whose renders the pose is read against: "judged" (each frame's judged identity) or
+            "target" (always the target's; cheaper when outputs are judged as other identities).
+
+    The judge (renders of every candidate and of the pose grid for these frames) is built on the
+    first call and reused while world, frames, identity, size, candidates and device stay the same.
 
     Returns:
         `SwapJudge.__call__`'s dict: summary {"id_top1", "pose_err_deg", "success", "n", "chance", ...}
@@ -469,7 +486,7 @@ def judge_swap(world: FaceWorld, outputs: torch.Tensor, labels: Labels | Factors
     if outputs.shape[0] != n or outputs.shape[1] != 3 or outputs.shape[2] != outputs.shape[3]:
         raise ValueError(f"judge_swap: outputs must be ({n}, 3, H, H) for the {n} frames of labels, "
                          f"got {list(outputs.shape)}")
-    judge = judge_for(world, labels, identity, int(outputs.shape[-1]), candidates, outputs.device)
+    judge = judge_for(world, labels, identity, int(outputs.shape[-1]), candidates, outputs.device, pose_of)
     return judge(outputs)
 
 
