@@ -4,6 +4,11 @@ training. Wall time and the calling thread's CPU time (`time.thread_time`, which
 waiting for a shared CPU); best and median of the repeats. Prints a markdown table.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_judge.py [--frames 64] [--size 64] [--repeats 7]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_judge.py --baselines   # the nulls' judge numbers instead
+
+The frames are the forum study's A→B swap: a2 = add_sibling(0, 0.5, seed=0) of FaceWorld(0) to B = 1,
+held-out seed; the "model-like" outputs are B's truth blurred 1.5 px (at 64 px) plus Gaussian noise
+of sd 0.03, a new draw each call.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from collections.abc import Callable
 import torch
 
 from phazelab.analysis import judge as judge_module
-from phazelab.analysis.judge import judge_swap
+from phazelab.analysis.judge import judge_swap, swap_baselines
 from phazelab.analysis.metrics import HELD_OUT_SEED, gaussian_blur
 from phazelab.bench import device_name
 from phazelab.data import FaceWorld
@@ -44,6 +49,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--baselines", action="store_true", help="print swap_baselines' table and exit")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -51,6 +57,18 @@ def main() -> None:
     a2 = world.add_sibling(0, 0.5, seed=0)
     _, labels = world.sample(a2, args.frames, seed=HELD_OUT_SEED, size=args.size)
     truth = world.swap_target(labels, 1, size=args.size, device=device)
+    if args.baselines:
+        rows = swap_baselines(world, labels, a2, 1, args.size)
+        print(f"A→B = {a2}→1, {args.frames} frames at {args.size} px, {rows['truth']['k']} candidates "
+              f"(chance {rows['truth']['chance']:.3f}); {datetime.datetime.now(datetime.UTC):%Y-%m-%d} UTC")
+        print()
+        keys = ("success", "id_top1", "target_rank", "pose_err_deg", "yaw_err_deg", "pitch_err_deg",
+                "masked_ssim", "blur_px")
+        print("| output | " + " | ".join(keys) + " |")
+        print("|---|" + "---|" * len(keys))
+        for name, row in rows.items():
+            print(f"| {name} | " + " | ".join(f"{row[k]:.3f}" for k in keys) + " |")
+        return
 
     def model_like(r: int) -> torch.Tensor:
         """A new 'model output' per call: the truth blurred 1.5 px plus noise (all judged as B)."""
