@@ -173,8 +173,7 @@ class SwapJudge:
                  candidates: Sequence[int] | None = None, *, device: torch.device | str = "cpu",
                  pose_of: PoseOf = "judged", sibling_distances: Sequence[float] = SIBLING_DISTANCES,
                  n_sibling_seeds: int = 2, n_random: int = 24, match_sigmas: Sequence[float] = MATCH_SIGMAS,
-                 blur_reference: Sequence[float] = BLUR_REFERENCE, max_pose_grids: int = 256,
-                 pose_size: int | None = None) -> None:
+                 blur_reference: Sequence[float] = BLUR_REFERENCE, max_pose_grids: int = 256) -> None:
         where = "SwapJudge"
         if not isinstance(world, FaceWorld):
             raise ValueError(f"{where}: world must be a phazelab FaceWorld, got {type(world).__name__}")
@@ -188,9 +187,6 @@ class SwapJudge:
         target = _identity(world, identity, where)
         self.device = torch.device(device)
         self.size = size
-        self.pose_size = size if pose_size is None else int(pose_size)
-        if not 16 <= self.pose_size <= size:
-            raise ValueError(f"{where}: pose_size must be in 16..{size} (the output size), got {pose_size!r}")
         self.n = len(factors)
         self.pose_of: PoseOf = pose_of
         self.max_pose_grids = int(max_pose_grids)
@@ -225,9 +221,7 @@ class SwapJudge:
         self._target_index = int(ids.index(target))
 
         # renders --------------------------------------------------------------------------------------
-        self._id = _Matcher(size, self.match_sigmas, self.device)
-        self._posem = _Matcher(self.pose_size, tuple(s * self.pose_size / size for s in self.match_sigmas),
-                               self.device)
+        self._match = _Matcher(size, self.match_sigmas, self.device)
         with torch.no_grad():
             renders = []
             for k in ids:
@@ -235,9 +229,9 @@ class SwapJudge:
                 if k == target:
                     self.truth, self.mask = rgba[:, :3].contiguous(), rgba[:, 3:].contiguous()
                     rgba = self.truth
-                renders.append(self._id.transform(rgba.reshape(self.n, -1)))
+                renders.append(self._match.transform(rgba.reshape(self.n, -1)))
             self._cand = torch.stack(renders, 1)  # (N, K, D) DCT coefficients
-            self._cand_norm = self._id.norms(self._cand)  # (N, S, K)
+            self._cand_norm = self._match.norms(self._cand)  # (N, S, K)
             self.yaw_offsets = np.asarray(sorted(set(YAW_OFFSETS)), dtype=np.float64)
             self.pitch_offsets = np.asarray(sorted(set(PITCH_OFFSETS)), dtype=np.float64)
             self.patch_offsets = np.asarray(sorted(set(PATCH_OFFSETS)), dtype=np.float64)
@@ -266,17 +260,17 @@ class SwapJudge:
         return 1.0 / self.k
 
     def _render_grid(self, identity: int, frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Pose-offset renders of `identity` for the frame indices `frames` at `pose_size`: (n, G, D)
-        images and their (n, S, G) blurred norms, in the order of `pose_grid`."""
+        """Pose-offset renders of `identity` for the frame indices `frames`: (n, G, D) DCT coefficients
+        and their (n, S, G) blurred norms, in the order of `pose_grid`."""
         f = self._frames.index(torch.as_tensor(frames, dtype=torch.long))
         yaw0, pitch0 = f.pose[:, 0], f.pose[:, 1]
         rows = [f.with_values(yaw=yaw0 + a, pitch=pitch0 + b) for a, b in self.pose_grid]
         g = len(rows)
         # one render call, offset-major; reorder to (frame, offset)
-        img = self.world.render(identity, Factors.cat(rows), self.pose_size, device=self.device)
-        img = self._posem.transform(img.reshape(g * len(frames), -1))
+        img = self.world.render(identity, Factors.cat(rows), self.size, device=self.device)
+        img = self._match.transform(img.reshape(g * len(frames), -1))
         img = img.reshape(g, len(frames), -1).transpose(0, 1).contiguous()
-        return img, self._posem.norms(img)
+        return img, self._match.norms(img)
 
     def _grid_for(self, identity: int, frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Grids of `identity` for `frames` (cached per frame; target grids always kept)."""
@@ -334,7 +328,8 @@ class SwapJudge:
         """
         out = self._outputs(outputs)
         with torch.no_grad():
-            dist, sig = self._id.distances(self._id.transform(out), self._cand, self._cand_norm)  # (N, K)
+            coeffs = self._match.transform(out)
+            dist, sig = self._match.distances(coeffs, self._cand, self._cand_norm)  # (N, K)
             order = dist.argsort(dim=1, stable=True)
             best = order[:, 0]
             rank = (order == self._target_index).nonzero()[:, 1] + 1
@@ -345,14 +340,10 @@ class SwapJudge:
                 int(k): np.nonzero(judged == k)[0] for k in np.unique(judged)}
             d_yaw = np.zeros(self.n)
             d_pitch = np.zeros(self.n)
-            small = out.reshape(-1, 3, self.size, self.size)
-            if self.pose_size != self.size:
-                small = torch.nn.functional.interpolate(small, size=self.pose_size, mode="area")
-            small = self._posem.transform(small.reshape(self.n, -1))
             for k, frames in frames_by_id.items():
                 grid, norms = self._grid_for(k, frames)
                 idx = torch.as_tensor(frames, dtype=torch.long, device=self.device)
-                err, _ = self._posem.distances(small[idx], grid, norms)
+                err, _ = self._match.distances(coeffs[idx], grid, norms)
                 d_yaw[frames], d_pitch[frames] = self._pose(err.double().cpu().numpy())
             ssim = masked_ssim(out.reshape(-1, 3, self.size, self.size), self.truth, self.mask)
         ssim_np = ssim.double().cpu().numpy()
