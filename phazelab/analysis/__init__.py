@@ -2,6 +2,7 @@
 
     latents(model, images) ──► project(...) ──► plots.latent_scatter
             └──────────────► metrics (probes, kNN, silhouette, R², GT swap, leakage, CKA, drift)
+    swap outputs ──► judge (identity by render matching, pose error, success, effective blur)
 
 `plots` (plotly) is imported on first use, so metrics-only code does not pay for it.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .judge import SwapJudge, judge_swap, swap_baselines
 from .latents import LatentInfo, Latents, available_blocks, latents, reduce_features
 from .metrics import (
     FACTOR_COLUMNS,
@@ -27,6 +29,7 @@ from .metrics import (
     latent_table,
     leakage,
     linear_cka,
+    masked_ssim,
     silhouette,
     swap_scores,
     weight_drift,
@@ -37,10 +40,11 @@ _PLOTS = ("latent_scatter", "metric_bars", "loss_curves", "swap_grid", "cka_heat
           "write_html")
 
 __all__ = [
-    "FACTOR_COLUMNS", "HELD_OUT_SEED", "LatentInfo", "Latents", "Projection", "attribution",
+    "FACTOR_COLUMNS", "HELD_OUT_SEED", "LatentInfo", "Latents", "Projection", "SwapJudge", "attribution",
     "available_blocks", "block_cka", "block_table", "cka_matrix", "factor_r2", "fit_blur", "identity_mix",
-    "identity_probe", "image_distance", "knn_accuracy", "latent_table", "latents", "leakage", "linear_cka",
-    "project", "reduce_features", "silhouette", "swap_scores", "weight_drift", *_PLOTS,
+    "identity_probe", "image_distance", "judge_swap", "knn_accuracy", "latent_table", "latents", "leakage",
+    "linear_cka", "masked_ssim", "project", "reduce_features", "silhouette", "swap_baselines", "swap_scores",
+    "weight_drift", *_PLOTS,
 ]
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 from pytorch_msssim import ssim as _ssim
+from pytorch_msssim.ssim import gaussian_filter as _gaussian_filter
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.metrics import silhouette_score
@@ -260,6 +261,32 @@ def fit_blur(outputs: Any, render_new: Any, render_old: Any, sigmas: Sequence[fl
         if residual < best:
             best, best_sigma = residual, float(sigma)
     return best_sigma
+
+
+def masked_ssim(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per-image SSIM of (N, 3, H, W) images in [0, 1], averaged over the pixels weighted by `mask`
+    (N, 1, H, W) in [0, 1], e.g. `FaceWorld.face_mask`; (N,) float32 on the images' device.
+
+    The SSIM map is pytorch-msssim's (its `gaussian_filter`, 11-px window, sigma 1.5, K = (0.01, 0.03),
+    data range 1, valid region only: the mask is cropped to it); with a mask of ones the result equals
+    `pytorch_msssim.ssim(x, y, data_range=1, size_average=False)`. NaN for an image whose mask is empty.
+    """
+    if x.shape != y.shape or x.ndim != 4 or mask.shape != (x.shape[0], 1, *x.shape[2:]):
+        raise ValueError(f"masked_ssim: x and y must be (N, C, H, W) and mask (N, 1, H, W), got "
+                         f"{list(x.shape)}, {list(y.shape)}, {list(mask.shape)}")
+    size, sigma = 11, 1.5
+    coords = torch.arange(size, dtype=torch.float32) - size // 2
+    win = torch.exp(-(coords ** 2) / (2 * sigma ** 2))
+    win = (win / win.sum())[None, None].repeat(x.shape[1], 1, 1, 1).to(x.device, x.dtype)
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    mu1, mu2 = _gaussian_filter(x, win), _gaussian_filter(y, win)
+    s11 = _gaussian_filter(x * x, win) - mu1 ** 2
+    s22 = _gaussian_filter(y * y, win) - mu2 ** 2
+    s12 = _gaussian_filter(x * y, win) - mu1 * mu2
+    ssim_map = ((2 * mu1 * mu2 + c1) / (mu1 ** 2 + mu2 ** 2 + c1)) * ((2 * s12 + c2) / (s11 + s22 + c2))
+    dh, dw = (x.shape[2] - ssim_map.shape[2]) // 2, (x.shape[3] - ssim_map.shape[3]) // 2
+    m = mask[:, :, dh:dh + ssim_map.shape[2], dw:dw + ssim_map.shape[3]].to(ssim_map.dtype)
+    return (ssim_map * m).sum((1, 2, 3)) / (m.sum((1, 2, 3)) * x.shape[1])
 
 
 def ssim_scores(outputs: Any, targets: Any) -> np.ndarray:
