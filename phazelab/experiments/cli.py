@@ -38,6 +38,7 @@ def register(subparsers: Any) -> None:
                     help="train the whole budget even after the swap succeeds (default: stop there)")
     sw.add_argument("--max-seconds", type=float, help="stop after this much training time (resume later)")
     sw.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    sw.add_argument("--ship", metavar="DIR", help="also copy the final model folder to DIR (e.g. data/models/NAME)")
     sw.add_argument("--json", action="store_true", help="print the result as one JSON object")
     sw.set_defaults(func=swap_main)
     f = studies.add_parser(
@@ -202,6 +203,13 @@ def swap_main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"phazelab experiment swap: error: {exc}", file=sys.stderr)
         return 2
+    if args.ship:
+        import shutil
+
+        from ..weights import atomic_dir
+
+        with atomic_dir(args.ship) as tmp:
+            shutil.copytree(f"{args.out}/model", tmp, dirs_exist_ok=True)
     if args.json:
         print(json.dumps(result))
         return 0
