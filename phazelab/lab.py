@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from .config import PhazeAConfig
 from .model import PhazeA
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "data" / "models"  # the shipped stage-1 models
 
 
 def quick() -> bool:
@@ -28,6 +31,7 @@ class LabSettings:
     mode: str
     preset: str
     device: str
+    topology: str  # phazelab.config.TOPOLOGIES name the notebooks train and load
     batch: int
     steps: int            # training steps for one pair (notebook 02)
     stage1_steps: int     # the a1+b1 model every transfer run starts from (03, 05)
@@ -41,33 +45,86 @@ class LabSettings:
 def settings() -> LabSettings:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if quick():
-        return LabSettings("quick", "lab-tiny", device, batch=4, steps=20, stage1_steps=20, stage2_steps=12,
-                           kickstart_steps=4, n_per_identity=12, preview_every=5, latent_pool="gap")
+        return LabSettings("quick", "lab-slim", device, "split_decoders", batch=4, steps=20, stage1_steps=20,
+                           stage2_steps=12, kickstart_steps=4, n_per_identity=12, preview_every=5, latent_pool="gap")
     if device == "cuda":
-        return LabSettings("full", "lab-small", device, batch=16, steps=3000, stage1_steps=3000,
-                           stage2_steps=1500, kickstart_steps=300, n_per_identity=80, preview_every=100)
-    return LabSettings("full", "lab-tiny", device, batch=8, steps=600, stage1_steps=600, stage2_steps=300,
-                       kickstart_steps=60, n_per_identity=60, preview_every=25)
+        return LabSettings("full", "lab-small", device, "split_decoders", batch=16, steps=3000,
+                           stage1_steps=3000, stage2_steps=1500, kickstart_steps=300, n_per_identity=80,
+                           preview_every=100)
+    return LabSettings("full", "lab-slim", device, "split_decoders", batch=8, steps=600, stage1_steps=600,
+                       stage2_steps=300, kickstart_steps=60, n_per_identity=60, preview_every=25)
 
 
-def build(preset_or_config: str | PhazeAConfig, seed: int = 0, **changes: Any) -> PhazeA:
-    """A fresh PhazeA from a preset name or config (plus option changes), seeded for repeatability."""
+def build(preset_or_config: str | PhazeAConfig, seed: int = 0, topology: str | None = None,
+          **changes: Any) -> PhazeA:
+    """A fresh PhazeA from a preset name or config (plus a named topology and option changes), seeded
+    for repeatability (same seed, same initial weights)."""
     cfg = PhazeAConfig.preset(preset_or_config) if isinstance(preset_or_config, str) else preset_or_config
+    if topology is not None:
+        cfg = cfg.with_topology(topology)
     if changes:
         cfg = cfg.replace(**changes)
     torch.manual_seed(seed)
     return PhazeA(cfg)
 
 
+def recipe_options(steps: int) -> dict[str, Any]:
+    """The swap recipe's optimiser settings (phazelab.experiments.swap.SwapRecipe) for a run of `steps`:
+    lr 1e-3, 30-step linear warm-up, cosine decay to 0.1 x lr at `steps`."""
+    from .experiments.swap import SwapRecipe
+
+    r = SwapRecipe()
+    return dict(lr=r.lr, lr_warmup=min(r.lr_warmup, max(0, steps - 1)), lr_schedule=r.lr_schedule,
+                lr_schedule_steps=max(steps, r.lr_warmup + 1))
+
+
 def train_pair(model: PhazeA, world: Any, identity_a: int, identity_b: int, steps: int, *, batch: int = 8,
-               seed: int = 0, device: str | None = None, **trainer_options: Any) -> Any:
-    """Train `model` on two synthetic identities (side A, side B) and return the Trainer (with history)."""
+               seed: int = 0, device: str | None = None, progress: bool = True, **trainer_options: Any) -> Any:
+    """Train `model` on two synthetic identities (side A, side B: face banks) with the swap recipe's
+    optimiser settings (override any Trainer option) and return the Trainer (with history). Shows a
+    progress bar with an ETA (tqdm; a widget in notebooks)."""
     from .train import Trainer
 
+    options = {**recipe_options(steps), **trainer_options}
     trainer = Trainer(model, world.source(identity_a), world.source(identity_b), batch_size=batch, seed=seed,
-                      device=device, **trainer_options)
-    trainer.run(steps)
+                      device=device, **options)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, desc=f"training {identity_a}+{identity_b}", unit="step")
+        trainer.on_metrics.append(lambda record: bar.update(record["step"] - bar.n))
+    try:
+        trainer.run(steps)
+    finally:
+        if bar is not None:
+            bar.close()
     return trainer
+
+
+def stage1_model(topology: str = "split_decoders", device: str | None = None) -> PhazeA:
+    """The shipped stage-1 a1+b1 model of `topology` (data/models/<topology>, made by the command in its
+    meta.json), as float32 on `device`. A CPU learner starts here, where the forum user starts.
+
+    Raises:
+        FileNotFoundError: naming the folder and the command that makes it.
+    """
+    from .weights import load_model
+
+    path = MODELS_DIR / topology
+    if not (path / "model.safetensors").is_file():
+        raise FileNotFoundError(f"{path}: no shipped stage-1 model for topology {topology!r}; make it with "
+                                f"`phazelab experiment swap --topology {topology} --out runs/stage1-{topology} "
+                                f"--ship {path}` (see data/models/README.md)")
+    return load_model(path, device=device or "cpu").float()
+
+
+def stage1_meta(topology: str = "split_decoders") -> dict[str, Any]:
+    """meta.json of a shipped stage-1 model: the command that made it, its steps and the judge's numbers
+    (with baselines) at the end of its training."""
+    from .weights import read_meta
+
+    return read_meta(MODELS_DIR / topology)
 
 
 def autorun(panel: Any) -> bool:
@@ -103,3 +160,64 @@ def study_config(runs: Any = None, topologies: Any = ("default",), seeds: int = 
         lr=2e-4, kickstart=s.kickstart_steps, smooth=max(2, min(15, s.stage2_steps // 4)),
         eval_every=max(1, s.stage2_steps // 4), eval_n=8 if tiny else 48, cka_n=8 if tiny else 32,
         bank_size=32 if tiny else 256, grid_n=4, quick=tiny)
+
+
+# Seconds per training step of the lab preset at the notebook batch, measured with `phazelab bench`
+# (bench/RESULTS.md): on the 2-core CPU lab-slim at batch 8; on a GPU an upper bound.
+SECONDS_PER_STEP = {"cpu": 0.3, "cuda": 0.03}
+SUCCESS_GATE = 0.8  # the judge's A→B success a swap must reach to count as one (issue "A real swap")
+
+
+def estimate_minutes(steps: int, device: str | None = None) -> float:
+    """A rough training time in minutes for `steps` notebook steps on this kind of device."""
+    kind = "cuda" if (device or settings().device).startswith("cuda") else "cpu"
+    return round(steps * SECONDS_PER_STEP[kind] / 60, 1)
+
+
+def _verdict(success: float) -> str:
+    return ("a real swap (success ≥ the 0.8 gate)" if success >= SUCCESS_GATE
+            else "not trained enough: the judge's success is below the 0.8 gate, so this is not yet a swap")
+
+
+def describe_stage1(topology: str = "split_decoders") -> str:
+    """What the shipped model's meta.json records, as sentences: the command, its training, and the
+    judge's verdict beside the baselines on the same held-out frames."""
+    meta = stage1_meta(topology)
+    j, base = meta.get("judge", {}), meta.get("baselines", {}).get("a_to_b", {})
+    if not j:
+        return f"data/models/{topology}: no judge numbers recorded in its meta.json"
+    nulls = ", ".join(f"{name} {row['success']:.2f}" for name, row in base.items())
+    return (f"data/models/{topology}: {meta.get('step')} steps, {meta.get('train_seconds', 0):.0f} s of training "
+            f"on {meta.get('device', '?')}, made by `{meta.get('command', '?')}`.\n"
+            f"Judge at the end, {j.get('chance') and round(1 / j['chance'])} candidates: A→B success "
+            f"{j['success_ab']:.2f}, identity named {j['id_top1_ab']:.2f}, pose error {j['pose_err_ab']:.1f}°; "
+            f"B→A success {j['success_ba']:.2f}; face reconstruction SSIM A {j['recon_ssim_a']:.3f}, "
+            f"B {j['recon_ssim_b']:.3f}.\nBaselines (A→B success on the same frames): {nulls}.\n"
+            f"Verdict: {_verdict(j['success_ab'])}.")
+
+
+def swap_takeaway(shipped: Any, mine: Any = None, trainer: Any = None) -> str:
+    """Sentences from two SwapViewers' judge verdicts (the shipped model's and the learner's own) with
+    their baselines; nothing in it is typed in by hand."""
+    lines = []
+    for label, viewer, steps in (("The shipped model", shipped, None),
+                                 ("Your model", mine, getattr(trainer, "step", None))):
+        if viewer is None or viewer.verdict is None:
+            continue
+        v, base = viewer.verdict, viewer.baselines or {}
+        nulls = ", ".join(f"{k} {base[k]['success']:.2f}" for k in ("mean_face_b", "copy_a", "truth") if k in base)
+        after = f" after {steps} steps" if steps is not None else ""
+        lines.append(f"{label}{after}: judge success {v['success']:.2f} on {v['n']} held-out frames "
+                     f"(identity named {v['id_top1']:.2f}, chance {v['chance']:.2f}; pose error "
+                     f"{v['pose_err_deg']:.1f}°) against baselines {nulls} — {_verdict(v['success'])}.")
+    if trainer is not None and lines:
+        try:
+            meta = stage1_meta(settings().topology)
+        except Exception:  # noqa: BLE001 - the comparison is optional
+            meta = {}
+        if meta.get("step"):
+            minutes = estimate_minutes(int(meta["step"]))
+            lines.append(f"A longer run would change this: the shipped model trained {meta['step']} steps; at "
+                         f"this device's speed that is about {minutes} min (a GPU: "
+                         f"{estimate_minutes(int(meta['step']), 'cuda')} min).")
+    return "\n".join(lines) if lines else "press Refresh in the viewers above first: nothing has been judged yet"

@@ -236,17 +236,38 @@ def test_swap_viewer_shows_input_swap_truth_and_error(world):
     assert viewer.error.value == ""
     frames, labels = world.sample(0, 3, viewer.seed, size=model.input_size)
     truth = world.swap_target(labels, 1, size=model.output_size)
-    assert torch.equal(viewer.images["ground truth"], truth)
-    for name, image in viewer.rows.items():
+    assert torch.equal(viewer.images["truth"], truth)
+    for key, image in viewer.rows.items():
         png = Image.open(io.BytesIO(image.value))
-        assert png.width > png.height, name  # a strip of 3 faces
+        assert png.width > png.height, key  # a strip of 3 faces
+    assert viewer.labels["output"] == "swap (A → B)" and "identity 1" in viewer.labels["truth"]
+    # the judge's verdict beside its baselines; an untrained model does not swap
+    assert "judge: success" in viewer.score.value and "B's mean face" in viewer.score.value
+    assert viewer.verdict["success"] <= viewer.baselines["truth"]["success"]
     viewer.identity_b.value = 2
     viewer.wait()
     truth2 = world.swap_target(labels, 2, size=model.output_size)
-    assert torch.equal(viewer.images["ground truth"], truth2)
-    expected = ssim_scores(viewer.images["swap (A → B)"], truth2)
+    assert torch.equal(viewer.images["truth"], truth2)
+    expected = ssim_scores(viewer.images["output"], truth2)
     assert viewer.ssim.tolist() == pytest.approx(expected.tolist())
     assert f"SSIM {expected.mean():.3f}" in viewer.score.value
+    # decoding as A: rows and ground truth follow (A's reconstruction against A itself)
+    viewer.to.value = "a"
+    viewer.wait()
+    assert torch.equal(viewer.images["truth"], world.render(0, labels.factors, model.output_size))
+    assert viewer.labels["output"] == "reconstruction (A → A)" and "identity 0" in viewer.labels["truth"]
+
+
+def test_error_map_is_scaled_not_saturated():
+    from phazelab.widgets.swap import error_map
+
+    truth = torch.zeros(2, 3, 16, 16)
+    out = truth.clone()
+    out[:, :, :4] = 0.3  # a large error in a strip, none elsewhere
+    out[:, :, 4:8] = 0.1
+    shown, white = error_map(out, truth)
+    assert white == pytest.approx(0.3) and float(shown[:, :, 8:].max()) == 0.0
+    assert float(shown[:, :, :4].min()) == pytest.approx(1.0) and 0.2 < float(shown[0, 0, 5, 5]) < 0.5
 
 
 # -- TrainPanel ---------------------------------------------------------------------------------------

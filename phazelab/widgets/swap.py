@@ -1,8 +1,11 @@
 """SwapViewer: the model's face swap next to the exact ground truth the synthetic world can render.
 
-For frames of identity A, the swap decodes them through side B's path; the ground truth is identity B
-rendered with the very same pose, expression, lighting and framing. The error map and SSIM say how far
-the swap is from it (SSIM from `phazelab.analysis`).
+For frames of identity A, "decode as B" sends them through side B's path (the swap); the ground truth is
+identity B rendered with the very same pose, expression, lighting and framing. "decode as A" sends them
+through side A's path (A's reconstruction) and the truth is A itself. The swap judge
+(`phazelab.analysis.judge`) names the identity each output shows and its pose error; its success rate
+is printed beside the judge's baselines for the same frames (B's mean face, copy of A), so a number
+never stands alone.
 """
 
 from __future__ import annotations
@@ -20,23 +23,41 @@ from ..analysis.plots import tile
 from ..model import PhazeA
 from .common import Background, Panel, guarded, on_model, show_png
 
-ERROR_GAIN = 4.0  # the error map shows |swap − truth| × 4 (fixed, so maps compare across identities)
-ROWS = ("input (A)", "swap (A → B)", "ground truth", f"|error| × {ERROR_GAIN:g}")
+ROW_KEYS = ("input", "output", "truth", "error")
 
 
 def _face(out: Any) -> torch.Tensor:
     return out[0] if isinstance(out, (tuple, list)) else out
 
 
-class SwapViewer(Panel):
-    """Input, swap, ground-truth swap and error map for `n` held-out frames of a chosen identity pair.
+def row_labels(identity_a: int, identity_b: int, to: str) -> dict[str, str]:
+    """What each row shows for the chosen decoding (the labels follow the "decode as" toggle)."""
+    if to == "b":
+        return {"input": f"input (identity {identity_a})", "output": "swap (A → B)",
+                "truth": f"truth: identity {identity_b}", "error": "|swap − truth|"}
+    return {"input": f"input (identity {identity_a})", "output": "reconstruction (A → A)",
+            "truth": f"truth: identity {identity_a}", "error": "|output − truth|"}
 
-    `to` is the side whose path decodes the swap ("b": faces of A come out as B). With `trainer`, the
-    model runs between training steps; press Refresh to see the latest weights.
+
+def error_map(output: torch.Tensor, truth: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """|output − truth| averaged over colour, scaled so its 99th percentile is white (no saturation
+    of the whole map); returns the (N, 3, H, W) map and the error the white level stands for."""
+    err = (output - truth).abs().mean(1, keepdim=True)
+    white = max(float(torch.quantile(err.flatten(), 0.99)), 1e-3)
+    return (err / white).clamp(0, 1).expand(-1, 3, -1, -1), white
+
+
+class SwapViewer(Panel):
+    """Input, output, ground truth and error map for `n` held-out frames of a chosen identity pair, with
+    the swap judge's verdict beside its baselines.
+
+    `to` is the side whose path decodes the frames ("b": faces of A come out as B, the swap). With
+    `trainer`, the model runs between training steps; the score line says at which step it was computed
+    and a Refresh shows the latest weights.
     """
 
     def __init__(self, model: PhazeA, world: Any, identity_a: int = 0, identity_b: int = 1, *, n: int = 6,
-                 seed: int = HELD_OUT_SEED, to: str = "b", trainer: Any = None) -> None:
+                 seed: int = HELD_OUT_SEED, to: str = "b", trainer: Any = None, judge: bool = True) -> None:
         if to not in ("a", "b"):
             raise ValueError(f"SwapViewer: to must be 'a' or 'b', got {to!r}")
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -47,9 +68,13 @@ class SwapViewer(Panel):
                 raise ValueError(f"SwapViewer: {name}={value!r} is not an identity of this world "
                                  f"(0..{ids[-1]})")
         self.model, self.world, self.trainer, self.n, self.seed = model, world, trainer, n, seed
+        self.use_judge = judge
         self.ssim: np.ndarray | None = None
         self.mse: np.ndarray | None = None
+        self.verdict: dict[str, Any] | None = None
+        self.baselines: dict[str, dict[str, Any]] | None = None
         self.images: dict[str, torch.Tensor] = {}
+        self.labels: dict[str, str] = {}
 
         self.error = W.HTML()
         self.identity_a = W.Dropdown(description="identity A", options=ids, value=identity_a,
@@ -60,15 +85,16 @@ class SwapViewer(Panel):
                                   tooltips=["through side B's path (the swap)", "through side A's path"])
         self.refresh_button = W.Button(description="Refresh", icon="refresh",
                                        tooltip="run the model again (e.g. after more training)")
-        self.rows = {name: W.Image(format="png", layout=W.Layout(display="none")) for name in ROWS}
-        self.score = W.HTML()
+        self.row_names = {key: W.HTML() for key in ROW_KEYS}
+        self.rows = {key: W.Image(format="png", layout=W.Layout(display="none")) for key in ROW_KEYS}
+        self.score = W.HTML(layout=W.Layout(max_width="100%"))
         self._job = Background(self.error)
 
         for widget in (self.identity_a, self.identity_b, self.to):
             widget.observe(guarded(self.error, lambda _c: self.refresh()), names="value")
         self.refresh_button.on_click(guarded(self.error, lambda _b: self.refresh()))
-        grid = W.GridBox([w for name, image in self.rows.items() for w in (W.HTML(f"<b>{name}</b>"), image)],
-                         layout=W.Layout(grid_template_columns="130px auto", align_items="center"))
+        grid = W.GridBox([w for key in ROW_KEYS for w in (self.row_names[key], self.rows[key])],
+                         layout=W.Layout(grid_template_columns="150px auto", align_items="center"))
         self.widget = W.VBox([W.HBox([self.identity_a, self.identity_b, self.to, self.refresh_button]),
                               self.score, grid, self.error])
         self.refresh()
@@ -83,23 +109,45 @@ class SwapViewer(Panel):
         self._job.wait(timeout)
 
     def _compute(self, identity_a: int, identity_b: int, to: str) -> None:
-        self.score.value = "<small>computing…</small>"
+        self.score.value = "<small>computing… (the judge renders its references once per pair: ~10 s)</small>"
         frames, labels = self.world.sample(identity_a, self.n, self.seed, size=self.model.input_size)
-        swap = on_model(self.trainer, lambda: self._run(frames, to)).result()
-        size = swap.shape[-1]
+        step = getattr(self.trainer, "step", None)
+        output = on_model(self.trainer, lambda: self._run(frames, to)).result()
+        size = output.shape[-1]
         shown_input = self.world.render(identity_a, labels.factors, size=size)  # same frames, output size
-        truth = self.world.swap_target(labels, identity_b, size=size)
-        self.ssim = ssim_scores(swap, truth)
-        self.mse = image_distance(swap, truth, "mse")
-        error_map = ((swap - truth).abs().mean(1, keepdim=True) * ERROR_GAIN).clamp(0, 1)
-        error_map = error_map.expand(-1, 3, -1, -1)
-        self.images = dict(zip(ROWS, (shown_input, swap, truth, error_map), strict=True))
-        for name, images in self.images.items():
-            show_png(self.rows[name], tile(images, nrow=self.n), scale=2 if size <= 96 else 1)
-        per_face = " ".join(f"{s:.2f}" for s in self.ssim)
-        self.score.value = (f"identity {identity_a} → decoded as {html.escape(to.upper())}, truth: identity "
-                            f"{identity_b} · <b>SSIM {self.ssim.mean():.3f}</b> (per face: {per_face}) · "
-                            f"MSE {self.mse.mean():.4f}")
+        target = identity_b if to == "b" else identity_a
+        truth = self.world.render(target, labels.factors, size=size)
+        self.ssim = ssim_scores(output, truth)
+        self.mse = image_distance(output, truth, "mse")
+        errors, white = error_map(output, truth)
+        self.labels = row_labels(identity_a, identity_b, to)
+        self.labels["error"] += f" (white = {white:.2f})"
+        self.images = {"input": shown_input, "output": output, "truth": truth, "error": errors}
+        for key, images in self.images.items():
+            self.row_names[key].value = f"<b>{html.escape(self.labels[key])}</b>"
+            show_png(self.rows[key], tile(images, nrow=self.n), scale=2 if size <= 96 else 1)
+        judged = ""
+        if self.use_judge:
+            from ..analysis.judge import judge_for, swap_baselines
+
+            judge = judge_for(self.world, labels, target, size, pose_of="target")
+            self.verdict = judge(output)
+            if to == "b":
+                self.baselines = swap_baselines(self.world, labels, identity_a, identity_b, size, judge=judge)
+                nulls = (f"baselines: B's mean face {self.baselines['mean_face_b']['success']:.2f}, "
+                         f"copy of A {self.baselines['copy_a']['success']:.2f}, "
+                         f"truth {self.baselines['truth']['success']:.2f}")
+            else:
+                self.baselines, nulls = None, "the truth itself scores 1.00"
+            v = self.verdict
+            judged = (f"<b>judge: success {v['success']:.2f}</b> (identity {target} named on {v['id_top1']:.2f} "
+                      f"of frames, chance {v['chance']:.2f}; pose error {v['pose_err_deg']:.1f}°; "
+                      f"{nulls}) · ")
+        when = f" · computed at training step {step}; press Refresh after more training" if step is not None else ""
+        self.score.value = (f"<div style='white-space:normal'>identity {identity_a} decoded as "
+                            f"{html.escape(to.upper())}, truth: identity {target} · {judged}"
+                            f"SSIM {self.ssim.mean():.3f} · MSE {self.mse.mean():.4f} ({self.n} held-out frames)"
+                            f"{when}</div>")
 
     def _run(self, frames: torch.Tensor, to: str) -> torch.Tensor:
         device = next(self.model.parameters()).device
