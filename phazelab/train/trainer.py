@@ -44,6 +44,7 @@ from ..data import AugmentConfig, augment
 from ..model import PhazeA
 from . import checkpoint as ckpt
 from .losses import CompositeLoss
+from .precision import cpu_has_amx, resolve_device, resolve_precision  # noqa: F401 - re-exported
 
 __all__ = [
     "FACESWAP_EXTRA_LOSSES", "NonFiniteLossError", "STATES", "Trainer", "TrainerBusyError", "TrainerFailure",
@@ -74,49 +75,6 @@ class TrainerFailure:
 
     def __str__(self) -> str:
         return f"{type(self.exception).__name__} at step {self.step}: {self.exception}"
-
-
-# -- device and precision -----------------------------------------------------------------------------
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """None → CUDA when available, else CPU; a bare "cuda" becomes the current CUDA device."""
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError("device 'cuda' requested but torch sees no CUDA device; use device='cpu'")
-        if device.index is None:
-            device = torch.device("cuda", torch.cuda.current_device())
-    return device
-
-
-def cpu_has_amx() -> bool:
-    """True when the CPU has AMX bf16 tiles (there bf16 matmuls run ~5× fp32: autocast pays off)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return "amx_bf16" in line.split()
-    except OSError:
-        pass
-    return False
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """"auto" → bf16 on CUDA with bf16 (fp16 + grad scaler on older GPUs); on CPU bf16 only with AMX.
-
-    Without AMX (e.g. AVX2-only CPUs) bf16 autocast is emulated and slower than fp32, so auto picks fp32.
-    """
-    choices = ("auto", "bf16", "fp16", "fp32")
-    if precision not in choices:
-        raise ValueError(f"precision must be one of {list(choices)}, got {precision!r}")
-    if precision == "auto":
-        if device.type == "cuda":
-            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        return "bf16" if device.type == "cpu" and cpu_has_amx() else "fp32"
-    if precision == "fp16" and device.type != "cuda":
-        raise ValueError("precision 'fp16' (with a grad scaler) is for CUDA; on CPU use 'bf16' or 'fp32'")
-    return precision
 
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
