@@ -191,6 +191,7 @@ def bench_training(config: PhazeAConfig | None = None, *, size: int | None = 64,
         "achieved_tflops_median": _median(achieved), "peak_tflops_median": _median(peaks),
         "mfu_median": _median([a / p for a, p in zip(achieved, peaks, strict=True)]),
         "data_ms": min(data_s) * 1e3, "data_ms_median": _median(data_s) * 1e3,
+        "model_ms": max(0.0, best_s * 1e3 - min(data_s) * 1e3),  # the step without its data part
         "precision": prec, "preset": label, "params": count_params(model), "input_size": model.input_size,
         "steps": steps, "repeats": repeats, "peak_source": peak_source, "channels_last": channels_last,
         "compile": compile, "torch": torch.__version__,

@@ -15,6 +15,13 @@ class CliError(Exception):
     """Bad command-line input: printed as `phazelab <cmd>: error: ...`, exit status 2."""
 
 
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(b) for b in text.replace(",", " ").split()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers like 8,16,32, got {text!r}") from None
+
+
 def _block_list(text: str) -> list[str]:
     names = [b for b in text.replace(",", " ").split() if b]
     if not names:
@@ -88,6 +95,9 @@ def register(subparsers: Any) -> None:
     b.add_argument("--eval-every", type=int, default=25, help="swap SSIM check interval (time-to-swap)")
     b.add_argument("--max-seconds", type=float, help="give up after this much training time (time-to-swap)")
     b.add_argument("--lr", type=float, default=None, help="learning rate for --time-to-swap")
+    b.add_argument("--concurrent", type=int, metavar="K",
+                   help="aggregate steps/s of 1, 2, 4, ... K models trained at once (ConcurrentTrainer)")
+    b.add_argument("--batch-sweep", type=_int_list, metavar="B,B,...", help="bench each batch size per side")
     b.set_defaults(func=bench_main)
 
 
@@ -260,6 +270,18 @@ def bench_main(args: argparse.Namespace) -> int:
                                         target=args.target, max_steps=args.max_steps,
                                         eval_every=args.eval_every, lr=args.lr, label=label,
                                         max_seconds=args.max_seconds)
+        elif args.concurrent is not None or args.batch_sweep:
+            from .. import bench_concurrent as bc
+
+            if args.concurrent is not None:
+                result = bc.bench_concurrent(cfg, k=args.concurrent, size=args.size, batch=args.batch,
+                                             steps=args.steps, repeats=args.repeats, precision=args.precision,
+                                             device=args.device, label=label)
+            else:
+                result = bc.batch_sweep(cfg, args.batch_sweep, size=args.size, steps=args.steps,
+                                        repeats=args.repeats, warmup=args.warmup, precision=args.precision,
+                                        device=args.device, channels_last=not args.no_channels_last,
+                                        compile=args.compile, label=label, matmul_size=args.matmul_size)
         else:
             result = bench.bench_training(cfg, size=args.size, batch=args.batch, steps=args.steps,
                                           repeats=args.repeats, warmup=args.warmup, precision=args.precision,
@@ -271,6 +293,11 @@ def bench_main(args: argparse.Namespace) -> int:
         print(json.dumps(result))
     else:
         for key, value in result.items():
+            if key == "rows":
+                for row in value:
+                    print("  " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                           for k, v in row.items() if not isinstance(v, (dict, list))))
+                continue
             print(f"{key:>24}: {value:.4g}" if isinstance(value, float) else f"{key:>24}: {value}")
     if args.profile and not args.time_to_swap:
         cfg_p = cfg.replace(output_size=args.size) if args.size != cfg.output_size else cfg
