@@ -129,12 +129,25 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
 
 # -- train ----------------------------------------------------------------------------------------------
 def train_main(args: argparse.Namespace) -> int:
-    """Run `phazelab train`; returns the exit status (0 ok, 1 training failed, 2 bad input)."""
+    """Run `phazelab train`; returns the exit status (0 ok, 1 training failed, 2 bad input).
+
+    Under `torchrun --nproc_per_node N` every rank trains on its own data stream with DDP; rank 0
+    prints, writes checkpoints, the model and the metrics (phazelab.train.distributed).
+    """
+    from . import distributed
+
     try:
+        args.device = distributed.init_from_env(args.device)
         trainer, bar = _build_trainer(args)
     except _expected_errors() as exc:
         return _report_error("train", exc)
-    return _run_training(args, trainer, bar)
+    try:
+        return _run_training(args, trainer, bar)
+    finally:
+        if distributed.world_size() > 1:
+            import torch.distributed
+
+            torch.distributed.destroy_process_group()
 
 
 def _build_trainer(args: argparse.Namespace):
@@ -196,7 +209,10 @@ def _build_trainer(args: argparse.Namespace):
                           checkpoint_dir=root, unfreeze_at=args.unfreeze_at, **common)
         if args.freeze:
             print(f"frozen: {', '.join(trainer.freeze(args.freeze).result()) or '-'}")
-    bar = None if args.quiet else tqdm(total=args.steps, initial=trainer.step, unit="step", dynamic_ncols=True)
+    from .distributed import is_main
+
+    quiet = args.quiet or not is_main()
+    bar = None if quiet else tqdm(total=args.steps, initial=trainer.step, unit="step", dynamic_ncols=True)
     if bar is not None:
         def progress(record: dict[str, Any]) -> None:
             bar.update(record["step"] - bar.n)
@@ -224,11 +240,17 @@ def _write_png(path: Path, grid: Any) -> None:
 
 def _run_training(args: argparse.Namespace, trainer: Any, bar: Any) -> int:
     from .. import weights
+    from .distributed import is_main, world_size
+
+    if not is_main():  # rank ≥ 1 under torchrun: train in step with rank 0, write and print nothing
+        trainer.run(max(0, args.steps - trainer.step))
+        return 0
 
     out = Path(args.out)
     remaining = max(0, args.steps - trainer.step)
+    ranks = f" × {world_size()} processes" if world_size() > 1 else ""
     print(f"training {remaining} steps on {trainer.device} ({trainer.precision}), batch {trainer.batch_size} "
-          f"per side, sources {getattr(trainer.data_a, 'name', '?')} / {getattr(trainer.data_b, 'name', '?')}")
+          f"per side{ranks}, sources {getattr(trainer.data_a, 'name', '?')} / {getattr(trainer.data_b, 'name', '?')}")
     trainer.start(remaining)
     interrupted = False
     try:

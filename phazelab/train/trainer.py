@@ -43,6 +43,7 @@ from ..config import PhazeAConfig
 from ..data import AugmentConfig, augment
 from ..model import PhazeA
 from . import checkpoint as ckpt
+from . import distributed
 from .losses import CompositeLoss
 from .precision import cpu_has_amx, resolve_device, resolve_precision  # noqa: F401 - re-exported
 
@@ -246,9 +247,9 @@ class Trainer:
         self.optimizer = torch.optim.Adam(list(self._param_names), lr=lr, betas=tuple(betas), eps=eps,
                                           fused=fused)
         self.scaler = torch.amp.GradScaler(self.device.type) if self.precision == "fp16" else None
-        self._forward = torch.compile(self.model) if compile else self.model
+        self._wrap_forward(seed)  # self._forward: the model, DDP-wrapped under torchrun, compiled on request
         self._generator = torch.Generator(device=self.device)
-        self._generator.manual_seed(seed)
+        self._generator.manual_seed(distributed.rank_seed(seed))  # = seed outside torchrun
         self._render_size = max(self.model.input_size, self.model.output_size)
 
         self.step = 0
@@ -589,7 +590,7 @@ class Trainer:
         if not self._pending:
             return
         pending, self._pending = self._pending, []
-        rows = torch.stack([v for _, v, _, _ in pending]).float().cpu().tolist()
+        rows = distributed.mean_over_ranks(torch.stack([v for _, v, _, _ in pending])).float().cpu().tolist()
         now = time.perf_counter()
         img_per_s = 2 * self.batch_size * len(pending) / max(now - self._window_t, 1e-9)
         self._window_t = now
@@ -621,6 +622,12 @@ class Trainer:
             if not p.requires_grad:
                 p.grad = None  # Adam skips parameters without a gradient: no momentum update either
         self._frozen = weights.frozen_blocks(self.model)
+        if distributed.world_size() > 1:  # DDP fixes its gradient buckets when it wraps
+            self._wrap_forward()
+
+    def _wrap_forward(self, seed: int | None = None) -> None:
+        forward = distributed.wrap(self.model, seed)
+        self._forward = torch.compile(forward) if self.compile else forward
 
     def _do_freeze(self, blocks: Sequence[str] | str, reason: str) -> list[str]:
         done = weights.freeze(self.model, blocks)
@@ -668,6 +675,10 @@ class Trainer:
             "rng.safetensors": st_save(ckpt.rng_state(self.device, self._generator)),
             "trainer.json": json.dumps(state, default=_json_default).encode(),
         }
+        files.update(distributed.rank_rng_files(self.device, self._generator))  # other ranks' RNG (torchrun)
+        if not distributed.is_main():  # rank 0 writes the checkpoint
+            self._last_saved_step = self.step
+            return root
         path = ckpt.write_snapshot(root, self.step, files, keep=self.keep_checkpoints,
                                    info={"step": self.step})
         self._window_t = time.perf_counter()
@@ -692,6 +703,7 @@ class Trainer:
         if self.scaler is not None and opt_meta.get("scaler"):
             self.scaler.load_state_dict(opt_meta["scaler"])
         skipped = ckpt.set_rng_state(load_file(str(snap / "rng.safetensors")), self.device, self._generator)
+        skipped = distributed.restore_rank_rng(snap, self.device, self._generator) or skipped  # rank ≥ 1
         if skipped:
             warnings.warn(f"{snap}: RNG state {skipped} saved on another device kind; those streams "
                           "restart from the seed, so this resume is not bit-exact", stacklevel=2)
