@@ -54,19 +54,21 @@ if ! $PY -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)'
   log "no CUDA device: running on the CPU because GPU_CHECK_ALLOW_CPU=1 (a check of this script only)"
 fi
 
-section "GPU tests (pytest -m gpu)" 100 $PY -m pytest -q -m gpu -p no:cacheprovider tests
+section "GPU tests (pytest -m gpu)" 90 $PY -m pytest -q -m gpu -p no:cacheprovider tests
 section "bench faceswap default 64 px, batch 16" 60 \
   $PY -m phazelab bench --size 64 --batch 16 --steps 5 --repeats 3 --json
 section "bench faceswap default 128 px, batch 16" 60 \
   $PY -m phazelab bench --size 128 --batch 16 --steps 5 --repeats 3 --json
-section "bench lab-small 64 px, batch 16" 40 \
-  $PY -m phazelab bench --preset lab-small --size 64 --batch 16 --steps 10 --repeats 3 --json
+section "bench faceswap default 128 px, batch 16, CUDA graph" 60 \
+  $PY -m phazelab bench --size 128 --batch 16 --steps 5 --repeats 3 --warmup 4 --cuda-graph --json
+section "bench lab-small 64 px, batch 16, CUDA graph" 40 \
+  $PY -m phazelab bench --preset lab-small --size 64 --batch 16 --steps 10 --repeats 3 --warmup 4 --cuda-graph --json
 section "batch sweep, faceswap default 128 px" 90 \
-  $PY -m phazelab bench --size 128 --batch-sweep 8,16,32,64 --steps 3 --repeats 2 --json
-section "concurrent lab-small, K up to 8" 75 \
+  $PY -m phazelab bench --size 128 --batch-sweep 8,16,32,64 --steps 3 --repeats 2 --warmup 4 --cuda-graph --json
+section "concurrent lab-small, K up to 8" 70 \
   $PY -m phazelab bench --preset lab-small --size 64 --batch 16 --steps 5 --repeats 2 --concurrent 8 --json
 if $PY -m phazelab bench --help 2>/dev/null | grep -q -- "--time-to-swap"; then
-  section "time to swap (faceswap default, 128 px)" 80 \
+  section "time to swap (faceswap default, 128 px)" 75 \
     $PY -m phazelab bench --time-to-swap --batch 16 --max-seconds 60 --eval-every 50 --json
 else
   log ""

@@ -61,6 +61,8 @@ def register(subparsers: Any) -> None:
     t.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     t.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp16", "fp32"))
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
+    t.add_argument("--cuda-graph", action="store_true",
+                   help="capture the training step as CUDA graphs (re-captured when the trainable set changes)")
     t.add_argument("--checkpoint-every", type=int, default=250, metavar="N",
                    help="write a checkpoint every N steps (faceswap's save interval: 250); also on stop")
     t.add_argument("--metrics-every", type=int, default=1, metavar="N",
@@ -83,6 +85,7 @@ def register(subparsers: Any) -> None:
     b.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp16", "fp32"))
     b.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     b.add_argument("--compile", action="store_true")
+    b.add_argument("--cuda-graph", action="store_true", help="the training step as CUDA graphs")
     b.add_argument("--no-channels-last", action="store_true")
     b.add_argument("--matmul-size", type=int, metavar="N",
                    help="reference matmul N×N (default 2048 on CPU, 8192 on GPU)")
@@ -206,7 +209,7 @@ def _build_trainer(args: argparse.Namespace):
             print(f"loaded from {args.load_from}: {', '.join(report.loaded)}")
         trainer = Trainer(model, src_a, src_b, batch_size=args.batch, lr=args.lr, seed=args.seed,
                           device=args.device, precision=args.precision, compile=args.compile,
-                          checkpoint_dir=root, unfreeze_at=args.unfreeze_at, **common)
+                          cuda_graph=args.cuda_graph, checkpoint_dir=root, unfreeze_at=args.unfreeze_at, **common)
         if args.freeze:
             print(f"frozen: {', '.join(trainer.freeze(args.freeze).result()) or '-'}")
     from .distributed import is_main
@@ -303,12 +306,14 @@ def bench_main(args: argparse.Namespace) -> int:
                 result = bc.batch_sweep(cfg, args.batch_sweep, size=args.size, steps=args.steps,
                                         repeats=args.repeats, warmup=args.warmup, precision=args.precision,
                                         device=args.device, channels_last=not args.no_channels_last,
-                                        compile=args.compile, label=label, matmul_size=args.matmul_size)
+                                        compile=args.compile, label=label, matmul_size=args.matmul_size,
+                                        cuda_graph=args.cuda_graph)
         else:
             result = bench.bench_training(cfg, size=args.size, batch=args.batch, steps=args.steps,
                                           repeats=args.repeats, warmup=args.warmup, precision=args.precision,
                                           device=args.device, channels_last=not args.no_channels_last,
-                                          compile=args.compile, label=label, matmul_size=args.matmul_size)
+                                          compile=args.compile, label=label, matmul_size=args.matmul_size,
+                                          cuda_graph=args.cuda_graph)
     except _expected_errors() as exc:
         return _report_error("bench", exc)
     if args.json:

@@ -44,6 +44,7 @@ from ..data import AugmentConfig, augment
 from ..model import PhazeA
 from . import checkpoint as ckpt
 from . import distributed
+from .graphs import GraphStep
 from .losses import CompositeLoss
 from .precision import cpu_has_amx, resolve_device, resolve_precision  # noqa: F401 - re-exported
 
@@ -188,6 +189,7 @@ class Trainer:
         precision: str = "auto",
         channels_last: bool = True,
         compile: bool = False,
+        cuda_graph: bool = False,
         checkpoint_dir: str | Path | None = None,
         checkpoint_every: int | None = None,
         keep_checkpoints: int = 2,
@@ -248,6 +250,8 @@ class Trainer:
                                           fused=fused)
         self.scaler = torch.amp.GradScaler(self.device.type) if self.precision == "fp16" else None
         self._wrap_forward(seed)  # self._forward: the model, DDP-wrapped under torchrun, compiled on request
+        self.cuda_graph = bool(cuda_graph)
+        self._graph = GraphStep(self) if cuda_graph else None  # the step as CUDA graphs (graphs.py)
         self._generator = torch.Generator(device=self.device)
         self._generator.manual_seed(distributed.rank_seed(seed))  # = seed outside torchrun
         self._render_size = max(self.model.input_size, self.model.output_size)
@@ -305,7 +309,7 @@ class Trainer:
         """Everything needed to rebuild this trainer (JSON-able); stored in checkpoints."""
         return {**self._settings, "augment_config": dataclasses.asdict(self.augment_config),
                 "seed": self.seed, "precision": self.precision_requested, "channels_last": self.channels_last,
-                "compile": self.compile, "checkpoint_every": self.checkpoint_every,
+                "compile": self.compile, "cuda_graph": self.cuda_graph, "checkpoint_every": self.checkpoint_every,
                 "keep_checkpoints": self.keep_checkpoints, "metrics_every": self.metrics_every,
                 "preview_every": self.preview_every, "preview_count": self.preview_count}
 
@@ -562,6 +566,8 @@ class Trainer:
         return inp, tgt
 
     def _train_step(self, flush: bool) -> None:
+        if self._graph is not None:
+            return self._graph.train_step(flush)
         x_a, t_a = self._batch(self.data_a)
         x_b, t_b = self._batch(self.data_b)
         with self.autocast():
