@@ -48,3 +48,19 @@ def test_cli_batch_sweep_and_model_time(capsys, tmp_path):
         assert r["model_ms"] == pytest.approx(max(0.0, r["step_ms"] - r["data_ms"]))
     with pytest.raises(SystemExit):
         _parse("--batch-sweep", "a,b")
+
+
+def test_cli_concurrent_dispatches_and_prints_rows(capsys, monkeypatch):
+    import phazelab.bench_concurrent as bc
+
+    seen = {}
+
+    def fake(cfg, **kwargs):  # the real function is tested above; this checks the command's wiring
+        seen.update(kwargs)
+        return {"device": "cpu", "rows": [{"models": 1, "agg_steps_per_s": 2.0}]}
+
+    monkeypatch.setattr(bc, "bench_concurrent", fake)
+    args = _parse("--preset", "lab-tiny", "--concurrent", "3", "--batch", "2", "--device", "cpu")
+    assert args.func(args) == 0
+    assert seen["k"] == 3 and seen["batch"] == 2
+    assert "models 1, agg_steps_per_s 2" in capsys.readouterr().out

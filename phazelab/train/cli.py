@@ -223,7 +223,7 @@ def _build_trainer(args: argparse.Namespace):
                             img_s=f"{record['img_per_s']:.0f}", refresh=False)
 
         trainer.on_metrics.append(progress)
-    if args.preview_every:
+    if args.preview_every and is_main():  # under torchrun rank 0 writes the preview
         trainer.on_preview.append(lambda step, grid: _write_png(out / "preview.png", grid))
     return trainer, bar
 

@@ -28,6 +28,7 @@ configs. Models are read at construction; `run` writes the trained weights back 
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -44,7 +45,14 @@ from .trainer import FACESWAP_EXTRA_LOSSES, NonFiniteLossError
 
 __all__ = ["ConcurrentTrainer"]
 
-_FEED: list[list[torch.Tensor]] = []  # noise for the forward in progress (a stack: vmap may nest)
+class _Feed(threading.local):
+    """Noise for the forward in progress in this thread (a stack: calls may nest)."""
+
+    def __init__(self) -> None:
+        self.stack: list[list[torch.Tensor]] = []
+
+
+_FEED = _Feed()
 
 
 class _FedNoise(nn.Module):
@@ -57,7 +65,7 @@ class _FedNoise(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.stddev == 0:
             return x
-        return x + _FEED[-1].pop(0) * self.stddev
+        return x + _FEED.stack[-1].pop(0) * self.stddev
 
 
 class _RecordNoise(nn.Module):
@@ -156,6 +164,7 @@ class ConcurrentTrainer:
         names = [n for n, _ in self.models[0].named_parameters()]
         self._masks = {n: torch.tensor([dict(m.named_parameters())[n].requires_grad for m in self.models],
                                        device=self.device) for n in names}
+        self._host_masks = {n: [bool(v) for v in m.tolist()] for n, m in self._masks.items()}
         # stacked by hand: torch.func.stack_module_state insists on one requires_grad per name
         self.params = {n: torch.stack([dict(m.named_parameters())[n].detach() for m in self.models])
                        for n in names}
@@ -198,15 +207,16 @@ class ConcurrentTrainer:
             raise IndexError(f"ConcurrentTrainer: model index {index} out of range 0..{self.k - 1}")
         for name in self._block_params(blocks):
             self._masks[name][index] = value
+            self._host_masks[name][index] = value
         for name, p in self.models[index].named_parameters():
-            p.requires_grad_(bool(self._masks[name][index]))
+            p.requires_grad_(self._host_masks[name][index])
 
     def frozen(self, index: int) -> list[str]:
         """Blocks of model `index` whose parameters are all frozen."""
         out = []
         for block in self.models[0].blocks:
             names = self._block_params(block)
-            if names and not any(bool(self._masks[n][index]) for n in names):
+            if names and not any(self._host_masks[n][index] for n in names):
                 out.append(block)
         return out
 
@@ -245,12 +255,12 @@ class ConcurrentTrainer:
     def _loss(self, train: dict[str, torch.Tensor], fixed: dict[str, torch.Tensor],
               noise: list[torch.Tensor], x_a: torch.Tensor, t_a: torch.Tensor, x_b: torch.Tensor,
               t_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        _FEED.append(list(noise))
+        _FEED.stack.append(list(noise))
         try:
             with self._autocast():
                 out_a, out_b = functional_call(self._template, ({**train, **fixed}), (x_a, x_b))
         finally:
-            _FEED.pop()
+            _FEED.stack.pop()
         loss_a, terms_a = self.loss_fn(_face(out_a), t_a)
         loss_b, terms_b = self.loss_fn(_face(out_b), t_b)
         total = loss_a + loss_b
@@ -258,7 +268,7 @@ class ConcurrentTrainer:
 
     def _train_step(self) -> torch.Tensor:
         x_a, t_a, x_b, t_b, noise = self._draw()
-        live = [n for n, mask in self._masks.items() if bool(mask.any())]
+        live = [n for n in self._masks if any(self._host_masks[n])]  # no device sync
         train = {n: self.params[n] for n in live}
         fixed = {**{n: p for n, p in self.params.items() if n not in train}, **self.buffers}
         step = vmap(grad(self._loss, has_aux=True), in_dims=(0, 0, 0, 0, 0, 0, 0), randomness="error")

@@ -18,7 +18,7 @@ captured again. Loading weights in place needs no re-capture (the graphs read th
 On a CPU there are no graphs: the same two functions that would be captured run directly, so the CPU
 path gives the same losses and weights as eager training (tested), and the key/re-capture bookkeeping
 runs as on a GPU (`captures` counts the captures that would have happened). fp16 (grad scaler) and
-`compile=True` are not supported with graphs (ValueError).
+`compile=True` are not supported with graphs, nor is DDP under torchrun (ValueError).
 """
 
 from __future__ import annotations
@@ -40,6 +40,10 @@ class GraphStep:
             raise ValueError("cuda_graph: precision 'fp16' (grad scaler) is not supported; use bf16 or fp32")
         if trainer.compile:
             raise ValueError("cuda_graph and compile are alternatives; choose one")
+        from .distributed import world_size
+
+        if world_size() > 1:
+            raise ValueError("cuda_graph is not supported under torchrun (DDP's gradient hooks); drop one")
         if not isinstance(warmup, int) or warmup < 1:
             raise ValueError(f"cuda_graph warm-up must be an integer ≥ 1, got {warmup!r}")
         self.trainer, self.warmup = trainer, warmup
@@ -135,14 +139,21 @@ class GraphStep:
         if not self.cuda:
             self._graphs = (None, None)
             return
+        # capturable only while recording (the graph keeps what it recorded), so checkpoints keep the
+        # optimizer settings an eager run has and load on a CPU too
+        flags = [group.get("capturable", False) for group in t.optimizer.param_groups]
         for group in t.optimizer.param_groups:
             group["capturable"] = True
         t.optimizer.zero_grad(set_to_none=True)  # backward allocates the grads from the graph's pool
         fwd, opt = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
-        with torch.cuda.graph(fwd):
-            self._compute()
-        with torch.cuda.graph(opt, pool=fwd.pool()):
-            self._update()
+        try:
+            with torch.cuda.graph(fwd):
+                self._compute()
+            with torch.cuda.graph(opt, pool=fwd.pool()):
+                self._update()
+        finally:
+            for group, flag in zip(t.optimizer.param_groups, flags, strict=True):
+                group["capturable"] = flag
         self._graphs = (fwd, opt)
         self._key = self.key()
 
