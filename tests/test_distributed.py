@@ -132,3 +132,28 @@ def test_single_process_is_untouched():
     assert pdist.wrap(model, seed=3) is model
     x = torch.ones(3)
     assert pdist.mean_over_ranks(x) is x and pdist.rank_rng_files(torch.device("cpu"), torch.Generator()) == {}
+
+
+@pytest.mark.slow
+def test_phazelab_train_under_torchrun_writes_once_and_resumes(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(root)}
+    out = tmp_path / "run"
+    base = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+            str(_free_port()), "-m", "phazelab", "train", "--out", str(out), "--device", "cpu", "--quiet"]
+    first = base + ["--a", "synthetic:0", "--b", "synthetic:1", "--steps", "2", "--config", str(tmp_path / "c.json"),
+                    "--batch", "2", "--checkpoint-every", "1"]
+    (tmp_path / "c.json").write_text(MICRO.to_json())
+    done = subprocess.run(first, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("training 2 steps") == 1 and "× 2 processes" in done.stdout  # rank 0 prints
+    snap = find_snapshot(out / "checkpoints")
+    assert (snap / "rng.rank1.safetensors").is_file() and (out / "model").is_dir()
+    base[6] = str(_free_port())
+    again = subprocess.run(base + ["--steps", "3", "--resume"], env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads((find_snapshot(out / "checkpoints") / "trainer.json").read_text())["step"] == 3

@@ -15,6 +15,7 @@ _HOMES = {
     "FACESWAP_EXTRA_LOSSES": "trainer", "STATES": "trainer", "NonFiniteLossError": "trainer",
     "Trainer": "trainer", "TrainerBusyError": "trainer", "TrainerFailure": "trainer",
     "preview_grid": "trainer", "resolve_device": "precision", "resolve_precision": "precision",
+    "ConcurrentTrainer": "concurrent",
 }
 __all__ = sorted(_HOMES)
 
