@@ -8,7 +8,8 @@
 #
 # Each section runs under `timeout` and is skipped when the budget left is smaller than its limit, so
 # the script always ends in time and the log says what ran, what was skipped and why. A failing section
-# does not stop the others. Nothing here needs the network.
+# does not stop the others. Nothing here needs the network: torch with CUDA and phazelab's dependencies
+# (pyproject.toml) must already be importable by $PYTHON (the "dependencies" section names any missing).
 set -u
 
 PY=${PYTHON:-python3}
@@ -46,6 +47,14 @@ section "environment" 60 bash -c "nvidia-smi --query-gpu=name,memory.total,drive
   $PY -c 'import torch; print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda, \
 \"available\", torch.cuda.is_available()); print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else \"NO CUDA\")'"
 
+# the modules the bench and the GPU tests import (pyproject.toml's dependencies); a missing one is named
+section "dependencies" 60 $PY -c '
+import importlib.util, sys
+mods = ["torch", "numpy", "safetensors", "tqdm", "pytorch_msssim", "PIL", "sklearn", "pandas", "pytest"]
+missing = [m for m in mods if importlib.util.find_spec(m) is None]
+print("missing:", missing or "none")
+sys.exit(1 if missing else 0)'
+
 if ! $PY -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>>"$LOG"; then
   if [ "${GPU_CHECK_ALLOW_CPU:-0}" != 1 ]; then   # =1: exercise the script itself on a CPU
     log "torch sees no CUDA device: nothing else to check"
@@ -54,7 +63,7 @@ if ! $PY -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)'
   log "no CUDA device: running on the CPU because GPU_CHECK_ALLOW_CPU=1 (a check of this script only)"
 fi
 
-section "GPU tests (pytest -m gpu)" 90 $PY -m pytest -q -m gpu -p no:cacheprovider tests
+section "GPU tests (pytest -m gpu)" 90 $PY -m pytest -q -m gpu -p no:cacheprovider --continue-on-collection-errors tests
 section "bench faceswap default 64 px, batch 16" 60 \
   $PY -m phazelab bench --size 64 --batch 16 --steps 5 --repeats 3 --json
 section "bench faceswap default 128 px, batch 16" 60 \
