@@ -156,6 +156,8 @@ def bench_training(config: PhazeAConfig | None = None, *, size: int | None = 64,
     mm_dtype = torch.bfloat16 if prec in ("bf16", "fp16") else torch.float32
     table_peak = gpu_peak_tflops(device_name(dev)) if dev.type == "cuda" else None
 
+    if cuda_graph:
+        warmup = max(warmup, trainer._graph.warmup + 1)  # eager warm-up steps + the capture, untimed
     if warmup:
         trainer.run(warmup)
     step_s, peaks = [], []
