@@ -129,6 +129,7 @@ def bench_training(config: PhazeAConfig | None = None, *, size: int | None = 64,
                    steps: int = 3, repeats: int = 3, warmup: int = 1, precision: str = "auto",
                    device: str | torch.device | None = None, channels_last: bool = True,
                    compile: bool = False, sources: tuple[str, str] = ("synthetic:0", "synthetic:1"),
+                   cuda_graph: bool = False,
                    label: str | None = None, matmul_size: int | None = None) -> dict[str, Any]:
     """Time whole training steps (data on the device, augmentation, forward, loss, backward, Adam).
 
@@ -150,11 +151,13 @@ def bench_training(config: PhazeAConfig | None = None, *, size: int | None = 64,
     model = PhazeA(cfg)
     trainer = Trainer(model, make_source(sources[0]), make_source(sources[1]), batch_size=batch, device=dev,
                       precision=prec, channels_last=channels_last, compile=compile,
-                      metrics_every=10 ** 9)
+                      metrics_every=10 ** 9, cuda_graph=cuda_graph)
     flops = count_step_flops(cfg, batch)
     mm_dtype = torch.bfloat16 if prec in ("bf16", "fp16") else torch.float32
     table_peak = gpu_peak_tflops(device_name(dev)) if dev.type == "cuda" else None
 
+    if cuda_graph:
+        warmup = max(warmup, trainer._graph.warmup + 1)  # eager warm-up steps + the capture, untimed
     if warmup:
         trainer.run(warmup)
     step_s, peaks = [], []
@@ -191,9 +194,10 @@ def bench_training(config: PhazeAConfig | None = None, *, size: int | None = 64,
         "achieved_tflops_median": _median(achieved), "peak_tflops_median": _median(peaks),
         "mfu_median": _median([a / p for a, p in zip(achieved, peaks, strict=True)]),
         "data_ms": min(data_s) * 1e3, "data_ms_median": _median(data_s) * 1e3,
+        "model_ms": max(0.0, best_s * 1e3 - min(data_s) * 1e3),  # the step without its data part
         "precision": prec, "preset": label, "params": count_params(model), "input_size": model.input_size,
         "steps": steps, "repeats": repeats, "peak_source": peak_source, "channels_last": channels_last,
-        "compile": compile, "torch": torch.__version__,
+        "compile": compile, "cuda_graph": cuda_graph, "torch": torch.__version__,
     }
 
 

@@ -3,13 +3,17 @@ faceswap's does, LAB colour and CLAHE."""
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from phazelab.data import AugmentConfig, FaceWorld, augment, preview_pairs
-from phazelab.data.augment import clahe, lab_jitter, lab_to_rgb, rgb_to_lab, warp_field
+from phazelab.data.augment import clahe, clahe_per_image, lab_jitter, lab_to_rgb, rgb_to_lab, warp_field
+
+augment_module = importlib.import_module("phazelab.data.augment")  # the name `augment` is the function
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +156,49 @@ def test_clahe_raises_local_contrast_and_keeps_order():
     faces = FaceWorld(seed=0).sample(0, 4, seed=0, size=64)[0]
     always, _ = augment(faces, _gen(0), 64, 64, AugmentConfig.off(color_clahe_chance=100.0))
     assert (always - faces).abs().mean() > 0.005
+
+
+def _old_clahe_step(lum, apply, grids, max_grid, sync_free):
+    """The CLAHE step as it was before the per-image version: one `clahe` call per grid size (on the
+    selected images on CPU; on every image, then selected, on GPU)."""
+    out = lum
+    for grid in range(1, max_grid + 1):
+        chosen = apply & (grids == grid)
+        if sync_free:
+            out = torch.where(chosen.view(-1, 1, 1), clahe(lum, grid), out)
+        else:
+            sel = chosen.nonzero().squeeze(1)
+            if len(sel):
+                out = out.index_copy(0, sel, clahe(lum[sel], grid))
+    return out
+
+
+@pytest.mark.parametrize("shape", [(128, 128), (64, 64), (37, 50)])
+def test_clahe_per_image_equals_clahe_at_each_grid(shape):
+    lum = torch.rand(7, *shape, generator=_gen(3))
+    grids = torch.tensor([2, 3, 4, 5, 6, 1, 6])
+    each = torch.cat([clahe(lum[i : i + 1], int(g)) for i, g in enumerate(grids)])
+    assert torch.equal(clahe_per_image(lum, grids, max_grid=6), each)
+    with pytest.raises(ValueError, match=r"grid sizes must be in \[1, 4\]"):
+        clahe_per_image(lum, grids, max_grid=4)
+
+
+@pytest.mark.parametrize("sync_free", [False, True])
+def test_clahe_step_equals_the_old_loop(sync_free):
+    lum = torch.rand(9, 48, 48, generator=_gen(4))
+    r = torch.rand(9, 2, generator=_gen(5))
+    apply, grids = r[:, 0] < 0.5, 2 + (r[:, 1] * 5).long()
+    new = augment_module._clahe_batch(lum, apply, grids, 6, sync_free=sync_free)
+    assert torch.equal(new, _old_clahe_step(lum, apply, grids, 6, sync_free))
+    assert not torch.equal(new, lum) and torch.equal(new[~apply], lum[~apply])
+
+
+def test_augment_on_a_seed_equals_the_old_clahe(faces, monkeypatch):
+    cfg = AugmentConfig(color_clahe_chance=70.0)
+    new = augment(faces, _gen(11), 64, 96, cfg)
+    monkeypatch.setattr(augment_module, "_clahe_batch", _old_clahe_step)
+    old = augment(faces, _gen(11), 64, 96, cfg)
+    assert torch.equal(new[0], old[0]) and torch.equal(new[1], old[1])
 
 
 def test_bad_arguments(faces):

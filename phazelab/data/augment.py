@@ -167,6 +167,80 @@ def clahe(lum: torch.Tensor, grid: int, clip_limit: float = 2.0) -> torch.Tensor
     return torch.lerp(top, bottom, fy)
 
 
+def clahe_per_image(lum: torch.Tensor, grids: torch.Tensor, max_grid: int,
+                    clip_limit: float = 2.0) -> torch.Tensor:
+    """`clahe` with its own grid size per image, in one vectorised pass: (N,H,W) in [0,1] -> (N,H,W).
+
+    grids: (N,) integer grid sizes, each in [1, max_grid] (max_grid, a Python int, sizes the buffers:
+    the histograms are (N, max_grid**2, 256)). Image i gets exactly `clahe(lum[i:i+1], grids[i])` (the
+    same reflect padding, clip limit and bilinear LUT blend), computed without a host sync and without
+    computing any grid size an image did not draw. Raises ValueError for a grid outside [1, max_grid]
+    when the grids are on the CPU (on a GPU they are not checked, to avoid the sync).
+    """
+    n, h, w = lum.shape
+    dev = lum.device
+    g = grids.to(device=dev, dtype=torch.long).view(n, 1)
+    if g.device.type == "cpu" and n and (int(g.min()) < 1 or int(g.max()) > max_grid):
+        raise ValueError(f"clahe_per_image: grid sizes must be in [1, {max_grid}], got {grids.tolist()}")
+    th, tw = (h + g - 1) // g, (w + g - 1) // g  # (n, 1) tile sizes
+    hp, wp = h + max_grid - 1, w + max_grid - 1  # room for every image's padded size (th * g <= h + g - 1)
+
+    def padded(length: int, full: int, tile: torch.Tensor):
+        r = torch.arange(full, device=dev)
+        src = torch.where(r < length, r, 2 * (length - 1) - r).clamp(0, length - 1)  # reflect padding
+        valid = r.view(1, -1) < tile * g  # (n, full): inside this image's padded size
+        return src, valid, torch.where(valid, r.view(1, -1) // tile, 0)
+
+    src_y, valid_y, tile_y = padded(h, hp, th)
+    src_x, valid_x, tile_x = padded(w, wp, tw)
+    x = lum[:, src_y][:, :, src_x]
+    bins = (x * 255).round_().clamp_(0, 255).long()  # (n, hp, wp)
+    slots = max_grid * max_grid
+    tile = tile_y.unsqueeze(2) * g.view(n, 1, 1) + tile_x.unsqueeze(1)
+    index = (torch.arange(n, device=dev).view(-1, 1, 1) * slots + tile) * 256 + bins
+    weight = (valid_y.unsqueeze(2) & valid_x.unsqueeze(1)).float()
+    hist = torch.zeros(n * slots * 256, device=dev)
+    hist.index_add_(0, index.reshape(-1), weight.reshape(-1))
+    hist = hist.view(n, slots, 256)
+    area = (th * tw).double().view(n, 1, 1)
+    limit = (clip_limit * area / 256).clamp(min=1.0).float()
+    excess = (hist - limit).clamp(min=0).sum(-1, keepdim=True)
+    hist = torch.minimum(hist, limit) + excess / 256
+    lut = hist.cumsum(-1) * (255.0 / area).float() / 255.0  # (n, slots, 256) in [0, 1]
+
+    def axis(length: int, size: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        pos = torch.arange(length, device=dev, dtype=torch.float32).view(1, -1) / size.float() - 0.5
+        lo = torch.minimum(pos.floor().clamp(min=0), (g - 1).float())
+        frac = (pos - lo).clamp(0, 1)
+        return lo.long(), torch.minimum(lo + 1, (g - 1).float()).long(), frac
+
+    y0, y1, fy = axis(h, th)
+    x0, x1, fx = axis(w, tw)
+    b = bins[:, :h, :w]
+    flat = lut.reshape(n, -1)
+
+    def look(ty_: torch.Tensor, tx_: torch.Tensor) -> torch.Tensor:
+        t = (ty_.unsqueeze(2) * g.view(n, 1, 1) + tx_.unsqueeze(1)) * 256 + b
+        return flat.gather(1, t.reshape(n, -1)).view(n, h, w)
+
+    fy, fx = fy.view(n, -1, 1), fx.view(n, 1, -1)
+    top = torch.lerp(look(y0, x0), look(y0, x1), fx)
+    bottom = torch.lerp(look(y1, x0), look(y1, x1), fx)
+    return torch.lerp(top, bottom, fy)
+
+
+def _clahe_batch(lum: torch.Tensor, apply: torch.Tensor, grids: torch.Tensor, max_grid: int,
+                 sync_free: bool) -> torch.Tensor:
+    """CLAHE of the images with `apply` set, each at its own grid; the others unchanged. sync_free (GPU):
+    equalise every image once and select (no host sync); else (CPU) equalise only the selected ones."""
+    if sync_free:
+        return torch.where(apply.view(-1, 1, 1), clahe_per_image(lum, grids, max_grid), lum)
+    sel = apply.nonzero().squeeze(1)
+    if not len(sel):
+        return lum
+    return lum.index_copy(0, sel, clahe_per_image(lum[sel], grids[sel], max_grid))
+
+
 def _colour(images: torch.Tensor, r: torch.Tensor, cfg: AugmentConfig) -> torch.Tensor:
     """LAB jitter then CLAHE (with faceswap's chance and grid sizes) on a batch; r (N, 12) uniforms."""
     do_clahe = cfg.color_clahe_chance > 0
@@ -181,16 +255,8 @@ def _colour(images: torch.Tensor, r: torch.Tensor, cfg: AugmentConfig) -> torch.
         choices = [step * (base // 2) + base for step in range(cfg.color_clahe_max_size + 1)]
         pick = (r[:, 9] * len(choices)).long().clamp(max=len(choices) - 1)
         apply = r[:, 8] < cfg.color_clahe_chance / 100
-        lum = lab[:, 0]
-        out = lum
-        if images.device.type == "cpu":  # no sync cost: equalise only the images that need it
-            for k, grid in enumerate(choices):
-                sel = (apply & (pick == k)).nonzero().squeeze(1)
-                if len(sel):
-                    out = out.index_copy(0, sel, clahe(lum[sel], grid))
-        else:  # no host sync: equalise every image at every grid size and select
-            for k, grid in enumerate(choices):
-                out = torch.where((apply & (pick == k)).view(-1, 1, 1), clahe(lum, grid), out)
+        grids = torch.tensor(choices, device=images.device)[pick]
+        out = _clahe_batch(lab[:, 0], apply, grids, max(choices), sync_free=images.device.type != "cpu")
         lab = torch.cat([out.unsqueeze(1), lab[:, 1:]], 1)
     return lab_to_rgb(_lab_denorm(lab))
 

@@ -14,7 +14,8 @@ _HOMES = {
     "LOSS_CHOICES": "losses", "CompositeLoss": "losses", "loss_term": "losses",
     "FACESWAP_EXTRA_LOSSES": "trainer", "STATES": "trainer", "NonFiniteLossError": "trainer",
     "Trainer": "trainer", "TrainerBusyError": "trainer", "TrainerFailure": "trainer",
-    "preview_grid": "trainer", "resolve_device": "trainer", "resolve_precision": "trainer",
+    "preview_grid": "trainer", "resolve_device": "precision", "resolve_precision": "precision",
+    "ConcurrentTrainer": "concurrent",
 }
 __all__ = sorted(_HOMES)
 

@@ -15,6 +15,13 @@ class CliError(Exception):
     """Bad command-line input: printed as `phazelab <cmd>: error: ...`, exit status 2."""
 
 
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(b) for b in text.replace(",", " ").split()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers like 8,16,32, got {text!r}") from None
+
+
 def _block_list(text: str) -> list[str]:
     names = [b for b in text.replace(",", " ").split() if b]
     if not names:
@@ -65,6 +72,8 @@ def register(subparsers: Any) -> None:
     t.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     t.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp16", "fp32"))
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
+    t.add_argument("--cuda-graph", action="store_true",
+                   help="capture the training step as CUDA graphs (re-captured when the trainable set changes)")
     t.add_argument("--checkpoint-every", type=int, default=250, metavar="N",
                    help="write a checkpoint every N steps (faceswap's save interval: 250); also on stop")
     t.add_argument("--metrics-every", type=int, default=1, metavar="N",
@@ -89,6 +98,7 @@ def register(subparsers: Any) -> None:
     b.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp16", "fp32"))
     b.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     b.add_argument("--compile", action="store_true")
+    b.add_argument("--cuda-graph", action="store_true", help="the training step as CUDA graphs")
     b.add_argument("--no-channels-last", action="store_true")
     b.add_argument("--matmul-size", type=int, metavar="N",
                    help="reference matmul N×N (default 2048 on CPU, 8192 on GPU)")
@@ -101,6 +111,9 @@ def register(subparsers: Any) -> None:
     b.add_argument("--max-steps", type=int, help="step budget (default: the recipe's; --time-to-swap)")
     b.add_argument("--eval-every", type=int, help="judge interval in steps (default: the recipe's; --time-to-swap)")
     b.add_argument("--max-seconds", type=float, help="give up after this much training time (--time-to-swap)")
+    b.add_argument("--concurrent", type=int, metavar="K",
+                   help="aggregate steps/s of 1, 2, 4, ... K models trained at once (ConcurrentTrainer)")
+    b.add_argument("--batch-sweep", type=_int_list, metavar="B,B,...", help="bench each batch size per side")
     b.set_defaults(func=bench_main)
 
 
@@ -133,12 +146,25 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
 
 # -- train ----------------------------------------------------------------------------------------------
 def train_main(args: argparse.Namespace) -> int:
-    """Run `phazelab train`; returns the exit status (0 ok, 1 training failed, 2 bad input)."""
+    """Run `phazelab train`; returns the exit status (0 ok, 1 training failed, 2 bad input).
+
+    Under `torchrun --nproc_per_node N` every rank trains on its own data stream with DDP; rank 0
+    prints, writes checkpoints, the model and the metrics (phazelab.train.distributed).
+    """
+    from . import distributed
+
     try:
+        args.device = distributed.init_from_env(args.device)
         trainer, bar = _build_trainer(args)
     except _expected_errors() as exc:
         return _report_error("train", exc)
-    return _run_training(args, trainer, bar)
+    try:
+        return _run_training(args, trainer, bar)
+    finally:
+        if distributed.world_size() > 1:
+            import torch.distributed
+
+            torch.distributed.destroy_process_group()
 
 
 def _build_trainer(args: argparse.Namespace):
@@ -201,11 +227,14 @@ def _build_trainer(args: argparse.Namespace):
                           lr_schedule_steps=args.steps if args.lr_schedule == "cosine" else None,
                           gradient_clipping=args.gradient_clipping, clipping_value=args.clipping_value,
                           penalized_mask_loss=args.penalized_mask_loss, device=args.device,
-                          precision=args.precision, compile=args.compile,
+                          precision=args.precision, compile=args.compile, cuda_graph=args.cuda_graph,
                           checkpoint_dir=root, unfreeze_at=args.unfreeze_at, **common)
         if args.freeze:
             print(f"frozen: {', '.join(trainer.freeze(args.freeze).result()) or '-'}")
-    bar = None if args.quiet else tqdm(total=args.steps, initial=trainer.step, unit="step", dynamic_ncols=True)
+    from .distributed import is_main
+
+    quiet = args.quiet or not is_main()
+    bar = None if quiet else tqdm(total=args.steps, initial=trainer.step, unit="step", dynamic_ncols=True)
     if bar is not None:
         def progress(record: dict[str, Any]) -> None:
             bar.update(record["step"] - bar.n)
@@ -213,7 +242,7 @@ def _build_trainer(args: argparse.Namespace):
                             img_s=f"{record['img_per_s']:.0f}", refresh=False)
 
         trainer.on_metrics.append(progress)
-    if args.preview_every:
+    if args.preview_every and is_main():  # under torchrun rank 0 writes the preview
         trainer.on_preview.append(lambda step, grid: _write_png(out / "preview.png", grid))
     if args.tensorboard:
         from .tensorboard import TensorBoardLogger, next_session_dir
@@ -238,11 +267,17 @@ def _write_png(path: Path, grid: Any) -> None:
 
 def _run_training(args: argparse.Namespace, trainer: Any, bar: Any) -> int:
     from .. import weights
+    from .distributed import is_main, world_size
+
+    if not is_main():  # rank ≥ 1 under torchrun: train in step with rank 0, write and print nothing
+        trainer.run(max(0, args.steps - trainer.step))
+        return 0
 
     out = Path(args.out)
     remaining = max(0, args.steps - trainer.step)
+    ranks = f" × {world_size()} processes" if world_size() > 1 else ""
     print(f"training {remaining} steps on {trainer.device} ({trainer.precision}), batch {trainer.batch_size} "
-          f"per side, sources {getattr(trainer.data_a, 'name', '?')} / {getattr(trainer.data_b, 'name', '?')}")
+          f"per side{ranks}, sources {getattr(trainer.data_a, 'name', '?')} / {getattr(trainer.data_b, 'name', '?')}")
     trainer.start(remaining)
     interrupted = False
     try:
@@ -306,17 +341,36 @@ def bench_main(args: argparse.Namespace) -> int:
             if not args.json:
                 print(_swap_summary(result))
                 return 0
+        elif args.concurrent is not None or args.batch_sweep:
+            from .. import bench_concurrent as bc
+
+            if args.concurrent is not None:
+                result = bc.bench_concurrent(cfg, k=args.concurrent, size=args.size, batch=args.batch,
+                                             steps=args.steps, repeats=args.repeats, precision=args.precision,
+                                             device=args.device, label=label)
+            else:
+                result = bc.batch_sweep(cfg, args.batch_sweep, size=args.size, steps=args.steps,
+                                        repeats=args.repeats, warmup=args.warmup, precision=args.precision,
+                                        device=args.device, channels_last=not args.no_channels_last,
+                                        compile=args.compile, label=label, matmul_size=args.matmul_size,
+                                        cuda_graph=args.cuda_graph)
         else:
             result = bench.bench_training(cfg, size=args.size, batch=args.batch, steps=args.steps,
                                           repeats=args.repeats, warmup=args.warmup, precision=args.precision,
                                           device=args.device, channels_last=not args.no_channels_last,
-                                          compile=args.compile, label=label, matmul_size=args.matmul_size)
+                                          compile=args.compile, label=label, matmul_size=args.matmul_size,
+                                          cuda_graph=args.cuda_graph)
     except _expected_errors() as exc:
         return _report_error("bench", exc)
     if args.json:
         print(json.dumps(result))
     else:
         for key, value in result.items():
+            if key == "rows":
+                for row in value:
+                    print("  " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                           for k, v in row.items() if not isinstance(v, (dict, list))))
+                continue
             print(f"{key:>24}: {value:.4g}" if isinstance(value, float) else f"{key:>24}: {value}")
     if args.profile and not args.time_to_swap:
         cfg_p = cfg.replace(output_size=args.size) if args.size != cfg.output_size else cfg

@@ -43,9 +43,12 @@ from ..config import PhazeAConfig
 from ..data import AugmentConfig, augment
 from ..model import PhazeA
 from . import checkpoint as ckpt
+from . import distributed
 from .clipping import GradientClipper
+from .graphs import GraphStep
 from .guards import CollapseError, CollapseGuard
 from .losses import CompositeLoss
+from .precision import cpu_has_amx, resolve_device, resolve_precision  # noqa: F401 - re-exported
 from .schedules import LRSchedule, UnfreezeAt, normalise_unfreeze_at
 
 __all__ = [
@@ -79,50 +82,16 @@ class TrainerFailure:
         return f"{type(self.exception).__name__} at step {self.step}: {self.exception}"
 
 
-# -- device and precision -----------------------------------------------------------------------------
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """None → CUDA when available, else CPU; a bare "cuda" becomes the current CUDA device."""
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError("device 'cuda' requested but torch sees no CUDA device; use device='cpu'")
-        if device.index is None:
-            device = torch.device("cuda", torch.cuda.current_device())
-    return device
-
-
-def cpu_has_amx() -> bool:
-    """True when the CPU has AMX bf16 tiles (there bf16 matmuls run ~5× fp32: autocast pays off)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return "amx_bf16" in line.split()
-    except OSError:
-        pass
-    return False
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """"auto" → bf16 on CUDA with bf16 (fp16 + grad scaler on older GPUs); on CPU bf16 only with AMX.
-
-    Without AMX (e.g. AVX2-only CPUs) bf16 autocast is emulated and slower than fp32, so auto picks fp32.
-    """
-    choices = ("auto", "bf16", "fp16", "fp32")
-    if precision not in choices:
-        raise ValueError(f"precision must be one of {list(choices)}, got {precision!r}")
-    if precision == "auto":
-        if device.type == "cuda":
-            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        return "bf16" if device.type == "cpu" and cpu_has_amx() else "fp32"
-    if precision == "fp16" and device.type != "cuda":
-        raise ValueError("precision 'fp16' (with a grad scaler) is for CUDA; on CPU use 'bf16' or 'fp32'")
-    return precision
-
-
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def step_values(total: torch.Tensor, loss_a: torch.Tensor, loss_b: torch.Tensor, terms_a: torch.Tensor,
+                terms_b: torch.Tensor, face_a: torch.Tensor, face_b: torch.Tensor) -> torch.Tensor:
+    """One step's metrics as one device tensor (read in one sync): total, loss_a, loss_b, the per-side
+    terms, and each side's mean per-image output spread (what the collapse guard watches)."""
+    spread = torch.stack([face_a.detach().float().flatten(1).std(1).mean(),
+                          face_b.detach().float().flatten(1).std(1).mean()])
+    return torch.cat([torch.stack([total, loss_a, loss_b]).detach(), terms_a.detach(), terms_b.detach(), spread])
 
 
 # -- previews -----------------------------------------------------------------------------------------
@@ -203,6 +172,7 @@ class Trainer:
         precision: str = "auto",
         channels_last: bool = True,
         compile: bool = False,
+        cuda_graph: bool = False,
         checkpoint_dir: str | Path | None = None,
         checkpoint_every: int | None = None,
         keep_checkpoints: int = 2,
@@ -276,9 +246,16 @@ class Trainer:
                                           eps=eps,
                                           fused=fused)
         self.scaler = torch.amp.GradScaler(self.device.type) if self.precision == "fp16" else None
-        self._forward = torch.compile(self.model) if compile else self.model
+        self._wrap_forward(seed)  # self._forward: the model, DDP-wrapped under torchrun, compiled on request
+        self.cuda_graph = bool(cuda_graph)
+        if cuda_graph and (lr_schedule != "constant" or lr_warmup or gradient_clipping == "autoclip"
+                           or penalized_mask_loss):
+            raise ValueError("cuda_graph captures a fixed step: it needs lr_schedule='constant', lr_warmup=0 "
+                             "(a new learning rate every step would re-capture every step), no autoclip and no "
+                             "penalized_mask_loss; train the warm-up eagerly, then continue with cuda_graph")
+        self._graph = GraphStep(self) if cuda_graph else None  # the step as CUDA graphs (graphs.py)
         self._generator = torch.Generator(device=self.device)
-        self._generator.manual_seed(seed)
+        self._generator.manual_seed(distributed.rank_seed(seed))  # = seed outside torchrun
         self._render_size = max(self.model.input_size, self.model.output_size)
 
         self.step = 0
@@ -335,7 +312,7 @@ class Trainer:
         """Everything needed to rebuild this trainer (JSON-able); stored in checkpoints."""
         return {**self._settings, "augment_config": dataclasses.asdict(self.augment_config),
                 "seed": self.seed, "precision": self.precision_requested, "channels_last": self.channels_last,
-                "compile": self.compile, "checkpoint_every": self.checkpoint_every,
+                "compile": self.compile, "cuda_graph": self.cuda_graph, "checkpoint_every": self.checkpoint_every,
                 "keep_checkpoints": self.keep_checkpoints, "metrics_every": self.metrics_every,
                 "preview_every": self.preview_every, "preview_count": self.preview_count}
 
@@ -606,6 +583,8 @@ class Trainer:
         lr = self.lr_schedule.at(self.step + 1)
         for g in self.optimizer.param_groups:
             g["lr"] = lr
+        if self._graph is not None:
+            return self._graph.train_step(flush)
         m = self.penalized_mask_loss
         x_a, t_a, *mask_a = self._batch(self.data_a, masks=m)
         x_b, t_b, *mask_b = self._batch(self.data_b, masks=m)
@@ -621,10 +600,7 @@ class Trainer:
         else:
             total.backward()
         self.clipper(list(self._param_names))
-        spread = torch.stack([face_a.detach().float().flatten(1).std(1).mean(),
-                              face_b.detach().float().flatten(1).std(1).mean()])
-        values = torch.cat([torch.stack([total, loss_a, loss_b]).detach(), terms_a.detach(), terms_b.detach(),
-                            spread])
+        values = step_values(total, loss_a, loss_b, terms_a, terms_b, face_a, face_b)
         self._pending.append((self.step + 1, values, lr, self._frozen))
         if flush:  # sync now, before the update, so a non-finite loss never reaches the weights
             self._flush()
@@ -641,7 +617,7 @@ class Trainer:
         if not self._pending:
             return
         pending, self._pending = self._pending, []
-        rows = torch.stack([v for _, v, _, _ in pending]).float().cpu().tolist()
+        rows = distributed.mean_over_ranks(torch.stack([v for _, v, _, _ in pending])).float().cpu().tolist()
         now = time.perf_counter()
         img_per_s = 2 * self.batch_size * len(pending) / max(now - self._window_t, 1e-9)
         self._window_t = now
@@ -695,6 +671,12 @@ class Trainer:
             if not p.requires_grad:
                 p.grad = None  # Adam skips parameters without a gradient: no momentum update either
         self._frozen = weights.frozen_blocks(self.model)
+        if distributed.world_size() > 1:  # DDP fixes its gradient buckets when it wraps
+            self._wrap_forward()
+
+    def _wrap_forward(self, seed: int | None = None) -> None:
+        forward = distributed.wrap(self.model, seed)
+        self._forward = torch.compile(forward) if self.compile else forward
 
     def _do_freeze(self, blocks: Sequence[str] | str, reason: str) -> list[str]:
         done = weights.freeze(self.model, blocks)
@@ -742,6 +724,10 @@ class Trainer:
             "rng.safetensors": st_save(ckpt.rng_state(self.device, self._generator)),
             "trainer.json": json.dumps(state, default=_json_default).encode(),
         }
+        files.update(distributed.rank_rng_files(self.device, self._generator))  # other ranks' RNG (torchrun)
+        if not distributed.is_main():  # rank 0 writes the checkpoint
+            self._last_saved_step = self.step
+            return root
         path = ckpt.write_snapshot(root, self.step, files, keep=self.keep_checkpoints,
                                    info={"step": self.step})
         self._window_t = time.perf_counter()
@@ -766,6 +752,7 @@ class Trainer:
         if self.scaler is not None and opt_meta.get("scaler"):
             self.scaler.load_state_dict(opt_meta["scaler"])
         skipped = ckpt.set_rng_state(load_file(str(snap / "rng.safetensors")), self.device, self._generator)
+        skipped = distributed.restore_rank_rng(snap, self.device, self._generator) or skipped  # rank ≥ 1
         if skipped:
             warnings.warn(f"{snap}: RNG state {skipped} saved on another device kind; those streams "
                           "restart from the seed, so this resume is not bit-exact", stacklevel=2)
