@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from .config import ConfigError, PhazeAConfig, load_config
+from .model.summary import summary_table  # noqa: F401 - the table `phazelab summary` prints
 
 
 def add_config_args(parser: argparse.ArgumentParser) -> None:
@@ -37,15 +38,6 @@ def config_from_args(args: argparse.Namespace, default: PhazeAConfig | None = No
         cfg = default if default is not None else PhazeAConfig()
     cfg = cfg.with_overrides(getattr(args, "overrides", []) or [])
     return cfg.with_topology(args.model_topology) if getattr(args, "model_topology", None) else cfg
-
-
-def summary_table(cfg: PhazeAConfig) -> dict:
-    """Build the model on the meta device (no memory, no init time) and describe every block."""
-    from .model import block_summary, meta_model
-
-    blocks = block_summary(meta_model(cfg))
-    return {"config": cfg.to_dict(), "total_params": sum(b["params"] for b in blocks.values()),
-            "blocks": blocks}
 
 
 def format_summary(table: dict) -> str:

@@ -39,6 +39,7 @@ class LabSettings:
     kickstart_steps: int  # frozen-then-unfrozen point (03)
     n_per_identity: int   # frames per identity for latents and probes (04)
     preview_every: int
+    bank_size: int = 2048  # frames per identity in the training face banks (phazelab.data.FaceBank)
     latent_pool: str = "auto"  # how big feature maps become probe inputs (phazelab.analysis.latents)
 
 
@@ -46,7 +47,8 @@ def settings() -> LabSettings:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if quick():
         return LabSettings("quick", "lab-slim", device, "split_decoders", batch=4, steps=20, stage1_steps=20,
-                           stage2_steps=12, kickstart_steps=4, n_per_identity=12, preview_every=5, latent_pool="gap")
+                           stage2_steps=12, kickstart_steps=4, n_per_identity=12, preview_every=5, bank_size=64,
+                           latent_pool="gap")
     if device == "cuda":
         return LabSettings("full", "lab-small", device, "split_decoders", batch=16, steps=3000,
                            stage1_steps=3000, stage2_steps=1500, kickstart_steps=300, n_per_identity=80,
@@ -79,15 +81,16 @@ def recipe_options(steps: int) -> dict[str, Any]:
 
 
 def train_pair(model: PhazeA, world: Any, identity_a: int, identity_b: int, steps: int, *, batch: int = 8,
-               seed: int = 0, device: str | None = None, progress: bool = True, **trainer_options: Any) -> Any:
+               seed: int = 0, device: str | None = None, progress: bool = True, bank_size: int | None = None,
+               **trainer_options: Any) -> Any:
     """Train `model` on two synthetic identities (side A, side B: face banks) with the swap recipe's
     optimiser settings (override any Trainer option) and return the Trainer (with history). Shows a
     progress bar with an ETA (tqdm; a widget in notebooks)."""
     from .train import Trainer
 
     options = {**recipe_options(steps), **trainer_options}
-    trainer = Trainer(model, world.source(identity_a), world.source(identity_b), batch_size=batch, seed=seed,
-                      device=device, **options)
+    trainer = Trainer(model, world.source(identity_a, n=bank_size), world.source(identity_b, n=bank_size),
+                      batch_size=batch, seed=seed, device=device, **options)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -221,3 +224,35 @@ def swap_takeaway(shipped: Any, mine: Any = None, trainer: Any = None) -> str:
                          f"this device's speed that is about {minutes} min (a GPU: "
                          f"{estimate_minutes(int(meta['step']), 'cuda')} min).")
     return "\n".join(lines) if lines else "press Refresh in the viewers above first: nothing has been judged yet"
+
+
+def swap_judge_table(models: dict[str, PhazeA], world: Any, identity_a: int, identity_b: int, n: int = 32,
+                     seed: int | None = None) -> Any:
+    """A pandas table: the swap judge's verdict on each model's A→B swap of `n` held-out frames, then
+    the judge's baseline rows on the same frames (truth, blurred truth, B's mean face, copy of A, ...)."""
+    import pandas as pd
+
+    from .analysis import HELD_OUT_SEED
+    from .analysis.judge import judge_for, swap_baselines
+
+    rows, judge, labels, size = {}, None, None, None
+    for name, model in models.items():
+        frames, labels = world.sample(identity_a, n, HELD_OUT_SEED if seed is None else seed,
+                                      size=model.input_size)
+        was = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                out = model.swap(frames.to(next(model.parameters()).device), to="b")
+        finally:
+            model.train(was)
+        out = (out[0] if isinstance(out, tuple) else out).float().clamp(0, 1).cpu()
+        size = out.shape[-1]
+        judge = judge_for(world, labels, identity_b, size, pose_of="target")
+        v = judge(out)
+        rows[f"model: {name}"] = {**{k: v[k] for k in ("success", "id_top1", "pose_err_deg", "masked_ssim")},
+                                  "verdict": "a swap" if v["success"] >= SUCCESS_GATE else "not trained enough"}
+    if judge is not None:
+        for name, v in swap_baselines(world, labels, identity_a, identity_b, size, judge=judge).items():
+            rows[f"baseline: {name}"] = {k: v[k] for k in ("success", "id_top1", "pose_err_deg", "masked_ssim")}
+    return pd.DataFrame(rows).T

@@ -49,6 +49,7 @@ def test_notebooks_match_their_generator():
     assert sorted(module.NOTEBOOKS) == [p.name for p in NOTEBOOKS]
     for path in NOTEBOOKS:
         stored = [c.source for c in nbformat.read(path, as_version=4).cells]
-        assert stored == [c.source for c in module.NOTEBOOKS[path.name]], path.name
+        assert stored == [c.source for c in module.cells_of(path.name)], path.name
+        assert "make_notebooks.py" in stored[0]  # every notebook says where it comes from
 
 

@@ -37,6 +37,8 @@ def register(subparsers: Any) -> None:
     sw.add_argument("--keep-going", action="store_true",
                     help="train the whole budget even after the swap succeeds (default: stop there)")
     sw.add_argument("--max-seconds", type=float, help="stop after this much training time (resume later)")
+    sw.add_argument("--stop-at-step", type=int, metavar="N",
+                    help="end the run at step N (the recipe, and so the weights up to N, are unchanged)")
     sw.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     sw.add_argument("--ship", metavar="DIR", help="also copy the final model folder to DIR (e.g. data/models/NAME)")
     sw.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -199,6 +201,7 @@ def swap_main(args: argparse.Namespace) -> int:
     try:
         result = run_swap(recipe.replace(**changes), args.out, device=args.device,
                           stop_at_success=not args.keep_going, max_seconds=args.max_seconds,
+                          stop_at_step=args.stop_at_step,
                           progress=not args.json, command="phazelab " + shlex.join(sys.argv[1:]))
     except ValueError as exc:
         print(f"phazelab experiment swap: error: {exc}", file=sys.stderr)

@@ -125,14 +125,16 @@ def evaluate_swap(model: PhazeA, ev: _Eval, device: torch.device) -> dict[str, f
 
 
 def run_swap(recipe: SwapRecipe, out: str | Path | None = None, *, device: str | None = None,
-             stop_at_success: bool = True, max_seconds: float | None = None, progress: bool = True,
-             command: str | None = None) -> dict[str, Any]:
+             stop_at_success: bool = True, max_seconds: float | None = None, stop_at_step: int | None = None,
+             progress: bool = True, command: str | None = None) -> dict[str, Any]:
     """Train ``recipe``; judge the held-out swaps every ``eval_every`` steps; return the curve.
 
     With ``out``: checkpoints go to OUT/checkpoints (a rerun of the same recipe resumes there), the
     curve to OUT/curve.json, and the final model to OUT/model (fp16 safetensors, meta.json with the
     recipe, the command and the judge's numbers beside the baselines). Training seconds exclude the
-    evaluations. Raises ValueError when OUT holds a run of another recipe.
+    evaluations. ``stop_at_step`` ends the run at that step without changing the recipe (the cosine
+    horizon stays ``steps``): the same command with the same ``stop_at_step`` gives the same weights.
+    Raises ValueError when OUT holds a run of another recipe.
     """
     from ..train import Trainer
     from ..train.trainer import resolve_device
@@ -175,12 +177,14 @@ def run_swap(recipe: SwapRecipe, out: str | Path | None = None, *, device: str |
     def done() -> bool:
         last = state["curve"][-1]
         return (trainer.step >= recipe.steps
+                or (stop_at_step is not None and trainer.step >= stop_at_step)
                 or (stop_at_success and last["success_ab"] >= recipe.target)
                 or (max_seconds is not None and state["train_seconds"] >= max_seconds))
 
     while not done():
         t0 = time.perf_counter()
-        n = min(recipe.eval_every - trainer.step % recipe.eval_every, recipe.steps - trainer.step)
+        n = min(recipe.eval_every - trainer.step % recipe.eval_every, recipe.steps - trainer.step,
+                (stop_at_step if stop_at_step is not None else recipe.steps) - trainer.step)
         trainer.run(n)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)

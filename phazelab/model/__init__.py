@@ -2,7 +2,7 @@
 
 from .layers import count_params, curve, scale_dim
 from .phaze_a import PhazeA, decoder_filters
-from .summary import block_sides, block_summary, meta_model
+from .summary import block_sides, block_summary, meta_model, summary_table
 
 __all__ = ["PhazeA", "block_sides", "block_summary", "count_params", "curve", "decoder_filters", "meta_model",
-           "scale_dim"]
+           "scale_dim", "summary_table"]

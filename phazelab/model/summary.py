@@ -62,3 +62,10 @@ def block_sides(model: PhazeA) -> dict[str, str]:
     a, b = set(model.side_blocks("a")), set(model.side_blocks("b"))
     return {name: "shared" if name in a and name in b else "side A" if name in a else "side B"
             for name in model.blocks}
+
+
+def summary_table(cfg: PhazeAConfig) -> dict:
+    """Build the model on the meta device (no memory, no init time) and describe every block:
+    {"config", "total_params", "blocks": {name: {params, trainable, input_shape, output_shape}}}."""
+    blocks = block_summary(meta_model(cfg))
+    return {"config": cfg.to_dict(), "total_params": sum(b["params"] for b in blocks.values()), "blocks": blocks}
