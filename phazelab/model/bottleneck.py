@@ -1,4 +1,4 @@
-"""The bottleneck (§5): optional norm, then dense / pooling / flatten down to a vector."""
+"""The bottleneck: optional norm, then dense / pooling / flatten down to a vector."""
 
 from __future__ import annotations
 

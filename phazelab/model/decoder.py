@@ -1,4 +1,4 @@
-"""The decoder (§8): upscale stages from the fc/G-Block feature map to the output face (and mask)."""
+"""The decoder: upscale stages from the fc/G-Block feature map to the output face (and mask)."""
 
 from __future__ import annotations
 

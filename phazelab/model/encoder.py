@@ -1,4 +1,4 @@
-"""The shared encoder (§4): faceswap's fs_original (standard or alt), optionally ending in the bottleneck."""
+"""The shared encoder: faceswap's fs_original (standard or alt), optionally ending in the bottleneck."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fully-connected blocks (§6, §7): fc_a / fc_b / fc_both / fc_shared, and fc_gblock."""
+"""Fully-connected blocks: fc_a / fc_b / fc_both / fc_shared, and fc_gblock."""
 
 from __future__ import annotations
 

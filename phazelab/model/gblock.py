@@ -1,4 +1,4 @@
-"""fc_gblock's style input feeds the G-Block (§7): an AdaIN, StyleGAN-like block."""
+"""fc_gblock's style input feeds the G-Block: an AdaIN, StyleGAN-like block."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Small shared pieces of Phaze-A: conv blocks, residual blocks, noise, norms, upscalers, schedules.
 
-Conventions follow faceswap (phaze-a.md §2): "same" padding, He-uniform conv init, Glorot-uniform
+Conventions follow faceswap's Phaze-A: "same" padding, He-uniform conv init, Glorot-uniform
 dense init, zero biases. Tensors are NCHW.
 """
 
@@ -15,7 +15,7 @@ from torch import nn
 
 
 # --------------------------------------------------------------------------------------------------
-# schedules (§9)
+# schedules (faceswap's filter curves)
 def curve(start: int, end: int, n: int, slope: float, mode: str = "full") -> list[int]:
     """faceswap's filter/node schedule: n values from start to end, each floored to a multiple of 8."""
     if n <= 0:
@@ -184,7 +184,7 @@ class FaceswapInstanceNorm(nn.Module):
 
 
 # --------------------------------------------------------------------------------------------------
-# upscalers (§8): each doubles H and W.
+# upscalers (faceswap's dec_upscale_method choices): each doubles H and W.
 class Subpixel(nn.Module):
     """ConvBlock(4f, 3×3, LeakyReLU 0.1) → pixel shuffle ×2 → f channels."""
 
