@@ -7,14 +7,9 @@ leaves the previous good model in place (or recoverable from its backup), never 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import json
-import os
-import shutil
-import tempfile
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,93 +34,8 @@ class ModelFileError(ValueError):
 
 
 # --------------------------------------------------------------------------------------------------
-# atomic writes
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _umask() -> int:
-    """The process umask, read without changing it where /proc allows (os.umask can only set it)."""
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    old = os.umask(0o022)
-    os.umask(old)
-    return old
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, then rename over `path`.
-
-    mkstemp creates the temp file private (0600); it gets the mode a plain open() would have given
-    (0666 less the umask), so saved files stay readable like any other file the user writes.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def _backup_of(path: Path) -> Path:
-    return path.parent / f".{path.name}.previous"
-
-
-def recover_dir(path: str | Path) -> Path:
-    """If a crash struck between the two renames of `atomic_dir`, put the previous folder back."""
-    path = Path(path)
-    backup = _backup_of(path)
-    if not path.exists() and backup.is_dir():
-        os.rename(backup, path)
-    return path
-
-
-@contextlib.contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a temp folder; on success it replaces `path` (the old folder is kept until then)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    recover_dir(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700; give it a plain mkdir's mode
-        yield tmp
-        for f in tmp.iterdir():
-            if f.is_file():
-                with open(f, "rb") as fh:
-                    os.fsync(fh.fileno())
-        _fsync_dir(tmp)
-        backup = _backup_of(path)
-        if backup.exists():
-            shutil.rmtree(backup)
-        if path.exists():
-            os.rename(path, backup)
-        os.rename(tmp, path)
-        _fsync_dir(path.parent)
-        shutil.rmtree(backup, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+# atomic writes: phazelab.fileio (re-exported here, where they first lived)
+from .fileio import atomic_dir, atomic_write_bytes, atomic_write_text, recover_dir  # noqa: E402, F401
 
 
 # --------------------------------------------------------------------------------------------------

@@ -46,21 +46,10 @@ class CheckpointError(RuntimeError):
     """No loadable snapshot, or a snapshot that does not match what is being restored."""
 
 
-# -- low-level durability -----------------------------------------------------------------------------
-def fsync_dir(path: Path) -> None:
-    """Persist a folder's entries (renames, new files) — needed after os.replace on POSIX."""
-    if os.name != "posix":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+# -- low-level durability: phazelab.fileio ------------------------------------------------------------
+from ..fileio import atomic_write_text, fsync_dir, fsync_file  # noqa: E402
 
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
+_fsync_file = fsync_file
 
 
 def _sha256(path: Path) -> str:
@@ -72,13 +61,7 @@ def _sha256(path: Path) -> str:
 
 
 def _write_latest(root: Path, name: str) -> None:
-    tmp = root / f".latest-{uuid.uuid4().hex[:8]}.tmp"
-    with open(tmp, "w") as f:
-        f.write(name + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, root / LATEST)
-    fsync_dir(root)
+    atomic_write_text(root / LATEST, name + "\n")
 
 
 def _remove_tree(path: Path) -> None:

@@ -41,6 +41,8 @@ from safetensors.torch import save_model as st_save_model
 from .. import weights
 from ..config import PhazeAConfig
 from ..data import AugmentConfig, augment
+from ..fileio import json_default as _json_default
+from ..fileio import read_json
 from ..model import PhazeA
 from . import checkpoint as ckpt
 from . import distributed
@@ -780,16 +782,5 @@ def _callbacks(value: Callable | Sequence[Callable] | None) -> list[Callable]:
     return [value] if callable(value) else list(value)
 
 
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, tuple):
-        return list(obj)
-    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
-
-
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ckpt.CheckpointError(f"{path}: cannot read ({exc})") from exc
+    return read_json(path, ckpt.CheckpointError)
