@@ -15,6 +15,7 @@ import torch
 
 from .config import PhazeAConfig
 from .model import PhazeA
+from .model.modes import evaluating
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "data" / "models"  # the shipped stage-1 models
 
@@ -239,13 +240,9 @@ def swap_judge_table(models: dict[str, PhazeA], world: Any, identity_a: int, ide
     for name, model in models.items():
         frames, labels = world.sample(identity_a, n, HELD_OUT_SEED if seed is None else seed,
                                       size=model.input_size)
-        was = model.training
-        model.eval()
-        try:
+        with evaluating(model):
             with torch.no_grad():
                 out = model.swap(frames.to(next(model.parameters()).device), to="b")
-        finally:
-            model.train(was)
         out = (out[0] if isinstance(out, tuple) else out).float().clamp(0, 1).cpu()
         size = out.shape[-1]
         judge = judge_for(world, labels, identity_b, size, pose_of="target")

@@ -26,6 +26,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
+from ..model.modes import evaluating
 from .latents import Latents, Pool, available_blocks, latents
 
 Distance = Literal["mse", "1-ssim"]
@@ -302,15 +303,10 @@ def _run(model: nn.Module, fn: Callable[[torch.Tensor], Any], images: torch.Tens
          ) -> torch.Tensor:
     """fn over images in batches on the model's device (eval, no_grad); the faces back on the CPU."""
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     outs = []
-    try:
-        with torch.no_grad():
-            for start in range(0, images.shape[0], batch_size):
-                outs.append(_face(fn(images[start:start + batch_size].to(device))).float())
-    finally:
-        model.train(was_training)
+    with evaluating(model):
+        for start in range(0, images.shape[0], batch_size):
+            outs.append(_face(fn(images[start:start + batch_size].to(device))).float())
     return torch.cat(outs).cpu()
 
 

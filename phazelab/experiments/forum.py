@@ -45,6 +45,7 @@ from ..config import ConfigError, PhazeAConfig
 from ..data.bank import FaceBank
 from ..data.world import FaceWorld
 from ..model import PhazeA
+from ..model.modes import evaluating
 from ..strategies import STRATEGIES, StrategyError
 from ..strategies import strategy_blocks as _strategy_blocks
 from ..weights import atomic_write_bytes, atomic_write_text, freeze, load_blocks, load_model, save
@@ -325,13 +326,9 @@ def _recon_ssim(model: PhazeA, images: torch.Tensor, side: str) -> float:
     from ..analysis.metrics import ssim_scores
 
     device = next(model.parameters()).device
-    was = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         with torch.no_grad():
             out = model.decode(model.encode(images.to(device)), side)
-    finally:
-        model.train(was)
     out = (out[0] if isinstance(out, (tuple, list)) else out).float().cpu()
     return float(ssim_scores(out, F.interpolate(images, size=out.shape[-2:], mode="area")
                              if images.shape[-1] != out.shape[-1] else images).mean())
@@ -347,9 +344,7 @@ def _swap_grid_png(model: PhazeA, w: World, n: int, seed: int) -> bytes:
 
     device = next(model.parameters()).device
     rows = []
-    was = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         for src, dst, to in ((w.a2, w.b1, "b"), (w.b1, w.a2, "a")):
             images, labels = w.world.sample(src, n, seed=seed, size=model.input_size)
             with torch.no_grad():
@@ -360,8 +355,6 @@ def _swap_grid_png(model: PhazeA, w: World, n: int, seed: int) -> bytes:
             shown = F.interpolate(images, size=(size, size), mode="bilinear") if images.shape[-1] != size \
                 else images
             rows += [shown, out, truth]
-    finally:
-        model.train(was)
     buf = io.BytesIO()
     Image.fromarray(tile(torch.cat(rows), nrow=n)).save(buf, format="PNG")
     return buf.getvalue()

@@ -25,6 +25,7 @@ from ..config import PhazeAConfig
 from ..data.bank import DEFAULT_BANK_SIZE, FaceBank
 from ..data.world import FaceWorld
 from ..model import PhazeA
+from ..model.modes import evaluating
 from ..weights import atomic_write_text, save
 
 __all__ = ["RECIPES", "SwapRecipe", "evaluate_swap", "run_swap", "time_to_swap"]
@@ -100,9 +101,7 @@ def evaluate_swap(model: PhazeA, ev: _Eval, device: torch.device) -> dict[str, f
     """The judge's verdict on both swaps and the face-masked reconstruction SSIM of both sides."""
     import pytorch_msssim
 
-    was = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         def run(fn, x):
             out = fn(x.to(device))
             return (out[0] if isinstance(out, tuple) else out).float().clamp(0, 1).cpu()
@@ -111,8 +110,6 @@ def evaluate_swap(model: PhazeA, ev: _Eval, device: torch.device) -> dict[str, f
         ba = run(lambda x: model.swap(x, "a"), ev.x_b)
         ra = run(lambda x: model.swap(x, "a"), ev.x_a)
         rb = run(lambda x: model.swap(x, "b"), ev.x_b)
-    finally:
-        model.train(was)
     j_ab, j_ba = ev.judge_ab(ab), ev.judge_ba(ba)
 
     def masked_ssim(out: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> float:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..model import PhazeA
+from ..model.modes import evaluating
 from .archive import FaceswapFileError
 
 
@@ -43,27 +44,22 @@ def compare_reference(model: PhazeA, reference: str | Path) -> dict[str, float]:
     def colour(a: np.ndarray) -> np.ndarray:
         return a[..., ::-1] if flip else a
 
-    was_training = model.training
-    model.eval()
     out: dict[str, float] = {}
-    try:
-        with torch.no_grad():
-            dtype = next(model.parameters()).dtype
-            xa = _nchw(colour(ref["input_a"])).to(dtype)
-            xb = _nchw(colour(ref["input_b"])).to(dtype)
-            ya, yb = model(xa, xb)
-            out["output_0"] = float(np.abs(colour(_nhwc(ya)) - ref["output_0"]).max())
-            out["output_1"] = float(np.abs(colour(_nhwc(yb)) - ref["output_1"]).max())
-            if "encoder_a" in ref.files:
-                z = model.encode(xa)
-                out["encoder_a"] = float(np.abs(_nhwc(z) - ref["encoder_a"]).max())
-                for key in ref.files:
-                    if key.endswith("__of_encoder_a"):
-                        block = key.split("__")[0]
-                        if block not in model.blocks:
-                            raise FaceswapFileError(f"{path}: {key!r} names block {block!r}, which the model "
-                                                    f"does not have ({list(model.blocks)})")
-                        out[key] = float(np.abs(_nhwc(model.blocks[block](z)) - ref[key]).max())
-    finally:
-        model.train(was_training)
+    with evaluating(model):
+        dtype = next(model.parameters()).dtype
+        xa = _nchw(colour(ref["input_a"])).to(dtype)
+        xb = _nchw(colour(ref["input_b"])).to(dtype)
+        ya, yb = model(xa, xb)
+        out["output_0"] = float(np.abs(colour(_nhwc(ya)) - ref["output_0"]).max())
+        out["output_1"] = float(np.abs(colour(_nhwc(yb)) - ref["output_1"]).max())
+        if "encoder_a" in ref.files:
+            z = model.encode(xa)
+            out["encoder_a"] = float(np.abs(_nhwc(z) - ref["encoder_a"]).max())
+            for key in ref.files:
+                if key.endswith("__of_encoder_a"):
+                    block = key.split("__")[0]
+                    if block not in model.blocks:
+                        raise FaceswapFileError(f"{path}: {key!r} names block {block!r}, which the model "
+                                                f"does not have ({list(model.blocks)})")
+                    out[key] = float(np.abs(_nhwc(model.blocks[block](z)) - ref[key]).max())
     return out

@@ -44,6 +44,7 @@ from ..data import AugmentConfig, augment
 from ..fileio import json_default as _json_default
 from ..fileio import read_json
 from ..model import PhazeA
+from ..model.modes import evaluating
 from . import checkpoint as ckpt
 from . import distributed
 from .clipping import GradientClipper
@@ -107,14 +108,10 @@ def preview_grid(model: PhazeA, x_a: torch.Tensor, x_b: torch.Tensor) -> torch.T
 
     Runs in eval mode (no Gaussian noise, no dropout) and restores the model's mode afterwards.
     """
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         size = model.output_size
         rec_a, rec_b = (_face(o) for o in model(x_a, x_b))
         a_to_b, b_to_a = _face(model.swap(x_a, to="b")), _face(model.swap(x_b, to="a"))
-    finally:
-        model.train(was_training)
 
     def show(x: torch.Tensor) -> torch.Tensor:
         x = x.float()

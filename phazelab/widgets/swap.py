@@ -21,6 +21,7 @@ from ..analysis import HELD_OUT_SEED, image_distance
 from ..analysis.metrics import ssim_scores
 from ..analysis.plots import tile
 from ..model import PhazeA
+from ..model.modes import evaluating
 from .common import Background, Panel, guarded, on_model, show_png
 
 ROW_KEYS = ("input", "output", "truth", "error")
@@ -151,11 +152,7 @@ class SwapViewer(Panel):
 
     def _run(self, frames: torch.Tensor, to: str) -> torch.Tensor:
         device = next(self.model.parameters()).device
-        was_training = self.model.training
-        self.model.eval()
-        try:
+        with evaluating(self.model):
             with torch.no_grad():
                 out = _face(self.model.swap(frames.to(device), to=to))
-        finally:
-            self.model.train(was_training)
         return out.float().clamp(0, 1).cpu()
