@@ -189,6 +189,18 @@ def test_nan_guard_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint
         trainer.run(1)
 
 
+def test_nan_guard_message_numbers_one_step_the_refused_one():
+    import re
+
+    trainer = make_trainer()
+    trainer.loss_fn = DivergeAfter(trainer.loss_fn, good=1)
+    trainer.start(4)
+    assert trainer.wait(timeout=300) == "error"
+    text = str(trainer.error)  # what the CLI and the TrainPanel show
+    assert re.findall(r"step (\d+)", text) == ["2"], text
+    assert trainer.error.exception.step == 2 and trainer.step == 1
+
+
 # -- checkpoints ----------------------------------------------------------------------------------------------
 def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
     straight = make_trainer(seed=3, lr=1e-3)

@@ -61,7 +61,13 @@ class TrainerBusyError(RuntimeError):
 
 
 class NonFiniteLossError(FloatingPointError):
-    """A loss became NaN or infinite; training stopped (faceswap's NaN protection)."""
+    """A loss became NaN or infinite; training stopped (faceswap's NaN protection).
+
+    `step` is the step whose update was refused (the message numbers only that one)."""
+
+    def __init__(self, message: str, step: int | None = None) -> None:
+        super().__init__(message)
+        self.step = step
 
 
 @dataclass
@@ -73,6 +79,8 @@ class TrainerFailure:
     step: int
 
     def __str__(self) -> str:
+        if getattr(self.exception, "step", None) is not None:  # the message numbers its own step
+            return f"{type(self.exception).__name__}: {self.exception}"
         return f"{type(self.exception).__name__} at step {self.step}: {self.exception}"
 
 
@@ -646,14 +654,16 @@ class Trainer:
                 where = ("last good checkpoint: " + str(self.last_checkpoint)) if self.last_checkpoint \
                     else "no checkpoint was written yet"
                 applied = self.step - step + 1  # updates applied from the bad step on (0: none)
+                refused = self.step + 1  # the update that is never applied
                 weights_note = ("Training stopped before applying this update, so the weights in memory are "
                                 "the last good ones" if applied <= 0 else
                                 f"The weights in memory took {applied} update(s) from non-finite losses "
-                                f"(metrics_every={self.metrics_every}): reload the checkpoint")
+                                f"(metrics_every={self.metrics_every}; stopped before step {refused}): reload "
+                                "the checkpoint")
                 raise NonFiniteLossError(
                     f"non-finite loss at step {step}: " + ", ".join(f"{k}={record[k]}" for k in bad)
                     + f". {weights_note}; {where}. Lower the learning rate or check the data, then resume "
-                    "from the checkpoint.")
+                    "from the checkpoint.", step=refused)
             for cb in self.on_metrics:
                 cb(record)
 
