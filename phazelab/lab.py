@@ -55,8 +55,7 @@ def build(preset_or_config: str | PhazeAConfig, seed: int = 0, **changes: Any) -
     cfg = PhazeAConfig.preset(preset_or_config) if isinstance(preset_or_config, str) else preset_or_config
     if changes:
         cfg = cfg.replace(**changes)
-    torch.manual_seed(seed)
-    return PhazeA(cfg)
+    return PhazeA(cfg, seed=seed)
 
 
 def train_pair(model: PhazeA, world: Any, identity_a: int, identity_b: int, steps: int, *, batch: int = 8,

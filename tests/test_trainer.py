@@ -287,7 +287,18 @@ def test_cli_train_end_to_end_resume_and_refusing_to_overwrite(tmp_path, capsys)
     assert _cli("train", *common, "--config", str(micro), "--steps", "2") == 2
     assert "already holds a training run" in capsys.readouterr().err
     assert _cli("train", *common, "--preset", "lab-tiny", "--steps", "2", "--resume") == 2
-    assert "cannot be combined" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "differ from it" in err and "--preset" in err and "fs_original_min_filters" in err
+
+    # the same command again with --resume added: accepted; only an option that differs is refused, by name
+    assert _cli("train", *common, "--config", str(micro), "--steps", "4", "--resume", "--seed", "0") == 0
+    assert len((out / "metrics.csv").read_text().strip().splitlines()) == 1 + 4
+    assert _cli("train", *common, "--config", str(micro), "--steps", "5", "--resume", "--lr", "1e-3") == 2
+    err = capsys.readouterr().err
+    assert "--lr 0.001 (saved 5e-05)" in err and "--batch" not in err and "model options" not in err
+    assert _cli("train", *common[:-2], "--batch", "3", "--steps", "5", "--resume", "--freeze", "encoder") == 2
+    err = capsys.readouterr().err
+    assert "--batch 3 (saved 2)" in err and "--freeze encoder (saved none)" in err
 
 
 def test_cli_load_freeze_and_unfreeze_at(tmp_path, capsys):

@@ -38,9 +38,21 @@ def decoder_filters(cfg: PhazeAConfig) -> tuple[list[int], list[int]]:
 
 
 class PhazeA(nn.Module):
-    """The model. `blocks` is an nn.ModuleDict keyed by faceswap's block names."""
+    """The model. `blocks` is an nn.ModuleDict keyed by faceswap's block names.
 
-    def __init__(self, config: PhazeAConfig | None = None) -> None:
+    seed: initial weights drawn from a CPU generator seeded with it, so the same config and seed give
+    bit-identical weights; torch's global RNG is left as it was. None draws from the global RNG (as
+    `torch.nn` modules do). Raises ConfigError for option combinations that cannot be built.
+    """
+
+    def __init__(self, config: PhazeAConfig | None = None, seed: int | None = None) -> None:
+        if seed is not None:
+            if isinstance(seed, bool) or not isinstance(seed, int):
+                raise TypeError(f"PhazeA: seed must be an integer or None, got {seed!r}")
+            with torch.random.fork_rng(devices=[]):
+                torch.default_generator.manual_seed(seed)
+                self.__init__(config)
+            return
         super().__init__()
         cfg = self.config = config if config is not None else PhazeAConfig()
         cfg.require_buildable()

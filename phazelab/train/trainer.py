@@ -207,7 +207,8 @@ class Trainer:
     (weight 1.0 = faceswap's 100 %), faceswap's augmentation. Images counted in `img_per_s` are both
     sides' faces (2 × batch_size per step).
 
-    Model noise layers draw from torch's global RNG; checkpoints save and restore it together with the
+    Model noise layers draw from torch's global RNG, which the Trainer seeds with `seed` (build the model
+    with `PhazeA(config, seed=...)` for seeded initial weights); checkpoints save and restore it with the
     trainer's data generator, so a resumed run on CPU is bit-identical to an uninterrupted one. On CUDA
     a resume restores the same state, but cuDNN's algorithm choice and atomic adds in some backward
     kernels make runs (resumed or not) differ in the last bits; `torch.use_deterministic_algorithms(True)`
@@ -299,6 +300,7 @@ class Trainer:
         self._forward = torch.compile(self.model) if compile else self.model
         self._generator = torch.Generator(device=self.device)
         self._generator.manual_seed(seed)
+        torch.manual_seed(seed)  # the noise layers draw from the global RNG: same seed, same run
         self._render_size = max(self.model.input_size, self.model.output_size)
 
         self.step = 0
