@@ -20,6 +20,7 @@ from ..config import PhazeAConfig
 from .decoder import Decoder
 from .encoder import Encoder
 from .fc import FcGBlock, FullyConnected
+from .frozen import sync_frozen_norms
 from .gblock import GBlock
 from .layers import curve, scale_dim
 
@@ -74,6 +75,13 @@ class PhazeA(nn.Module):
         for name in (("decoder_a", "decoder_b") if cfg.split_decoders else ("decoder_both",)):
             blocks[name] = Decoder(cfg, (ch, h, w), in_decoder)
         self.blocks = nn.ModuleDict(blocks)
+
+    def train(self, mode: bool = True) -> PhazeA:
+        """Set train / eval mode; running-statistics norm layers of frozen blocks stay in eval mode (as a
+        frozen Keras BatchNormalization runs in inference mode), see phazelab.model.frozen."""
+        super().train(mode)
+        sync_frozen_norms(self)
+        return self
 
     # -- sizes ----------------------------------------------------------------------------------------
     @property

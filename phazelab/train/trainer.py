@@ -42,6 +42,7 @@ from .. import weights
 from ..config import PhazeAConfig
 from ..data import AugmentConfig, augment
 from ..model import PhazeA
+from ..model.frozen import sync_frozen_norms
 from . import checkpoint as ckpt
 from .losses import CompositeLoss
 
@@ -674,6 +675,7 @@ class Trainer:
         for p in self.model.parameters():
             if not p.requires_grad:
                 p.grad = None  # Adam skips parameters without a gradient: no momentum update either
+        sync_frozen_norms(self.model)  # frozen BatchNorm statistics stay as they are (Keras semantics)
         self._frozen = weights.frozen_blocks(self.model)
 
     def _do_freeze(self, blocks: Sequence[str] | str, reason: str) -> list[str]:
