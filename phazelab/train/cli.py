@@ -135,6 +135,7 @@ def _build_trainer(args: argparse.Namespace):
 
     from .. import weights
     from ..data import make_source
+    from ..data.outputs import check_output_folder
     from ..model import PhazeA
     from .checkpoint import find_snapshot, list_snapshots
     from .resume import CLI_META_KEY, TRAIN_DEFAULTS, cli_record, resume_conflicts
@@ -162,6 +163,7 @@ def _build_trainer(args: argparse.Namespace):
         spec_a, spec_b = args.a or saved.get("a"), args.b or saved.get("b")
         if not spec_a or not spec_b:
             raise CliError("--resume: the checkpoint does not name its sources; pass --a and --b")
+        check_output_folder(out, (spec_a, spec_b), "--out")
         trainer = Trainer.from_checkpoint(root, make_source(spec_a), make_source(spec_b), device=args.device,
                                           **common)
         if trainer.step >= args.steps:
@@ -169,6 +171,7 @@ def _build_trainer(args: argparse.Namespace):
     else:
         if not args.a or not args.b:
             raise CliError("--a and --b are required (a SOURCE is synthetic:<id> or a face folder)")
+        check_output_folder(out, (args.a, args.b), "--out")  # before anything is written or loaded
         if list_snapshots(root):
             raise CliError(f"{out} already holds a training run; pass --resume to continue it or choose "
                            "another --out")

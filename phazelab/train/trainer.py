@@ -41,6 +41,7 @@ from safetensors.torch import save_model as st_save_model
 from .. import weights
 from ..config import PhazeAConfig
 from ..data import AugmentConfig, augment
+from ..data.outputs import check_output_folder
 from ..model import PhazeA
 from ..model.frozen import sync_frozen_norms
 from . import checkpoint as ckpt
@@ -263,6 +264,8 @@ class Trainer:
                 _positive_int(value, name)
         if checkpoint_every is not None and checkpoint_dir is None:
             raise ValueError("checkpoint_every needs a checkpoint_dir to write to")
+        if checkpoint_dir is not None:  # outputs never go into (or around) a face folder
+            check_output_folder(checkpoint_dir, (data_a, data_b), "checkpoint_dir")
         if not (isinstance(lr, (int, float)) and lr > 0):
             raise ValueError(f"lr must be a number > 0, got {lr!r}")
 
