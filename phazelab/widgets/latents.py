@@ -146,7 +146,10 @@ class LatentExplorer(Panel):
 
     # -- actions --------------------------------------------------------------------------------------
     def compute(self) -> bool:
-        """Latents → map → scores for the chosen block, in the background; False if a job is running."""
+        """Latents → map → scores for the chosen block, in the background; False (nothing done) while a
+        computation runs, so a doubled click computes once."""
+        if self._job.busy:
+            return False
         block, side, dims = self.block.value, self.path.value, self.dims.value
         method = _METHODS[self.method.value]
         self.compute_button.disabled = True

@@ -47,7 +47,10 @@ class StudyPanel(Panel):
         self.log.value = "<small>" + "<br>".join(self._lines) + "</small>"
 
     def start(self) -> bool:
-        """Run (or resume: finished runs are reused) the chosen study in the background."""
+        """Run (or resume: finished runs are reused) the chosen study in the background; False (nothing
+        done) while it runs, so a doubled click runs it once."""
+        if self._job.busy:
+            return False
         if not self.runs.value:
             raise ValueError("choose at least one run")
         study = self.make_study(list(self.runs.value), list(self.topologies.value))
