@@ -318,3 +318,4 @@ def test_latent_table_gives_a_number_or_a_visible_reason():
     enc = table.iloc[0]
     assert np.isfinite(enc["knn_acc"]) and enc["knn_k"] == 3 and "k lowered from 5 to 3" in enc["notes"]
     assert "r2_smile: smile does not vary" in enc["notes"] and enc["cv"] == 2
+    assert "same latent" in table.iloc[1]["notes"] and "same latent" not in enc["notes"]

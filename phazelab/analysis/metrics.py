@@ -150,6 +150,8 @@ def latent_table(lat: dict[str, np.ndarray], identity: Any, factors_frame: pd.Da
     rows = []
     for block, X in lat.items():
         notes: list[str] = []
+        if np.ptp(np.asarray(X, dtype=np.float64), axis=0).max(initial=0.0) == 0:
+            notes.append("every frame has the same latent: identity scores are at chance by construction")
         probe = _score(notes, "probe", identity_probe, X, identity, cv, seed)
         knn = _score(notes, "knn", knn_accuracy, X, identity, k, cv, seed)
         sil = _score(notes, "silhouette", silhouette, X, identity, seed)
