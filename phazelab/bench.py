@@ -148,7 +148,7 @@ def bench_training(config: PhazeAConfig | None = None, *, size: int | None = 64,
         cfg = cfg.replace(output_size=size)
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
-    model = PhazeA(cfg)
+    model = PhazeA(cfg, seed=0)
     trainer = Trainer(model, make_source(sources[0]), make_source(sources[1]), batch_size=batch, device=dev,
                       precision=prec, channels_last=channels_last, compile=compile,
                       metrics_every=10 ** 9, cuda_graph=cuda_graph)
@@ -209,7 +209,7 @@ def profile_step(config: PhazeAConfig, *, batch: int, precision: str = "auto", d
     from .data import make_source
 
     dev = resolve_device(device)
-    trainer = Trainer(PhazeA(config), make_source("synthetic:0"), make_source("synthetic:1"), batch_size=batch,
+    trainer = Trainer(PhazeA(config, seed=0), make_source("synthetic:0"), make_source("synthetic:1"), batch_size=batch,
                       device=dev, precision=precision, metrics_every=10 ** 9)
     trainer.run(1)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])

@@ -67,8 +67,7 @@ def build(preset_or_config: str | PhazeAConfig, seed: int = 0, topology: str | N
         cfg = cfg.with_topology(topology)
     if changes:
         cfg = cfg.replace(**changes)
-    torch.manual_seed(seed)
-    return PhazeA(cfg)
+    return PhazeA(cfg, seed=seed)
 
 
 def recipe_options(steps: int) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from safetensors.torch import save_file
 
 from .config import LAYER_CHOICES, ConfigError, PhazeAConfig
 from .model import PhazeA
+from .model.frozen import sync_frozen_norms
 
 BLOCK_NAMES = tuple(n for n in LAYER_CHOICES if n != "keras_encoder")
 CONFIG_FILE, WEIGHTS_FILE, META_FILE = "config.json", "model.safetensors", "meta.json"
@@ -231,6 +232,7 @@ def freeze(model: PhazeA, blocks: list[str] | str) -> list[str]:
             p.requires_grad_(False)
             p.grad = None
         done.append(name)
+    sync_frozen_norms(model)  # a frozen BatchNorm runs in inference mode, as in Keras
     return done
 
 
@@ -243,6 +245,7 @@ def unfreeze(model: PhazeA, blocks: list[str] | str | None = None) -> list[str]:
             for p in model.blocks[name].parameters():
                 p.requires_grad_(True)
             done.append(name)
+    sync_frozen_norms(model)
     return done
 
 

@@ -308,3 +308,15 @@ def test_cli_bad_input_exits_2_naming_the_option(tmp_path, capsys):
     args = parse(["experiment", "forum", "--config", str(tmp_path / "missing.json"), "--out", str(tmp_path)])
     assert forum_main(args) == 2
     assert "missing.json" in capsys.readouterr().err
+
+
+def test_table_html_gives_every_cell_a_number_or_a_reason():
+    """Issue 17.4: the study table (report and StudyPanel) never shows a bare NaN."""
+    from phazelab.experiments.report import table_html
+
+    results = fake_results()
+    results["runs"] = [r for r in results["runs"] if r["seed"] == 0]  # one seed: every sd is NaN
+    page = table_html(aggregate(results))
+    assert "nan" not in page.lower().replace("n/a", "")
+    assert "never" in page  # encoder @ frozen never reached the target on A
+    assert "n/a (this run or scratch never reached the target)" in page

@@ -290,3 +290,32 @@ def test_block_table_on_world_frames(world):
     assert list(table["block"]) == ["encoder", "fc_gblock"] and (table["side"] == "a").all()
     assert (table["probe_chance"] == 0.5).all() and table["probe_acc"].between(0, 1).all()
     assert {"r2_yaw", "r2_pitch", "r2_smile", "r2_mouth_open", "dims", "reduction"} <= set(table.columns)
+
+
+# -- scores that cannot be computed say why (issue 17.4) ---------------------------------------------
+@pytest.mark.parametrize(("per_identity", "cv"), [(2, 2), (3, 3), (4, 2), (5, 5), (6, 5)])
+def test_knn_on_few_frames_per_identity_is_a_number_with_the_k_used(per_identity, cv):
+    rng = np.random.default_rng(per_identity)
+    y = np.repeat(np.arange(3), per_identity)
+    X = rng.normal(size=(3, 8))[y] * 3 + rng.normal(size=(len(y), 8))
+    out = knn_accuracy(X, y, k=5, cv=cv)
+    assert np.isfinite(out["accuracy"]) and 0 <= out["accuracy"] <= 1
+    n_train = len(y) - -(-len(y) // cv)  # the smallest training fold
+    assert out["k"] == min(5, n_train)
+    assert ("k_requested" in out) == (n_train < 5)
+
+
+def test_latent_table_gives_a_number_or_a_visible_reason():
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 2)  # 2 frames per identity, 2 folds: 3 training frames per fold
+    frame = pd.DataFrame({"yaw": rng.normal(size=6), "smile": np.zeros(6)})
+    X = rng.normal(size=(3, 6))[y] + rng.normal(size=(6, 6)) * 0.1
+    table = latent_table({"enc": X, "constant": np.ones_like(X)}, y, frame, columns=("yaw", "smile"), cv=2)
+    for _, row in table.iterrows():
+        for col in ("probe_acc", "knn_acc", "silhouette", "r2_yaw", "r2_smile"):
+            if not np.isfinite(row[col]):
+                assert col.split("_")[0] in row["notes"] or col in row["notes"], (col, row["notes"])
+    enc = table.iloc[0]
+    assert np.isfinite(enc["knn_acc"]) and enc["knn_k"] == 3 and "k lowered from 5 to 3" in enc["notes"]
+    assert "r2_smile: smile does not vary" in enc["notes"] and enc["cv"] == 2
+    assert "same latent" in table.iloc[1]["notes"] and "same latent" not in enc["notes"]

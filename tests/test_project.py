@@ -80,3 +80,80 @@ def test_bad_input():
         project(bad)
     with pytest.raises(ValueError, match="2-D"):
         project(x[0])
+
+
+# -- degenerate latents (issue 17.2) and the record of what was run (17.3) -----------------------------
+def _degenerate_cases() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(3)
+    frame = rng.normal(size=(1, 24))
+    return {
+        "40 copies of one frame": np.repeat(frame, 40, axis=0),
+        "constant array": np.full((30, 8), 3.0),
+        "all zeros": np.zeros((25, 64)),
+        "copies plus float32 rounding noise": np.repeat(frame, 40, axis=0) * (1 + rng.normal(size=(40, 24)) * 1e-9),
+        "two distinct frames": np.repeat(rng.normal(size=(2, 24)), 15, axis=0),
+        "three distinct frames": np.repeat(rng.normal(size=(3, 24)), 10, axis=0),
+        "huge values": rng.normal(size=(30, 16)) * 1e30,
+        "tiny values": rng.normal(size=(30, 16)) * 1e-30,
+        "four points": rng.normal(size=(4, 16)),
+    }
+
+
+@pytest.mark.parametrize("method", ["pca", "tsne"])
+@pytest.mark.parametrize("case", list(_degenerate_cases()))
+def test_degenerate_latents_give_a_finite_correct_map_or_a_clear_error(case, method):
+    x = _degenerate_cases()[case]
+    p = project(x, method, backend="scikit-learn" if method == "tsne" else "auto")
+    assert p.coords.shape == (x.shape[0], 2) and np.isfinite(p.coords).all()
+    distinct = np.unique(x.astype(np.float32), axis=0).shape[0]
+    identical = case in ("40 copies of one frame", "constant array", "all zeros",
+                         "copies plus float32 rounding noise")
+    if identical:
+        assert not p.coords.any() and "identical" in p.note
+        if method == "pca":  # zero variance: nothing is explained, not 100 %
+            assert p.explained_variance.tolist() == [0.0, 0.0]
+    elif distinct < x.shape[0]:  # repeats share their point: no invented structure among copies
+        groups = {}
+        for row, point in zip(map(bytes, x.astype(np.float32)), map(tuple, p.coords), strict=True):
+            groups.setdefault(row, set()).add(point)
+        assert all(len(points) == 1 for points in groups.values())
+        assert len({tuple(c) for c in p.coords}) == distinct
+    if method == "pca" and not identical:
+        assert np.isfinite(p.explained_variance).all() and p.explained_variance.sum() <= 1 + 1e-9
+
+
+def test_nan_and_inf_latents_are_refused_by_row():
+    x = np.random.default_rng(0).normal(size=(20, 8))
+    x[3, 1], x[7, 0] = np.nan, np.inf
+    for method in ("pca", "tsne"):
+        with pytest.raises(ValueError, match=r"2 of 20 latents contain NaN or inf \(rows 3, 7\)"):
+            project(x, method)
+
+
+@pytest.mark.parametrize("backend", ["scikit-learn", "openTSNE"])
+def test_constant_latents_never_crash_the_process(backend):
+    """scikit-learn's t-SNE segfaults (exit 139, a dead notebook kernel) on a constant array: run it in a
+    child process so a crash fails this test instead of killing the test run."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np; from phazelab.analysis.project import project; "
+            f"p = project(np.zeros((40, 16)), 'tsne', backend={backend!r}); "
+            "assert np.isfinite(p.coords).all(); print('ok', p.note)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "identical" in done.stdout, done.stderr[-2000:]
+
+
+def test_params_record_the_perplexity_actually_used():
+    x = np.random.default_rng(0).normal(size=(10, 8))
+    p = project(x, "tsne", backend="scikit-learn")
+    assert p.params["perplexity"] == 3.0 and p.params["perplexity_requested"] == 30.0
+    big = np.random.default_rng(0).normal(size=(120, 8))
+    q = project(big, "tsne", backend="scikit-learn", perplexity=20)
+    assert q.params["perplexity"] == 20.0 and "perplexity_requested" not in q.params
+    # repeats are mapped once, and the perplexity follows the distinct count
+    r = project(np.repeat(x, 4, axis=0), "tsne", backend="scikit-learn")
+    assert r.params["n_distinct"] == 10 and r.params["perplexity"] == 3.0
+    # PCA with fewer features than dims says how many components there really are
+    s = project(np.random.default_rng(1).normal(size=(12, 1)), "pca", dims=2)
+    assert s.params["components"] == 1 and s.explained_variance.tolist()[1] == 0.0

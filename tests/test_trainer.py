@@ -189,6 +189,18 @@ def test_nan_guard_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint
         trainer.run(1)
 
 
+def test_nan_guard_message_numbers_one_step_the_refused_one():
+    import re
+
+    trainer = make_trainer()
+    trainer.loss_fn = DivergeAfter(trainer.loss_fn, good=1)
+    trainer.start(4)
+    assert trainer.wait(timeout=300) == "error"
+    text = str(trainer.error)  # what the CLI and the TrainPanel show
+    assert re.findall(r"step (\d+)", text) == ["2"], text
+    assert trainer.error.exception.step == 2 and trainer.step == 1
+
+
 # -- checkpoints ----------------------------------------------------------------------------------------------
 def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
     straight = make_trainer(seed=3, lr=1e-3)
@@ -275,7 +287,18 @@ def test_cli_train_end_to_end_resume_and_refusing_to_overwrite(tmp_path, capsys)
     assert _cli("train", *common, "--config", str(micro), "--steps", "2") == 2
     assert "already holds a training run" in capsys.readouterr().err
     assert _cli("train", *common, "--preset", "lab-tiny", "--steps", "2", "--resume") == 2
-    assert "cannot be combined" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "differ from it" in err and "--preset" in err and "fs_original_min_filters" in err
+
+    # the same command again with --resume added: accepted; only an option that differs is refused, by name
+    assert _cli("train", *common, "--config", str(micro), "--steps", "4", "--resume", "--seed", "0") == 0
+    assert len((out / "metrics.csv").read_text().strip().splitlines()) == 1 + 4
+    assert _cli("train", *common, "--config", str(micro), "--steps", "5", "--resume", "--lr", "1e-3") == 2
+    err = capsys.readouterr().err
+    assert "--lr 0.001 (saved 5e-05)" in err and "--batch" not in err and "model options" not in err
+    assert _cli("train", *common[:-2], "--batch", "3", "--steps", "5", "--resume", "--freeze", "encoder") == 2
+    err = capsys.readouterr().err
+    assert "--batch 3 (saved 2)" in err and "--freeze encoder (saved none)" in err
 
 
 def test_cli_load_freeze_and_unfreeze_at(tmp_path, capsys):

@@ -354,13 +354,13 @@ def test_train_panel_pause_resume_stop_follow_the_state(trainer):
     panel.pause_button.click()
     wait_for(lambda: trainer.state == "paused")
     panel.refresh()
-    assert panel.pause_button.description == "Resume" and not panel.pause_button.disabled
+    assert panel.pause_button.disabled and not panel.resume_button.disabled
     assert panel.start_button.disabled and not panel.stop_button.disabled
     paused_at = trainer.step
-    panel.pause_button.click()
+    panel.resume_button.click()
     wait_for(lambda: trainer.step > paused_at)
     panel.refresh()
-    assert panel.pause_button.description == "Pause"
+    assert not panel.pause_button.disabled and panel.resume_button.disabled
     panel.stop_button.click()
     assert panel.wait(timeout=120) == "finished"
     assert 0 < trainer.step < 100_000
@@ -396,3 +396,144 @@ def test_block_panel_loads_and_freezes_through_a_running_trainer(trainer):
     assert ("load", ["encoder"]) in kinds and ("freeze", ["encoder"]) in kinds
     # frozen right after loading, so the steps since left it exactly as loaded
     assert same(block_state(trainer.model, "encoder"), block_state(source, "encoder"))
+
+
+# -- one click, one action (issue 17.8: ipywidgets can deliver one click twice, ipywidgets #3996) --------
+def test_doubled_clicks_on_pause_resume_and_stop_act_once(trainer):
+    from phazelab.widgets import TrainPanel
+
+    panel = TrainPanel(trainer, refresh_every=0.05, steps=100_000, initial_preview=False)
+    panel.start_button.click()
+    panel.start_button.click()
+    wait_for(lambda: trainer.step >= 1)
+    panel.pause_button.click()
+    panel.pause_button.click()
+    wait_for(lambda: trainer.state == "paused")
+    paused_at = trainer.step
+    panel.resume_button.click()
+    panel.resume_button.click()  # the doubled event: must not pause again
+    wait_for(lambda: trainer.step >= paused_at + 3)
+    assert trainer.state == "running"
+    panel.stop_button.click()
+    panel.stop_button.click()
+    assert panel.wait(timeout=120) == "finished" and trainer.error is None
+    assert sum(e["kind"] == "freeze" for e in trainer.events) == 0
+    panel.preview_button.click()
+    panel.preview_button.click()
+    wait_for(lambda: panel._preview_request.done())
+    assert panel.error.value == ""
+
+
+class HeldTrainer:
+    """Just enough Trainer for a BlockPanel: requests stay pending until `release()` (a busy trainer)."""
+
+    def __init__(self, model) -> None:
+        from concurrent.futures import Future
+
+        self.model, self.calls, self._pending, self._future = model, [], [], Future
+
+    def _request(self, kind, fn):
+        fut = self._future()
+        self.calls.append(kind)
+        self._pending.append((fut, fn))
+        return fut
+
+    def load_blocks(self, source, blocks):
+        from phazelab import weights
+
+        return self._request("load", lambda: weights.load_blocks(self.model, source, blocks))
+
+    def freeze(self, blocks):
+        from phazelab import weights
+
+        return self._request("freeze", lambda: weights.freeze(self.model, blocks))
+
+    def unfreeze(self, blocks):
+        from phazelab import weights
+
+        return self._request("unfreeze", lambda: weights.unfreeze(self.model, blocks))
+
+    def release(self) -> None:
+        while self._pending:
+            fut, fn = self._pending.pop(0)
+            fut.set_result(fn())
+
+
+def test_doubled_apply_loads_and_freezes_once():
+    model, donor = make(0), make(1)
+    held = HeldTrainer(model)
+    panel = BlockPanel(model, {"donor": donor}, trainer=held)
+    panel.set_strategy("encoder")
+    panel.rows["encoder"].freeze.value = True
+    panel.apply_button.click()
+    panel.apply_button.click()  # arrives while the trainer has not applied the first one yet
+    assert held.calls == ["load", "freeze"] and panel.apply_button.disabled
+    held.release()
+    assert not panel.apply_button.disabled and not panel.pending
+    assert same(block_state(model, "encoder"), block_state(donor, "encoder"))
+    assert frozen_blocks(model) == ["encoder"]
+    panel.apply_button.click()  # a later, real click works again (nothing left to freeze)
+    assert held.calls == ["load", "freeze", "load"]
+
+
+def test_doubled_compute_computes_once(world, monkeypatch):
+    from phazelab.widgets import LatentExplorer
+    from phazelab.widgets import latents as latents_module
+
+    gate, calls = threading.Event(), []
+    real = latents_module.project
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        assert gate.wait(timeout=120)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(latents_module, "project", counted)
+    ex = LatentExplorer(make(0), world, n_per_identity=4, scores=False)
+    assert ex.compute_button.click() is None
+    ex.compute_button.click()
+    assert ex.compute_button.disabled  # the second click did not re-enable it
+    gate.set()
+    ex.wait()
+    assert calls == [1] and ex.error.value == "" and not ex.compute_button.disabled
+
+
+def test_doubled_run_study_runs_once(monkeypatch, tmp_path):
+    import phazelab.experiments as experiments
+    from phazelab.widgets.study import StudyPanel
+
+    gate, runs, made = threading.Event(), [], []
+
+    def fake_run_study(study, out, device=None, progress=None):
+        runs.append(study)
+        assert gate.wait(timeout=120)
+        raise RuntimeError("stop here")  # the panel shows it; enough to count the runs
+
+    monkeypatch.setattr(experiments, "run_study", fake_run_study)
+    panel = StudyPanel(lambda runs_, topologies: made.append(1) or ("study", runs_), tmp_path)
+    panel.run_button.click()
+    panel.run_button.click()
+    gate.set()
+    panel.wait()
+    assert len(runs) == 1 and made == [1] and "stop here" in panel.error.value
+
+
+# -- degenerate latents in the LatentExplorer (issue 17.2) ---------------------------------------------
+def test_latent_explorer_says_when_the_latents_are_identical_or_not_finite(world):
+    from phazelab.widgets import LatentExplorer
+
+    model = make(0)
+    frames, labels = world.sample([0, 1], 4, 5, size=model.input_size)
+    same_frames = frames[:1].repeat(8, 1, 1, 1)  # 8 copies of one frame
+    ex = LatentExplorer(model, images=same_frames, labels=labels)
+    ex.method.value = "t-SNE"
+    ex.compute()
+    ex.wait()
+    assert ex.error.value == "" and not ex.coords.any()
+    assert "identical" in ex.progress_label.value and "done" in ex.progress_label.value
+    assert "nan" not in ex.table_html.value.lower()
+    with torch.no_grad():
+        next(model.blocks["encoder"].parameters()).fill_(float("nan"))
+    ex.compute()
+    ex.wait()
+    assert "NaN or inf" in ex.error.value and len(ex.figure.data) == 0

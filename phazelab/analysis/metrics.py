@@ -71,18 +71,28 @@ def identity_probe(X: Any, y: Any, cv: int = 5, seed: int = 0, C: float = 1.0) -
     """
     X, y = _xy(X, y, cv)
     probe = make_pipeline(StandardScaler(), PCA(), LogisticRegression(C=C, max_iter=10000))
-    scores = cross_val_score(probe, X, y, cv=StratifiedKFold(cv, shuffle=True, random_state=seed))
+    scores = cross_val_score(probe, X, y, cv=StratifiedKFold(cv, shuffle=True, random_state=seed),
+                             error_score="raise")  # a fold that fails is an error, never a silent NaN
     return {"accuracy": float(scores.mean()), "accuracy_std": float(scores.std()),
             "chance": chance_accuracy(y)}
 
 
 def knn_accuracy(X: Any, y: Any, k: int = 5, cv: int = 5, seed: int = 0) -> dict[str, float]:
-    """Cross-validated k-nearest-neighbour accuracy (Euclidean, raw latent geometry)."""
+    """Cross-validated k-nearest-neighbour accuracy (Euclidean, raw latent geometry).
+
+    k is lowered to the smallest training fold when that has fewer than k frames (scikit-learn would
+    otherwise fail every fold and return NaN); the result's "k" is the k used ("k_requested" is added when
+    it was lowered)."""
     X, y = _xy(X, y, cv)
-    knn = KNeighborsClassifier(n_neighbors=k)
-    scores = cross_val_score(knn, X, y, cv=StratifiedKFold(cv, shuffle=True, random_state=seed))
-    return {"accuracy": float(scores.mean()), "accuracy_std": float(scores.std()),
-            "chance": chance_accuracy(y)}
+    folds = list(StratifiedKFold(cv, shuffle=True, random_state=seed).split(X, y))
+    k_used = int(min(k, min(len(train) for train, _ in folds)))
+    knn = KNeighborsClassifier(n_neighbors=k_used)
+    scores = cross_val_score(knn, X, y, cv=folds, error_score="raise")
+    out = {"accuracy": float(scores.mean()), "accuracy_std": float(scores.std()), "chance": chance_accuracy(y),
+           "k": k_used}
+    if k_used != k:
+        out["k_requested"] = int(k)
+    return out
 
 
 def silhouette(X: Any, y: Any, seed: int = 0) -> dict[str, float]:
@@ -117,31 +127,55 @@ def factor_r2(X: Any, factors_frame: pd.DataFrame, columns: Sequence[str] = FACT
             out[col] = float("nan")
             continue
         model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 5, 15)))
-        out[col] = float(cross_val_score(model, X, target, cv=folds, scoring="r2").mean())
+        out[col] = float(cross_val_score(model, X, target, cv=folds, scoring="r2", error_score="raise").mean())
     return out
+
+
+def _score(notes: list[str], name: str, fn: Callable[..., dict[str, float]], *args: Any) -> dict[str, float]:
+    """fn(*args), or {} with the reason appended to `notes` (shown with the table, not lost as a NaN)."""
+    try:
+        return fn(*args)
+    except ValueError as exc:
+        notes.append(f"{name}: {exc}")
+        return {}
 
 
 def latent_table(lat: dict[str, np.ndarray], identity: Any, factors_frame: pd.DataFrame | None = None,
                  columns: Sequence[str] = FACTOR_COLUMNS, cv: int = 5, k: int = 5, seed: int = 0
                  ) -> pd.DataFrame:
-    """One row per block: probe / kNN accuracy, silhouette (each with chance) and factor R²."""
+    """One row per block: probe / kNN accuracy, silhouette (each with chance) and factor R².
+
+    Every score is a number or NaN with the reason in the row's "notes" (e.g. too few frames per
+    identity, a factor that does not vary); "cv" and "knn_k" record the folds and the k actually used.
+    """
     info = getattr(lat, "info", {})
     rows = []
     for block, X in lat.items():
-        probe = identity_probe(X, identity, cv, seed)
-        knn = knn_accuracy(X, identity, k, cv, seed)
-        sil = silhouette(X, identity, seed)
+        notes: list[str] = []
+        if np.ptp(np.asarray(X, dtype=np.float64), axis=0).max(initial=0.0) == 0:
+            notes.append("every frame has the same latent: identity scores are at chance by construction")
+        probe = _score(notes, "probe", identity_probe, X, identity, cv, seed)
+        knn = _score(notes, "knn", knn_accuracy, X, identity, k, cv, seed)
+        sil = _score(notes, "silhouette", silhouette, X, identity, seed)
+        nan = float("nan")
+        if "k_requested" in knn:
+            notes.append(f"knn: k lowered from {k} to {knn['k']} (smallest training fold)")
         row: dict[str, Any] = {
             "block": block, "dims": int(X.shape[1]),
             "reduction": info[block].reduction if block in info else "",
-            "probe_acc": probe["accuracy"], "probe_chance": probe["chance"],
-            "knn_acc": knn["accuracy"], "knn_chance": knn["chance"],
-            "silhouette": sil["silhouette"], "silhouette_chance": sil["chance"],
+            "probe_acc": probe.get("accuracy", nan), "probe_chance": probe.get("chance", nan),
+            "knn_acc": knn.get("accuracy", nan), "knn_chance": knn.get("chance", nan),
+            "silhouette": sil.get("silhouette", nan), "silhouette_chance": sil.get("chance", nan),
+            "cv": int(cv), "knn_k": knn.get("k", int(k)),
         }
         if factors_frame is not None:
-            for col, r2 in factor_r2(X, factors_frame, columns, cv, seed).items():
-                row[f"r2_{col}"] = r2
+            r2s = _score(notes, "r2", factor_r2, X, factors_frame, columns, cv, seed)
+            for col in columns:
+                row[f"r2_{col}"] = r2s.get(col, nan)
+                if col in r2s and np.isnan(r2s[col]):
+                    notes.append(f"r2_{col}: {col} does not vary in these frames")
             row["r2_chance"] = 0.0
+        row["notes"] = "; ".join(notes)
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -22,7 +22,7 @@ import pandas as pd
 from ..weights import atomic_write_text
 from .forum import clean_json, trailing_mean
 
-__all__ = ["METRICS", "aggregate", "block_table", "markdown_section", "render_html", "summarize", "tidy",
+__all__ = ["METRICS", "aggregate", "block_table", "markdown_section", "render_html", "summarize", "table_html", "tidy",
            "write_outputs"]
 
 # Per-run scalar metrics (name: what it is), in report order.
@@ -342,18 +342,31 @@ def figures(results: Mapping[str, Any], topology: str) -> list[Any]:
     return figs
 
 
-def _table_html(table: pd.DataFrame) -> str:
+def table_html(table: pd.DataFrame) -> str:
+    """The aggregate table as HTML: every cell a number or a reason ("never": no seed reached the target;
+    "n/a (...)": why a value cannot be computed)."""
     show = table.copy()
     for metric in METRICS:
         if metric in show:
-            show[metric] = [_pm(row, metric) for _, row in show.iterrows()]
+            if metric.startswith(("steps_to_target_", "time_to_target_")):
+                show[metric] = [_reached_metric(row, metric) for _, row in show.iterrows()]
+            else:
+                show[metric] = [_pm(row, metric) for _, row in show.iterrows()]
     cols = ["strategy", "mode", "seeds", *[m for m in METRICS if m in show],
             *[c for c in ("speedup_a", "speedup_b") if c in show]]
     show = show[cols]
     for c in ("speedup_a", "speedup_b"):
         if c in show:
-            show[c] = [_fmt(v) for v in show[c]]
-    return show.to_html(index=False, escape=True, na_rep="n/a")
+            show[c] = [_fmt(v) if not (isinstance(v, float) and math.isnan(v))
+                       else "n/a (this run or scratch never reached the target)" for v in show[c]]
+    return show.to_html(index=False, escape=True, na_rep="n/a (not measured)")
+
+
+def _reached_metric(row: Mapping[str, Any], metric: str) -> str:
+    n, seeds = int(row.get(f"{metric}_n", 0)), int(row["seeds"])
+    if n == 0:
+        return "never"
+    return _pm(row, metric) + ("" if n == seeds else f" ({n}/{seeds} seeds)")
 
 
 def _grid_html(results: Mapping[str, Any], topology: str, out: Path | None) -> str:
@@ -413,7 +426,7 @@ def render_html(results: Mapping[str, Any], out: str | Path | None = None, table
             rows = [{"strategy": k, "loads": ", ".join(v["load"]) or "-",
                      "absent here": ", ".join(v["absent"]) or "-"} for k, v in plan["strategies"].items()]
             parts.append(pd.DataFrame(rows).to_html(index=False))
-        parts.append(_table_html(table[table["topology"] == topology]))
+        parts.append(table_html(table[table["topology"] == topology]))
         for fig in figures(results, topology):
             parts.append(fig.to_html(full_html=False, include_plotlyjs=False))
         parts.append(_grid_html(results, topology, out))

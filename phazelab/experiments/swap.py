@@ -156,8 +156,7 @@ def run_swap(recipe: SwapRecipe, out: str | Path | None = None, *, device: str |
         trainer = Trainer.from_checkpoint(ckpt_dir, bank_a, bank_b, device=dev)
         state = saved
     else:
-        torch.manual_seed(recipe.seed)
-        model = PhazeA(recipe.config())
+        model = PhazeA(recipe.config(), seed=recipe.seed)
         trainer = Trainer(model, bank_a, bank_b, device=dev, checkpoint_dir=ckpt_dir, **options)
     model = trainer.model
     ev = _Eval(world, bank_a, bank_b, model, recipe.eval_n)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import PhazeAConfig
+from ..config import ConfigError, PhazeAConfig
 from .layers import ChannelNorm, ConvBlock, GaussianNoise, OutputConv, ResidualBlock, scale_dim, upscaler
 
 
@@ -50,7 +50,9 @@ class Decoder(nn.Module):
         if sd != d:
             elements = ch * d * d
             if elements % (sd * sd):
-                raise ValueError(f"decoder input {list(in_shape)} cannot be reshaped to {sd}x{sd}")
+                raise ConfigError(f"decoder input {list(in_shape)} cannot be reshaped to {sd}x{sd} for "
+                                  f"output_size={cfg.output_size}: choose an output_size that halves down to "
+                                  f"the fc map size {d}, or change fc_dimensions / fc_upsamples / the fc filters")
             ch, d = elements // (sd * sd), sd
             self.reshape_to = (ch, sd, sd)
         if cfg.dec_upscale_method == "upscale_dny":

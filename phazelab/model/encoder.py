@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import PhazeAConfig
+from ..config import ConfigError, PhazeAConfig
 from .bottleneck import Bottleneck
 from .layers import ConvBlock
 
@@ -42,8 +42,9 @@ class FsOriginalEncoder(nn.Module):
                     size //= 2
                 in_ch = f
             if size < 1:
-                raise ValueError(f"fs_original_depth={cfg.fs_original_depth} is too deep for a "
-                                 f"{input_size}px encoder input (enc_scaling={cfg.enc_scaling})")
+                raise ConfigError(f"fs_original_depth={cfg.fs_original_depth} is too deep for a "
+                                  f"{input_size}px encoder input (enc_scaling={cfg.enc_scaling}) with "
+                                  "fs_original_use_alt=True: lower fs_original_depth or raise enc_scaling")
         self.convs = nn.Sequential(*layers)
         self.out_shape: tuple[int, ...] = (in_ch, size, size)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import PhazeAConfig
+from ..config import ConfigError, PhazeAConfig
 from .bottleneck import Bottleneck
 from .decoder import upscale_stages
 from .layers import ParameterFreeUpsample, curve, dense, scale_dim, upscaler
@@ -54,8 +54,10 @@ class FullyConnected(nn.Module):
                       cfg.fc_depth, cfg.fc_filter_slope, "full")
         self.dense, features = _dense_stack(features, nodes, cfg.fc_dropout)
         if features % (dims * dims):
-            raise ValueError(f"fc: {features} features cannot be reshaped to {dims}x{dims} "
-                             f"(fc_dimensions={dims})")
+            raise ConfigError(f"fc: {features} features cannot be reshaped to {dims}x{dims} "
+                              f"(fc_dimensions={dims}, fc_depth={cfg.fc_depth}, bottleneck_type="
+                              f"{cfg.bottleneck_type!r}): change fc_dimensions, or the fc / bottleneck sizes so "
+                              f"the last dense layer has a multiple of {dims * dims} features")
         self.dims, ch = dims, features // (dims * dims)
         size = dims
         if cfg.fc_upsamples and cfg.fc_upsampler == "upsample2d":

@@ -16,10 +16,12 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ..config import PhazeAConfig
+from ..config import ConfigError, PhazeAConfig
+from .buildable import check_buildable
 from .decoder import Decoder
 from .encoder import Encoder
 from .fc import FcGBlock, FullyConnected
+from .frozen import sync_frozen_norms
 from .gblock import GBlock
 from .layers import curve, scale_dim
 
@@ -32,18 +34,34 @@ def decoder_filters(cfg: PhazeAConfig) -> tuple[list[int], list[int]]:
     n = max(0, round(math.log2(cfg.output_size / scale_dim(cfg.output_size, fc_size))))
     filters = curve(cfg.dec_max_filters, cfg.dec_min_filters, n, cfg.dec_filter_slope, cfg.dec_slope_mode)
     if cfg.dec_upscales_in_fc > len(filters):
-        raise ValueError(f"dec_upscales_in_fc={cfg.dec_upscales_in_fc} but the decoder has only "
-                         f"{len(filters)} upscales at output_size={cfg.output_size}")
+        raise ConfigError(f"dec_upscales_in_fc={cfg.dec_upscales_in_fc} but the decoder has only "
+                          f"{len(filters)} upscales at output_size={cfg.output_size}: lower dec_upscales_in_fc "
+                          f"to at most {len(filters)} or raise output_size")
     return filters[:cfg.dec_upscales_in_fc], filters[cfg.dec_upscales_in_fc:]
 
 
 class PhazeA(nn.Module):
-    """The model. `blocks` is an nn.ModuleDict keyed by faceswap's block names."""
+    """The model. `blocks` is an nn.ModuleDict keyed by faceswap's block names.
 
-    def __init__(self, config: PhazeAConfig | None = None) -> None:
+    seed: initial weights drawn from a CPU generator seeded with it, so the same config and seed give
+    bit-identical weights; torch's global RNG is left as it was. None draws from the global RNG (as
+    `torch.nn` modules do). Raises ConfigError, naming the options to change, for option combinations
+    that cannot build a working model (phazelab.model.buildable; `check=False` skips that check).
+    """
+
+    def __init__(self, config: PhazeAConfig | None = None, seed: int | None = None, *, check: bool = True) -> None:
+        if seed is not None:
+            if isinstance(seed, bool) or not isinstance(seed, int):
+                raise TypeError(f"PhazeA: seed must be an integer or None, got {seed!r}")
+            with torch.random.fork_rng(devices=[]):
+                torch.default_generator.manual_seed(seed)
+                self.__init__(config, check=check)
+            return
         super().__init__()
         cfg = self.config = config if config is not None else PhazeAConfig()
         cfg.require_buildable()
+        if check:
+            check_buildable(cfg)
         in_fc, in_decoder = decoder_filters(cfg)
         blocks: dict[str, nn.Module] = {}
 
@@ -62,6 +80,13 @@ class PhazeA(nn.Module):
         for name in (("decoder_a", "decoder_b") if cfg.split_decoders else ("decoder_both",)):
             blocks[name] = Decoder(cfg, (ch, h, w), in_decoder)
         self.blocks = nn.ModuleDict(blocks)
+
+    def train(self, mode: bool = True) -> PhazeA:
+        """Set train / eval mode; running-statistics norm layers of frozen blocks stay in eval mode (as a
+        frozen Keras BatchNormalization runs in inference mode), see phazelab.model.frozen."""
+        super().train(mode)
+        sync_frozen_norms(self)
+        return self
 
     # -- sizes ----------------------------------------------------------------------------------------
     @property

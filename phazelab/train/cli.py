@@ -52,8 +52,8 @@ def register(subparsers: Any) -> None:
     t.add_argument("--steps", type=int, required=True, help="train until this many steps in total")
     t.add_argument("--out", required=True, help="run folder")
     _add_model_args(t)
-    t.add_argument("--batch", type=int, default=16, help="faces per side per step (faceswap: 16)")
-    t.add_argument("--lr", type=float, default=5e-5, help="Adam learning rate (faceswap: 5e-5)")
+    t.add_argument("--batch", type=int, help="faces per side per step (default: faceswap's 16)")
+    t.add_argument("--lr", type=float, help="Adam learning rate (default: faceswap's 5e-5)")
     t.add_argument("--lr-schedule", default="constant", choices=("constant", "cosine"),
                    help="after the warm-up: constant (faceswap) or cosine decay to 0.1 x lr at --steps")
     t.add_argument("--lr-warmup", type=int, default=0, metavar="N", help="linear learning-rate warm-up steps")
@@ -68,9 +68,11 @@ def register(subparsers: Any) -> None:
                    help="blocks to load with --load-from (default: the config's load_layers)")
     t.add_argument("--freeze", type=_block_list, metavar="BLOCKS", help="blocks to freeze, e.g. encoder")
     t.add_argument("--unfreeze-at", type=int, metavar="K", help="unfreeze the frozen blocks at step K")
-    t.add_argument("--resume", action="store_true", help="continue the run in OUT from its last checkpoint")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run in OUT from its last checkpoint; model and training options may be "
+                        "repeated only with their saved values")
     t.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    t.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp16", "fp32"))
+    t.add_argument("--precision", choices=("auto", "bf16", "fp16", "fp32"), help="default: auto")
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
     t.add_argument("--cuda-graph", action="store_true",
                    help="capture the training step as CUDA graphs (re-captured when the trainable set changes)")
@@ -81,7 +83,8 @@ def register(subparsers: Any) -> None:
     t.add_argument("--preview-every", type=int, metavar="N", help="write OUT/preview.png every N steps")
     t.add_argument("--tensorboard", action="store_true",
                    help="write TensorBoard logs to OUT/logs/session_N (losses, lr, images/s, previews, events)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, help="seeds the initial weights, data and noise (default 0): same "
+                                            "command, same seed, same weights on CPU")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=train_main)
 
@@ -172,13 +175,15 @@ def _build_trainer(args: argparse.Namespace):
 
     from .. import weights
     from ..data import make_source
+    from ..data.outputs import check_output_folder
     from ..model import PhazeA
     from .checkpoint import find_snapshot, list_snapshots
+    from .resume import CLI_META_KEY, TRAIN_DEFAULTS, cli_record, resume_conflicts
     from .trainer import Trainer
 
     out = Path(args.out)
     root = out / "checkpoints"
-    for value, flag in ((args.steps, "--steps"), (args.batch, "--batch"),
+    for value, flag in ((args.steps, "--steps"), (1 if args.batch is None else args.batch, "--batch"),
                         (args.checkpoint_every, "--checkpoint-every"), (args.metrics_every, "--metrics-every")):
         if value < 1:
             raise CliError(f"{flag} must be ≥ 1, got {value}")
@@ -188,17 +193,18 @@ def _build_trainer(args: argparse.Namespace):
                               "preview_every": args.preview_every or (args.checkpoint_every if args.tensorboard
                                                                       else None)}
     if args.resume:
-        clash = [flag for flag, v in (("--preset", args.preset), ("--config", args.config), ("--set", args.set),
-                                      ("--load-from", args.load_from), ("--freeze", args.freeze),
-                                      ("--unfreeze-at", args.unfreeze_at)) if v]
-        if clash:
-            raise CliError(f"--resume continues the saved run as it was; it cannot be combined with "
-                           f"{', '.join(clash)}")
         snap = find_snapshot(root)
-        saved = json.loads((snap / "trainer.json").read_text()).get("sources", {})
+        state = json.loads((snap / "trainer.json").read_text())
+        clash = resume_conflicts(args, state, _config)
+        if clash:
+            raise CliError("--resume continues the saved run as it was; these options differ from it: "
+                           + "; ".join(clash) + ". Leave them out (or repeat the saved values), or choose "
+                           "another --out for a new run")
+        saved = state.get("sources", {})
         spec_a, spec_b = args.a or saved.get("a"), args.b or saved.get("b")
         if not spec_a or not spec_b:
             raise CliError("--resume: the checkpoint does not name its sources; pass --a and --b")
+        check_output_folder(out, (spec_a, spec_b), "--out")
         trainer = Trainer.from_checkpoint(root, make_source(spec_a), make_source(spec_b), device=args.device,
                                           **common)
         if trainer.step >= args.steps:
@@ -206,6 +212,7 @@ def _build_trainer(args: argparse.Namespace):
     else:
         if not args.a or not args.b:
             raise CliError("--a and --b are required (a SOURCE is synthetic:<id> or a face folder)")
+        check_output_folder(out, (args.a, args.b), "--out")  # before anything is written or loaded
         if list_snapshots(root):
             raise CliError(f"{out} already holds a training run; pass --resume to continue it or choose "
                            "another --out")
@@ -213,9 +220,12 @@ def _build_trainer(args: argparse.Namespace):
             raise CliError("--unfreeze-at needs --freeze (which blocks to unfreeze)")
         if args.load and not args.load_from:
             raise CliError("--load needs --load-from DIR (the model to load the blocks from)")
+        for key, value in TRAIN_DEFAULTS.items():
+            if getattr(args, key) is None:
+                setattr(args, key, value)
         cfg = _config(args)
         src_a, src_b = make_source(args.a), make_source(args.b)
-        model = PhazeA(cfg)
+        model = PhazeA(cfg, seed=args.seed)  # same command, same seed: same initial weights
         if args.load_from:
             blocks = args.load or list(cfg.load_layers)
             report = weights.load_blocks(model, args.load_from, blocks)
@@ -228,7 +238,8 @@ def _build_trainer(args: argparse.Namespace):
                           gradient_clipping=args.gradient_clipping, clipping_value=args.clipping_value,
                           penalized_mask_loss=args.penalized_mask_loss, device=args.device,
                           precision=args.precision, compile=args.compile, cuda_graph=args.cuda_graph,
-                          checkpoint_dir=root, unfreeze_at=args.unfreeze_at, **common)
+                          checkpoint_dir=root, unfreeze_at=args.unfreeze_at,
+                          meta={CLI_META_KEY: cli_record(args)}, **common)
         if args.freeze:
             print(f"frozen: {', '.join(trainer.freeze(args.freeze).result()) or '-'}")
     from .distributed import is_main

@@ -41,9 +41,11 @@ from safetensors.torch import save_model as st_save_model
 from .. import weights
 from ..config import PhazeAConfig
 from ..data import AugmentConfig, augment
+from ..data.outputs import check_output_folder
 from ..fileio import json_default as _json_default
 from ..fileio import read_json
 from ..model import PhazeA
+from ..model.frozen import sync_frozen_norms
 from ..model.modes import evaluating
 from . import checkpoint as ckpt
 from . import distributed
@@ -70,7 +72,13 @@ class TrainerBusyError(RuntimeError):
 
 
 class NonFiniteLossError(FloatingPointError):
-    """A loss became NaN or infinite; training stopped (faceswap's NaN protection)."""
+    """A loss became NaN or infinite; training stopped (faceswap's NaN protection).
+
+    `step` is the step whose update was refused (the message numbers only that one)."""
+
+    def __init__(self, message: str, step: int | None = None) -> None:
+        super().__init__(message)
+        self.step = step
 
 
 @dataclass
@@ -82,6 +90,8 @@ class TrainerFailure:
     step: int
 
     def __str__(self) -> str:
+        if getattr(self.exception, "step", None) is not None:  # the message numbers its own step
+            return f"{type(self.exception).__name__}: {self.exception}"
         return f"{type(self.exception).__name__} at step {self.step}: {self.exception}"
 
 
@@ -132,7 +142,8 @@ class Trainer:
     (weight 1.0 = faceswap's 100 %), faceswap's augmentation. Images counted in `img_per_s` are both
     sides' faces (2 × batch_size per step).
 
-    Model noise layers draw from torch's global RNG; checkpoints save and restore it together with the
+    Model noise layers draw from torch's global RNG, which the Trainer seeds with `seed` (build the model
+    with `PhazeA(config, seed=...)` for seeded initial weights); checkpoints save and restore it with the
     trainer's data generator, so a resumed run on CPU is bit-identical to an uninterrupted one. On CUDA
     a resume restores the same state, but cuDNN's algorithm choice and atomic adds in some backward
     kernels make runs (resumed or not) differ in the last bits; `torch.use_deterministic_algorithms(True)`
@@ -196,6 +207,8 @@ class Trainer:
                 _positive_int(value, name)
         if checkpoint_every is not None and checkpoint_dir is None:
             raise ValueError("checkpoint_every needs a checkpoint_dir to write to")
+        if checkpoint_dir is not None:  # outputs never go into (or around) a face folder
+            check_output_folder(checkpoint_dir, (data_a, data_b), "checkpoint_dir")
         self.lr_schedule = LRSchedule(lr, lr_schedule, lr_warmup, lr_schedule_steps, lr_min_factor)
         self.clipper = GradientClipper(gradient_clipping, clipping_value, autoclip_history)
         self.collapse_guard = CollapseGuard() if collapse_guard else None
@@ -255,6 +268,7 @@ class Trainer:
         self._graph = GraphStep(self) if cuda_graph else None  # the step as CUDA graphs (graphs.py)
         self._generator = torch.Generator(device=self.device)
         self._generator.manual_seed(distributed.rank_seed(seed))  # = seed outside torchrun
+        torch.manual_seed(distributed.rank_seed(seed))  # the noise layers draw from the global RNG: same seed, same run
         self._render_size = max(self.model.input_size, self.model.output_size)
 
         self.step = 0
@@ -631,14 +645,16 @@ class Trainer:
                 where = ("last good checkpoint: " + str(self.last_checkpoint)) if self.last_checkpoint \
                     else "no checkpoint was written yet"
                 applied = self.step - step + 1  # updates applied from the bad step on (0: none)
+                refused = self.step + 1  # the update that is never applied
                 weights_note = ("Training stopped before applying this update, so the weights in memory are "
                                 "the last good ones" if applied <= 0 else
                                 f"The weights in memory took {applied} update(s) from non-finite losses "
-                                f"(metrics_every={self.metrics_every}): reload the checkpoint")
+                                f"(metrics_every={self.metrics_every}; stopped before step {refused}): reload "
+                                "the checkpoint")
                 raise NonFiniteLossError(
                     f"non-finite loss at step {step}: " + ", ".join(f"{k}={record[k]}" for k in bad)
                     + f". {weights_note}; {where}. Lower the learning rate or check the data, then resume "
-                    "from the checkpoint.")
+                    "from the checkpoint.", step=refused)
             if self.collapse_guard is not None:
                 self._check_collapse(record)
             for cb in self.on_metrics:
@@ -669,6 +685,7 @@ class Trainer:
         for p in self.model.parameters():
             if not p.requires_grad:
                 p.grad = None  # Adam skips parameters without a gradient: no momentum update either
+        sync_frozen_norms(self.model)  # frozen BatchNorm statistics stay as they are (Keras semantics)
         self._frozen = weights.frozen_blocks(self.model)
         if distributed.world_size() > 1:  # DDP fixes its gradient buckets when it wraps
             self._wrap_forward()

@@ -174,8 +174,12 @@ class BlockPanel(Panel):
         """Load the checked blocks (grouped by source), then freeze / unfreeze to match the toggles.
 
         Returns the futures of the submitted actions (done at once without a running trainer); the rows'
-        statuses update as each one completes.
+        statuses update as each one completes. While actions of the last Apply are still pending (a
+        trainer applies them between steps), Apply does nothing and returns []: a doubled click loads and
+        freezes once.
         """
+        if self.pending:
+            return []
         self.error.value = ""
         by_source: dict[str, list[str]] = {}
         for name, row in self.rows.items():
@@ -188,7 +192,16 @@ class BlockPanel(Panel):
             row.show()
         futures = [self._load(src, blocks) for src, blocks in by_source.items()]
         futures += self._freeze()
+        self._sync_apply()
         return futures
+
+    @property
+    def pending(self) -> bool:
+        """True while an action submitted by Apply has not finished (retries included)."""
+        return any(not f.done() for f in self._futures)
+
+    def _sync_apply(self, _fut: Any = None) -> None:
+        self.apply_button.disabled = self.pending
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until every action submitted by Apply is done (retries included)."""
@@ -212,7 +225,8 @@ class BlockPanel(Panel):
 
     def _submit(self, fn_trainer: Any, fn_direct: Any) -> Future:
         fut = fn_trainer() if self.trainer is not None else done_future(fn_direct)
-        self._futures.append(fut)
+        self._futures = [f for f in self._futures if not f.done()] + [fut]
+        fut.add_done_callback(self._sync_apply)
         return fut
 
     def _load(self, src_name: str, blocks: list[str], retry: bool = True) -> Future:

@@ -7,6 +7,7 @@ the notebook stays responsive; all numbers come from `phazelab.analysis`.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -32,6 +33,14 @@ from .common import Background, Panel, guarded, on_model, show_png
 
 _FIRST_COLOURS = ("identity", "side", "yaw", "pitch", "smile", "mouth_open")
 _METHODS = {"PCA": "pca", "t-SNE": "tsne", "UMAP": "umap"}
+
+
+def _used(proj: Any) -> str:
+    """What the map ran with, where it differs from what was asked (e.g. a lowered perplexity)."""
+    p = proj.params
+    parts = [f"{k} {p[k]:g} (asked {p[k + '_requested']:g})" for k in ("perplexity", "n_neighbors")
+             if k + "_requested" in p]
+    return "; " + ", ".join(parts) if parts else ""
 
 
 def _colour_order(columns: Sequence[str]) -> list[str]:
@@ -137,7 +146,10 @@ class LatentExplorer(Panel):
 
     # -- actions --------------------------------------------------------------------------------------
     def compute(self) -> bool:
-        """Latents → map → scores for the chosen block, in the background; False if a job is running."""
+        """Latents → map → scores for the chosen block, in the background; False (nothing done) while a
+        computation runs, so a doubled click computes once."""
+        if self._job.busy:
+            return False
         block, side, dims = self.block.value, self.path.value, self.dims.value
         method = _METHODS[self.method.value]
         self.compute_button.disabled = True
@@ -153,8 +165,20 @@ class LatentExplorer(Panel):
 
     def _step(self, i: int, text: str) -> None:
         self.progress.value, self.progress_label.value = i, f"<small>{text}</small>"
+        if i == 0:
+            self.coords, self.table = None, None
 
     def _compute(self, block: str, side: str, method: str, dims: int) -> None:
+        try:
+            self._compute_map(block, side, method, dims)
+        except Exception:  # no stale map under a new block's name: clear it; the error box says why
+            with self.figure.batch_update():
+                self.figure.data = []
+                self.figure.layout.title = "no map (see the error below)"
+            self.progress_label.value = ""
+            raise
+
+    def _compute_map(self, block: str, side: str, method: str, dims: int) -> None:
         self._step(0, "rendering frames…" if self.images is None else "")
         images, frame = self._frames()
         if self._uris is None:
@@ -175,7 +199,10 @@ class LatentExplorer(Panel):
         if self.scores:
             self._step(4, "identity and factor scores…")
             self._score(lat, frame)
-        self._step(5, f"done in {proj.seconds:.1f} s (map)")
+        done = f"done in {proj.seconds:.1f} s (map{_used(proj)})"
+        if proj.note:  # a degenerate map: say so where "done" would be, not only in the kernel log
+            done = f"<b style='color:#a15c00'>{html.escape(proj.note)}</b> · {done}"
+        self._step(5, done)
 
     def export_projector(self, log_dir: str | Any, block: str | None = None) -> Any:
         """The chosen (or given) block's latents, labels and faces for TensorBoard's Projector
@@ -198,8 +225,12 @@ class LatentExplorer(Panel):
         columns = [c for c in FACTOR_COLUMNS if c in frame.columns]
         self.table = latent_table(lat, frame["identity"].to_numpy(), frame if columns else None,
                                   columns=columns, cv=cv)
+        notes = "; ".join(n for n in self.table["notes"] if n)
+        shown = self.table.drop(columns=["notes"])
         self.table_html.value = ("<b>scores for this block</b> (cross-validated; *_chance = guessing)"
-                                 + self.table.to_html(index=False, float_format=lambda v: f"{v:.3f}"))
+                                 + shown.to_html(index=False, float_format=lambda v: f"{v:.3f}",
+                                                 na_rep="not computed")
+                                 + (f"<p><small><b>notes:</b> {html.escape(notes)}</small></p>" if notes else ""))
 
     def _redraw(self) -> None:
         if self.coords is None:

@@ -47,7 +47,10 @@ class StudyPanel(Panel):
         self.log.value = "<small>" + "<br>".join(self._lines) + "</small>"
 
     def start(self) -> bool:
-        """Run (or resume: finished runs are reused) the chosen study in the background."""
+        """Run (or resume: finished runs are reused) the chosen study in the background; False (nothing
+        done) while it runs, so a doubled click runs it once."""
+        if self._job.busy:
+            return False
         if not self.runs.value:
             raise ValueError("choose at least one run")
         study = self.make_study(list(self.runs.value), list(self.topologies.value))
@@ -56,13 +59,13 @@ class StudyPanel(Panel):
 
     def _run(self, study: Any) -> None:
         from ..experiments import run_study
-        from ..experiments.report import aggregate, figures, summarize
+        from ..experiments.report import aggregate, figures, summarize, table_html
 
         results = run_study(study, self.out, device=self.device, progress=self._progress)
         table = aggregate(results)
         items = "".join(f"<li>{html.escape(s)}</li>" for s in summarize(results, table))
         self.summary.value = (f"<h4>Summary (generated from the numbers)</h4><ul>{items}</ul>"
-                              + table.round(4).to_html(index=False)
+                              + table_html(table)  # a number or a reason in every cell, never NaN
                               + f"<p><small>full report: {html.escape(str(self.out / 'report.html'))}</small></p>")
         self.plots.children = [go.FigureWidget(fig) for topology in study.topologies
                                for fig in figures(results, topology)]

@@ -213,9 +213,9 @@ class TopologyPicker(Panel):
                 for k, v in self.summary.items()]
         return pd.DataFrame(rows)
 
-    def build(self, device: str | torch.device = "cpu") -> PhazeA:
-        """A real (initialised) model of the chosen config."""
-        return PhazeA(self.config).to(device)
+    def build(self, device: str | torch.device = "cpu", seed: int = 0) -> PhazeA:
+        """A real (initialised) model of the chosen config; the same seed gives the same weights."""
+        return PhazeA(self.config, seed=seed).to(device)
 
     def set_config(self, config: PhazeAConfig) -> None:
         """Show `config` (widgets follow) and notify the on_change callbacks."""

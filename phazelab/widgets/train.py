@@ -47,7 +47,11 @@ class TrainPanel(Panel):
         self.trainer, self.refresh_every, self.max_points = trainer, float(refresh_every), int(max_points)
 
         self.start_button = W.Button(description="Train", button_style="success", icon="play")
+        # Pause and Resume are two buttons, not one toggle: ipywidgets can deliver one click twice
+        # (ipywidgets #3996), and a doubled toggle click resumes and pauses again; each of these is
+        # idempotent (a second Pause while pausing, or Resume while running, does nothing)
         self.pause_button = W.Button(description="Pause", icon="pause")
+        self.resume_button = W.Button(description="Resume", icon="play")
         self.stop_button = W.Button(description="Stop", button_style="danger", icon="stop")
         self.preview_button = W.Button(description="Preview", icon="image",
                                        tooltip="render the preview grid now (between steps if training)")
@@ -75,6 +79,7 @@ class TrainPanel(Panel):
         self._preview: tuple[int, torch.Tensor] | None = None
         self._preview_shown = -1
         self._pause_pending = False
+        self._preview_request: Any = None
 
         # one live panel per trainer: a panel made again (a re-run cell) takes over from the old one
         for hooks in (trainer.on_metrics, trainer.on_preview):
@@ -82,13 +87,14 @@ class TrainPanel(Panel):
         trainer.on_metrics.append(self._on_metrics)
         trainer.on_preview.append(self._on_preview)
         self.start_button.on_click(guarded(self.error, lambda _b: self.start()))
-        self.pause_button.on_click(guarded(self.error, lambda _b: self.toggle_pause()))
+        self.pause_button.on_click(guarded(self.error, lambda _b: self.pause()))
+        self.resume_button.on_click(guarded(self.error, lambda _b: self.resume()))
         self.stop_button.on_click(guarded(self.error, lambda _b: self.stop()))
         self.preview_button.on_click(guarded(self.error, lambda _b: self.request_preview()))
 
         self.widget = W.VBox([
-            W.HBox([self.start_button, self.pause_button, self.stop_button, self.steps, self.batch,
-                    self.preview_button]),
+            W.HBox([self.start_button, self.pause_button, self.resume_button, self.stop_button, self.steps,
+                    self.batch, self.preview_button]),
             W.HBox([self.state_label, W.HTML("&nbsp;·&nbsp;"), self.speed_label]),
             W.HBox([self.figure, W.VBox([self.preview_label, self.preview_image])]),
             self.checkpoint_label,
@@ -119,17 +125,28 @@ class TrainPanel(Panel):
         self._watch()
         return True
 
-    def toggle_pause(self) -> None:
-        """Pause a running trainer at the next step boundary, or resume a paused one."""
-        state = self.trainer.state
-        if state == "running":
+    def pause(self) -> None:
+        """Pause a running trainer at the next step boundary; nothing when paused or pausing already."""
+        if self.trainer.state == "running" and not self._pause_pending:
             self._pause_pending = True
             self.trainer.pause(wait=False)
-        elif state == "paused":
+        self._sync_controls()
+        self._wake.set()
+
+    def resume(self) -> None:
+        """Resume a paused (or pausing) trainer; nothing when it runs already."""
+        if self.trainer.state == "paused" or self._pause_pending:
             self._pause_pending = False
             self.trainer.resume(wait=False)
         self._sync_controls()
         self._wake.set()
+
+    def toggle_pause(self) -> None:
+        """Pause a running trainer, or resume a paused one (for code; the buttons call pause / resume)."""
+        if self.trainer.state == "running" and not self._pause_pending:
+            self.pause()
+        else:
+            self.resume()
 
     def stop(self) -> None:
         """Stop at the next step boundary (the trainer writes a checkpoint if it has a folder)."""
@@ -139,8 +156,12 @@ class TrainPanel(Panel):
         self._wake.set()
 
     def request_preview(self) -> None:
-        """Render the preview grid now, or between steps while training."""
-        fut = self.trainer.request(self.trainer.preview)
+        """Render the preview grid now, or between steps while training (once: a click while a preview
+        is pending adds none)."""
+        pending = self._preview_request
+        if pending is not None and not pending.done():
+            return
+        fut = self._preview_request = self.trainer.request(self.trainer.preview)
 
         def done(f: Any) -> None:
             if f.exception() is not None:
@@ -223,11 +244,8 @@ class TrainPanel(Panel):
         self.start_button.disabled = active
         self.steps.disabled = active
         self.stop_button.disabled = state not in ("running", "paused")
-        self.pause_button.disabled = state not in ("running", "paused") or self._pause_pending
-        if state == "paused":
-            self.pause_button.description, self.pause_button.icon = "Resume", "play"
-        else:
-            self.pause_button.description, self.pause_button.icon = "Pause", "pause"
+        self.pause_button.disabled = state != "running" or self._pause_pending
+        self.resume_button.disabled = state != "paused" and not self._pause_pending
 
     def _sync_labels(self) -> None:
         t = self.trainer
