@@ -316,7 +316,8 @@ PROBE_IDS = list(range(world.n_identities))"""),
     code("""
 models = {name: lab.stage1_model(name) for name in ("default", "split_decoders")}
 for name in models:
-    print(lab.describe_stage1(name), end="\n\n")"""),
+    print(lab.describe_stage1(name))
+    print()"""),
     md("""
 ## The per-block table
 

@@ -261,6 +261,16 @@ def _colour(images: torch.Tensor, r: torch.Tensor, cfg: AugmentConfig) -> torch.
     return lab_to_rgb(_lab_denorm(lab))
 
 
+def default_for(*sources: object) -> AugmentConfig:
+    """The augmentation a run on these face sources uses unless told otherwise: the sources' own
+    ``default_augment`` when they all agree (synthetic sources: faceswap's geometry, no colour jitter),
+    else faceswap's defaults (face folders)."""
+    defaults = [getattr(src, "default_augment", None) for src in sources]
+    if defaults and defaults[0] is not None and all(d == defaults[0] for d in defaults):
+        return defaults[0]
+    return AugmentConfig()
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Geometry: transform + flip (both outputs), random warp (input only)
 # ----------------------------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from ..data import AugmentConfig, augment
+from ..data.augment import default_for as default_augment
 from ..model import PhazeA
 from ..model.layers import GaussianNoise
 from .losses import CompositeLoss
@@ -150,9 +151,10 @@ class ConcurrentTrainer:
             raise ValueError("ConcurrentTrainer: precision 'fp16' needs a grad scaler per model; use bf16 or fp32")
         if isinstance(augment_config, Mapping):
             augment_config = AugmentConfig(**augment_config)
-        self.augment_config = augment_config or AugmentConfig()
         self.models = list(models)
         self.sources = [tuple(s) for s in sources]
+        # the Trainer's rule: the sources' own default when they agree (synthetic: no colour jitter)
+        self.augment_config = augment_config or default_augment(*(src for pair in self.sources for src in pair))
         self.k, self.batch_size, self.channels_last = k, batch_size, channels_last
         self.lr, self.eps, self.betas = float(lr), float(eps), (float(betas[0]), float(betas[1]))
         self.loss_fn = CompositeLoss(loss, extra_losses).to(self.device)

@@ -41,6 +41,7 @@ from safetensors.torch import save_model as st_save_model
 from .. import weights
 from ..config import PhazeAConfig
 from ..data import AugmentConfig, augment
+from ..data.augment import default_for as default_augment
 from ..data.outputs import check_output_folder
 from ..fileio import json_default as _json_default
 from ..fileio import read_json
@@ -230,9 +231,7 @@ class Trainer:
                           "trained; the mask branch is left as initialised", stacklevel=2)
         self.data_a, self.data_b = data_a, data_b
         if augment_config is None:  # the sources' own default when they agree (synthetic: no colour jitter)
-            defaults = [getattr(src, "default_augment", None) for src in (data_a, data_b)]
-            augment_config = defaults[0] if defaults[0] is not None and defaults[0] == defaults[1] \
-                else AugmentConfig()
+            augment_config = default_augment(data_a, data_b)
         elif isinstance(augment_config, Mapping):
             augment_config = AugmentConfig(**augment_config)
         self.augment_config = augment_config
