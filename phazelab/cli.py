@@ -8,36 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .config import ConfigError, PhazeAConfig, load_config
+from .cliargs import add_model_args, model_config
+from .config import ConfigError, PhazeAConfig
 from .model.summary import summary_table  # noqa: F401 - the table `phazelab summary` prints
 
-
-def add_config_args(parser: argparse.ArgumentParser) -> None:
-    """--preset / --config / --set, shared by every command that builds a model."""
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--preset", help="faceswap preset name or phazelab's lab-tiny / lab-small")
-    group.add_argument("--config", help="a PhazeAConfig JSON file or a faceswap train .ini file")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one option (repeatable), e.g. --set split_decoders=True")
-    parser.add_argument("--topology", dest="model_topology", choices=("default", "split_decoders"),
-                        help="a named topology (phazelab.config.TOPOLOGIES) applied after --set")
-
-
-def config_from_args(args: argparse.Namespace, default: PhazeAConfig | None = None) -> PhazeAConfig:
-    if getattr(args, "config", None):
-        cfg = load_config(args.config)
-        if str(args.config).lower().endswith(".ini"):  # say what the faceswap .ini import left out
-            from .faceswap.options import read_train_ini
-
-            ignored = read_train_ini(Path(args.config).read_text()).ignored
-            print(f"{args.config}: imported Phaze-A options and learn_mask; ignored {len(ignored)} option(s) "
-                  f"that do not change the model: {', '.join(sorted(ignored))}", file=sys.stderr)
-    elif getattr(args, "preset", None):
-        cfg = PhazeAConfig.preset(args.preset)
-    else:
-        cfg = default if default is not None else PhazeAConfig()
-    cfg = cfg.with_overrides(getattr(args, "overrides", []) or [])
-    return cfg.with_topology(args.model_topology) if getattr(args, "model_topology", None) else cfg
+# the one model-option parser lives in cliargs.py (kept under these names for callers of phazelab.cli)
+add_config_args, config_from_args = add_model_args, model_config
 
 
 def format_summary(table: dict) -> str:

@@ -29,15 +29,7 @@ def _block_list(text: str) -> list[str]:
     return names
 
 
-def _add_model_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--preset", help="a faceswap Phaze-A preset or phazelab's lab-tiny / lab-small "
-                                    "(default: faceswap's default Phaze-A, 124 M parameters)")
-    g.add_argument("--config", help="a Phaze-A config file (.json, or faceswap's .ini)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one Phaze-A option (repeatable), e.g. --set split_decoders=True")
-    p.add_argument("--topology", dest="model_topology", choices=("default", "split_decoders"),
-                   help="a named topology (phazelab.config.TOPOLOGIES) applied to the preset/config")
+from ..cliargs import add_model_args as _add_model_args  # noqa: E402 - the one model-option parser
 
 
 def register(subparsers: Any) -> None:
@@ -122,16 +114,9 @@ def register(subparsers: Any) -> None:
 
 # -- shared ---------------------------------------------------------------------------------------------
 def _config(args: argparse.Namespace):
-    from ..config import PhazeAConfig, load_config
+    from ..cliargs import model_config
 
-    if args.preset:
-        cfg = PhazeAConfig.preset(args.preset)
-    elif args.config:
-        cfg = load_config(args.config)
-    else:
-        cfg = PhazeAConfig()
-    cfg = cfg.with_overrides(args.set) if args.set else cfg
-    return cfg.with_topology(args.model_topology) if getattr(args, "model_topology", None) else cfg
+    return model_config(args)
 
 
 def _report_error(cmd: str, exc: BaseException) -> int:
