@@ -212,13 +212,13 @@ and frozen.
 from pathlib import Path
 from phazelab.analysis import image_grid_figure
 from phazelab.experiments import run_study
-from phazelab.experiments.forum import World, topology_config
+from phazelab.experiments.forum import StudyIdentities, topology_config
 
 RUNS = [("scratch", "trainable"), ("encoder", "trainable"), ("encoder", "frozen"), ("encoder", "kickstart"),
         ("all_but_a", "trainable"), ("all_but_a", "kickstart")]
 STUDY = lab.study_config(runs=RUNS)
 OUT = Path("runs/nb03")
-ids = World.build(STUDY)
+ids = StudyIdentities.build(STUDY)
 faces, _ = ids.world.sample([ids.a1, ids.a2, ids.b1], n=6, seed=1, size=64)
 print(f"{STUDY.preset}, batch {STUDY.batch}, stage 1: {STUDY.stage1_steps} steps, stage 2: {STUDY.stage2_steps} "
       f"steps per run, kickstart unfreezes at step {STUDY.kickstart}")

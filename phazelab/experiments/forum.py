@@ -28,7 +28,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import math
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -49,6 +48,7 @@ from ..model.modes import evaluating
 from ..strategies import STRATEGIES, StrategyError
 from ..strategies import strategy_blocks as _strategy_blocks
 from ..weights import atomic_write_bytes, atomic_write_text, freeze, load_blocks, load_model, save
+from .measures import clean_json, trailing_mean
 
 __all__ = [
     "MODES", "QUICK_RUNS", "STRATEGIES", "TOPOLOGIES", "StudyConfig", "StudyError", "Study",
@@ -272,7 +272,7 @@ def plan_runs(study: StudyConfig
 # --------------------------------------------------------------------------------------------------
 # data
 @dataclass
-class World:
+class StudyIdentities:
     """The study's identities: a1, b1 and a2 (a1's sibling) in one FaceWorld."""
 
     world: FaceWorld
@@ -282,7 +282,7 @@ class World:
     _banks: dict[tuple, FaceBank] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def build(cls, study: StudyConfig) -> World:
+    def build(cls, study: StudyConfig) -> StudyIdentities:
         world = FaceWorld(study.world_seed, n_identities=max(study.a1, study.b1) + 1)
         a2 = world.add_sibling(study.a1, study.sibling_distance, seed=study.sibling_seed)
         if study.sibling_distance > 0:
@@ -304,12 +304,6 @@ class World:
 
 # --------------------------------------------------------------------------------------------------
 # measurements
-def trailing_mean(values: Sequence[float], window: int) -> np.ndarray:
-    """Mean of the last `window` values at each position (fewer at the start); exact, no running sums."""
-    v = np.asarray(values, dtype=np.float64)
-    return np.array([v[max(0, i + 1 - window):i + 1].mean() for i in range(v.size)])
-
-
 def steps_to_target(steps: Sequence[int], losses: Sequence[float], target: float, window: int) -> int | None:
     """First step whose mean loss over the last `window` steps (a full window) is ≤ target; None if never.
 
@@ -334,7 +328,7 @@ def _recon_ssim(model: PhazeA, images: torch.Tensor, side: str) -> float:
                              if images.shape[-1] != out.shape[-1] else images).mean())
 
 
-def _swap_grid_png(model: PhazeA, w: World, n: int, seed: int) -> bytes:
+def _swap_grid_png(model: PhazeA, w: StudyIdentities, n: int, seed: int) -> bytes:
     """Rows: a2 frames, their A→B swaps, the A→B ground truth, b1 frames, B→A swaps, B→A ground truth."""
     import io
 
@@ -360,7 +354,7 @@ def _swap_grid_png(model: PhazeA, w: World, n: int, seed: int) -> bytes:
     return buf.getvalue()
 
 
-def _eval_point(model: PhazeA, w: World, study: StudyConfig, held_out: dict[str, torch.Tensor], step: int
+def _eval_point(model: PhazeA, w: StudyIdentities, study: StudyConfig, held_out: dict[str, torch.Tensor], step: int
                 ) -> dict[str, float]:
     from ..analysis.metrics import leakage
 
@@ -400,7 +394,7 @@ class Study:
         self.study, self.out = study, Path(out)
         self.device = resolve_device(device)
         self.progress = progress or (lambda _msg: None)
-        self.w = World.build(study)
+        self.w = StudyIdentities.build(study)
         self.ran: list[str] = []
         self.reused: list[str] = []
         self._held_out: dict[str, torch.Tensor] | None = None
@@ -652,21 +646,6 @@ def _matmul_gflops(device: torch.device) -> float:
     from ..bench import matmul_tflops
 
     return 1000 * matmul_tflops(device, torch.float32, n=1024 if device.type == "cpu" else None, reps=3)
-
-
-def clean_json(obj: Any) -> Any:
-    """A JSON-safe copy: numpy scalars to numbers, tuples and paths to lists and text, NaN/inf to None."""
-    if isinstance(obj, Mapping):
-        return {str(k): clean_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [clean_json(v) for v in obj]
-    if isinstance(obj, (np.floating, np.integer, np.bool_)):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
 
 
 def _dumps(obj: Any) -> str:

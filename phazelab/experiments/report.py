@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..weights import atomic_write_text
-from .forum import clean_json, trailing_mean
+from .measures import clean_json, trailing_mean
 
 __all__ = ["METRICS", "aggregate", "block_table", "markdown_section", "render_html", "summarize", "table_html", "tidy",
            "write_outputs"]

@@ -17,33 +17,23 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
 import threading
 import time
-import traceback
 import warnings
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
-from safetensors.torch import load_model as st_load_model
-from safetensors.torch import save as st_save
-from safetensors.torch import save_model as st_save_model
 
 from .. import weights
-from ..config import PhazeAConfig
 from ..data import AugmentConfig, augment
 from ..data.augment import default_for as default_augment
 from ..data.outputs import check_output_folder
-from ..fileio import json_default as _json_default
 from ..fileio import read_json
 from ..model import PhazeA
 from ..model.frozen import sync_frozen_norms
@@ -51,25 +41,20 @@ from ..model.modes import evaluating
 from . import checkpoint as ckpt
 from . import distributed
 from .clipping import GradientClipper
+from .control import STATES, LoopControl, TrainerBusyError, TrainerFailure, positive_int
 from .graphs import GraphStep
 from .guards import CollapseError, CollapseGuard
 from .losses import CompositeLoss
 from .precision import cpu_has_amx, resolve_device, resolve_precision  # noqa: F401 - re-exported
 from .schedules import LRSchedule, UnfreezeAt, normalise_unfreeze_at
+from .snapshots import Checkpointing
 
 __all__ = [
     "CollapseError", "FACESWAP_EXTRA_LOSSES", "NonFiniteLossError", "STATES", "Trainer", "TrainerBusyError",
     "TrainerFailure", "preview_grid", "resolve_device", "resolve_precision",
 ]
 
-T = TypeVar("T")
-STATES = ("idle", "running", "paused", "stopping", "finished", "error")
 FACESWAP_EXTRA_LOSSES: Mapping[str, float] = MappingProxyType({"mse": 1.0})  # faceswap: MSE at 100 %
-_ACTIVE = ("running", "paused", "stopping")
-
-
-class TrainerBusyError(RuntimeError):
-    """A training loop is already running on this trainer."""
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -80,20 +65,6 @@ class NonFiniteLossError(FloatingPointError):
     def __init__(self, message: str, step: int | None = None) -> None:
         super().__init__(message)
         self.step = step
-
-
-@dataclass
-class TrainerFailure:
-    """Why the last loop ended in state "error": the exception, its traceback text and the step."""
-
-    exception: BaseException
-    traceback: str
-    step: int
-
-    def __str__(self) -> str:
-        if getattr(self.exception, "step", None) is not None:  # the message numbers its own step
-            return f"{type(self.exception).__name__}: {self.exception}"
-        return f"{type(self.exception).__name__} at step {self.step}: {self.exception}"
 
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -136,7 +107,7 @@ def preview_grid(model: PhazeA, x_a: torch.Tensor, x_b: torch.Tensor) -> torch.T
 
 
 # -- the trainer ----------------------------------------------------------------------------------------
-class Trainer:
+class Trainer(LoopControl, Checkpointing):
     """Train a PhazeA on two face sources (side A, side B) with faceswap's defaults.
 
     Defaults (faceswap): Adam lr 5e-5, ε 1e-7, β (0.9, 0.999), batch 16 per side, loss SSIM + MSE
@@ -199,13 +170,13 @@ class Trainer:
             if not callable(getattr(src, "batch", None)):
                 raise TypeError(f"{side}: expected a face source with .batch(n, generator, size, device), "
                                 f"got {type(src).__name__}")
-        _positive_int(batch_size, "batch_size")
-        _positive_int(metrics_every, "metrics_every")
-        _positive_int(preview_count, "preview_count")
-        _positive_int(keep_checkpoints, "keep_checkpoints")
+        positive_int(batch_size, "batch_size")
+        positive_int(metrics_every, "metrics_every")
+        positive_int(preview_count, "preview_count")
+        positive_int(keep_checkpoints, "keep_checkpoints")
         for value, name in ((checkpoint_every, "checkpoint_every"), (preview_every, "preview_every")):
             if value is not None:
-                _positive_int(value, name)
+                positive_int(value, name)
         if checkpoint_every is not None and checkpoint_dir is None:
             raise ValueError("checkpoint_every needs a checkpoint_dir to write to")
         if checkpoint_dir is not None:  # outputs never go into (or around) a face folder
@@ -276,18 +247,10 @@ class Trainer:
         self.schedule = normalise_unfreeze_at(unfreeze_at, self.model.blocks)
         self.on_metrics: list[Callable[[dict[str, Any]], None]] = _callbacks(on_metrics)
         self.on_preview: list[Callable[[int, torch.Tensor], None]] = _callbacks(on_preview)
-        self.error: TrainerFailure | None = None
         self.last_checkpoint: Path | None = None
         self._last_saved_step: int | None = None
 
-        self._cv = threading.Condition(threading.RLock())
-        self._state = "idle"
-        self._loop_active = False
-        self._pause_requested = False
-        self._stop_requested = False
-        self._thread: threading.Thread | None = None
-        self._loop_thread: threading.Thread | None = None
-        self._requests: deque[tuple[Callable[[], Any], Future]] = deque()
+        self._init_control()  # thread control (control.py)
         self._pending: list[tuple[int, torch.Tensor, float, list[str]]] = []
         self._window_t = time.perf_counter()
         self._preview_batch: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -295,11 +258,6 @@ class Trainer:
         self._good_weights: tuple[int, dict[str, torch.Tensor]] | None = None
 
     # -- public state ---------------------------------------------------------------------------------
-    @property
-    def state(self) -> str:
-        """One of STATES: idle, running, paused, stopping, finished, error."""
-        return self._state
-
     @property
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
@@ -328,75 +286,7 @@ class Trainer:
                 "keep_checkpoints": self.keep_checkpoints, "metrics_every": self.metrics_every,
                 "preview_every": self.preview_every, "preview_count": self.preview_count}
 
-    # -- running --------------------------------------------------------------------------------------
-    def run(self, steps: int) -> None:
-        """Train `steps` more steps in the calling thread (blocking); raises what the loop raised."""
-        _positive_int(steps, "steps", allow_zero=True)
-        self._claim()
-        try:
-            self._loop(steps)
-        except BaseException as exc:
-            self._fail(exc)
-            raise
-        else:
-            self._finish()
-
-    def start(self, steps: int) -> None:
-        """Train `steps` more steps in a background thread; raise TrainerBusyError if already running."""
-        _positive_int(steps, "steps", allow_zero=True)
-        self._claim()
-        self._thread = threading.Thread(target=self._thread_main, args=(steps,), daemon=True,
-                                        name="phazelab-trainer")
-        self._thread.start()
-
-    def pause(self, wait: bool = True, timeout: float | None = None) -> None:
-        """Pause at the next step boundary (metrics flushed); requests are still applied while paused."""
-        with self._cv:
-            if self._state not in ("running", "paused"):
-                return
-            self._pause_requested = True
-            self._cv.notify_all()
-            if wait and not self._in_loop_thread():
-                self._cv.wait_for(lambda: self._state != "running", timeout)
-
-    def resume(self, wait: bool = True, timeout: float | None = None) -> None:
-        """Continue after pause()."""
-        with self._cv:
-            self._pause_requested = False
-            self._cv.notify_all()
-            if wait and self._state == "paused" and not self._in_loop_thread():
-                self._cv.wait_for(lambda: self._state != "paused", timeout)
-
-    def stop(self, wait: bool = True, timeout: float | None = None) -> str:
-        """Stop at the next step boundary (a checkpoint is written if checkpoint_dir is set)."""
-        with self._cv:
-            if self._state in ("running", "paused"):
-                self._stop_requested = True
-                self._state = "stopping"
-                self._cv.notify_all()
-        if wait and not self._in_loop_thread():
-            self.wait(timeout)
-        return self._state
-
-    def wait(self, timeout: float | None = None) -> str:
-        """Block until the background loop ends (or timeout); return the state."""
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-        return self._state
-
     # -- requests applied between steps -----------------------------------------------------------------
-    def request(self, fn: Callable[[], T]) -> Future[T]:
-        """Run `fn()` between steps (now, when no loop is running). The Future holds its result/error."""
-        fut: Future[T] = Future()
-        with self._cv:
-            if self._loop_active:
-                self._requests.append((fn, fut))
-                self._cv.notify_all()
-                return fut
-            self._apply(fn, fut)
-        return fut
-
     def freeze(self, blocks: Sequence[str] | str) -> Future[list[str]]:
         """Freeze blocks between steps: no gradients, so Adam leaves them bit-identical."""
         return self.request(lambda: self._do_freeze(blocks, reason="request"))
@@ -455,55 +345,7 @@ class Trainer:
         with self.autocast():
             return preview_grid(self.model, *self._preview_batch)
 
-    @classmethod
-    def from_checkpoint(cls, path: str | Path, data_a: Any, data_b: Any, *,
-                        device: str | torch.device | None = None, **overrides: Any) -> Trainer:
-        """Rebuild model + trainer from a checkpoint root (or snapshot) and restore its state exactly."""
-        snap = ckpt.find_snapshot(path)
-        state = _read_json(snap / "trainer.json")
-        model = PhazeA(PhazeAConfig.from_dict(state["config"]))
-        kwargs = {**state["settings"], "checkpoint_dir": snap.parent, "meta": state.get("meta"),
-                  **overrides}
-        trainer = cls(model, data_a, data_b, device=device, **kwargs)
-        trainer._restore(snap)
-        return trainer
-
     # -- loop internals ---------------------------------------------------------------------------------
-    def _in_loop_thread(self) -> bool:
-        return self._loop_thread is threading.current_thread()
-
-    def _claim(self) -> None:
-        with self._cv:
-            if self._state in _ACTIVE or self._loop_active:
-                raise TrainerBusyError(f"the trainer is already {self._state}; stop() or wait() first")
-            self._state, self._loop_active = "running", True
-            self._stop_requested = self._pause_requested = False
-            self.error = None
-
-    def _thread_main(self, steps: int) -> None:
-        try:
-            self._loop(steps)
-        except BaseException as exc:  # noqa: BLE001 - recorded in self.error, the thread must not die loudly
-            self._fail(exc)
-        else:
-            self._finish()
-
-    def _finish(self) -> None:
-        self._loop_thread = None
-        with self._cv:
-            self._state, self._loop_active = "finished", False
-            self._drain()  # requests that arrived at the very end still run
-            self._cv.notify_all()
-
-    def _fail(self, exc: BaseException) -> None:
-        self._loop_thread = None
-        self._pending.clear()
-        with self._cv:
-            self.error = TrainerFailure(exc, traceback.format_exc(), self.step)
-            self._state, self._loop_active = "error", False
-            self._drain()
-            self._cv.notify_all()
-
     def _loop(self, steps: int) -> None:
         self._loop_thread = threading.current_thread()
         target = self.step + steps
@@ -526,46 +368,6 @@ class Trainer:
             self._drain()
         if self.checkpoint_dir is not None and self._last_saved_step != self.step:
             self._save_now()
-
-    def _between_steps(self) -> bool:
-        """Apply requests and schedules, honour pause/stop. False = stop the loop."""
-        if not (self._requests or self._pause_requested or self._stop_requested or self.schedule):
-            return True  # the common case: no lock, no sync
-        with self._cv:
-            paused_at = None
-            while True:
-                self._drain()
-                while self.schedule and self.schedule[0][0] <= self.step:
-                    _, names = self.schedule.pop(0)
-                    self._do_unfreeze(names, reason="unfreeze_at", only_frozen=names is None)
-                if self._stop_requested:
-                    return False
-                if not self._pause_requested:
-                    if paused_at is not None:
-                        self._window_t = time.perf_counter()
-                    self._state = "running"
-                    self._cv.notify_all()
-                    return True
-                if self._state != "paused":
-                    self._flush()
-                    paused_at = time.perf_counter()
-                    self._state = "paused"
-                    self._cv.notify_all()
-                self._cv.wait(0.1)
-
-    def _drain(self) -> None:
-        while self._requests:
-            fn, fut = self._requests.popleft()
-            self._apply(fn, fut)
-
-    @staticmethod
-    def _apply(fn: Callable[[], Any], fut: Future) -> None:
-        if not fut.set_running_or_notify_cancel():
-            return
-        try:
-            fut.set_result(fn())
-        except BaseException as exc:  # noqa: BLE001 - handed to whoever asked
-            fut.set_exception(exc)
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """The autocast context training uses (bf16 / fp16), or a no-op for fp32."""
@@ -716,79 +518,8 @@ class Trainer:
         self.events.append({"step": self.step, "kind": "load", "blocks": list(report.loaded), "detail": where})
         return report
 
-    # -- checkpoints ------------------------------------------------------------------------------------
-    def _save_now(self, directory: str | Path | None = None) -> Path:
-        root = Path(directory) if directory is not None else self.checkpoint_dir
-        if root is None:
-            raise ValueError("no checkpoint folder: pass one or create the Trainer with checkpoint_dir")
-        self._flush()  # never checkpoint weights whose losses were not checked
-        opt_tensors, opt_meta = ckpt.pack_optimizer(self.optimizer, self._param_names)
-        opt_meta["scaler"] = self.scaler.state_dict() if self.scaler is not None else None
-        state = {
-            "format": 1, "step": self.step, "config": self.model.config.to_dict(), "settings": self.settings(),
-            "precision": self.precision, "device": str(self.device), "torch": torch.__version__,
-            "schedule": [[s, b] for s, b in self.schedule], "frozen_blocks": self.frozen,
-            "frozen_params": [n for p, n in self._param_names.items() if not p.requires_grad],
-            "sources": {"a": getattr(self.data_a, "name", None), "b": getattr(self.data_b, "name", None)},
-            "meta": self.meta, "events": self.events, "history": self.history,
-        }
-        files = {
-            "model.safetensors": lambda p: st_save_model(self.model, str(p)),
-            "optimizer.safetensors": st_save(opt_tensors),
-            "optimizer.json": json.dumps(opt_meta).encode(),
-            "rng.safetensors": st_save(ckpt.rng_state(self.device, self._generator)),
-            "trainer.json": json.dumps(state, default=_json_default).encode(),
-        }
-        files.update(distributed.rank_rng_files(self.device, self._generator))  # other ranks' RNG (torchrun)
-        if not distributed.is_main():  # rank 0 writes the checkpoint
-            self._last_saved_step = self.step
-            return root
-        path = ckpt.write_snapshot(root, self.step, files, keep=self.keep_checkpoints,
-                                   info={"step": self.step})
-        self._window_t = time.perf_counter()
-        self.last_checkpoint, self._last_saved_step = path, self.step
-        return path
-
-    def _restore(self, path: str | Path) -> int:
-        snap = ckpt.find_snapshot(path)
-        state = _read_json(snap / "trainer.json")
-        if state["config"] != self.model.config.to_dict():
-            diff = sorted(k for k, v in state["config"].items() if self.model.config.to_dict().get(k) != v)
-            raise ckpt.CheckpointError(f"{snap}: checkpoint was trained with a different model config "
-                                       f"(differs in {diff})")
-        st_load_model(self.model, str(snap / "model.safetensors"), device=str(self.device))
-        frozen = set(state["frozen_params"])
-        for p, name in self._param_names.items():
-            p.requires_grad_(name not in frozen)
-        self._refresh_frozen()
-        opt_meta = _read_json(snap / "optimizer.json")
-        ckpt.unpack_optimizer(self.optimizer, self._param_names,
-                              load_file(str(snap / "optimizer.safetensors"), device=str(self.device)), opt_meta)
-        if self.scaler is not None and opt_meta.get("scaler"):
-            self.scaler.load_state_dict(opt_meta["scaler"])
-        skipped = ckpt.set_rng_state(load_file(str(snap / "rng.safetensors")), self.device, self._generator)
-        skipped = distributed.restore_rank_rng(snap, self.device, self._generator) or skipped  # rank ≥ 1
-        if skipped:
-            warnings.warn(f"{snap}: RNG state {skipped} saved on another device kind; those streams "
-                          "restart from the seed, so this resume is not bit-exact", stacklevel=2)
-            if "data_generator" in skipped:
-                self._generator.manual_seed(self.seed + state["step"])
-        self.step = state["step"]
-        self.history = list(state["history"])
-        self.events = list(state["events"])
-        self.schedule = normalise_unfreeze_at(state["schedule"], self.model.blocks)
-        self.meta = {**state.get("meta", {}), **self.meta}
-        self._pending.clear()
-        self.last_checkpoint, self._last_saved_step = snap, self.step
-        return self.step
-
 
 # -- small helpers --------------------------------------------------------------------------------------
-def _positive_int(value: Any, name: str, allow_zero: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
-        raise ValueError(f"{name} must be an integer ≥ {0 if allow_zero else 1}, got {value!r}")
-
-
 def _callbacks(value: Callable | Sequence[Callable] | None) -> list[Callable]:
     if value is None:
         return []
