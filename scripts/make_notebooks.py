@@ -239,8 +239,8 @@ model had reached part-way through its own training. *frozen* runs are dotted, *
     code("""
 from phazelab.experiments.report import aggregate, figures, summarize
 figs = figures(results, "default")
-figs[0]"""),
-    code("""figs[1]"""),
+figs["loss_a"]"""),
+    code("""figs["loss_b"]"""),
     md("""
 ## The numbers behind the curves
 
@@ -262,8 +262,8 @@ for line in summarize(results, table):
 Relative weight drift of each block from stage 1 (0 = unchanged), and the linear CKA between each
 block's outputs in stage 1 and after stage 2 (1 = the same representation up to rotation and scale).
 """),
-    code("""figs[-2]"""),
-    code("""figs[-1]"""),
+    code("""figs.get("drift", "no drift measured in this run")"""),
+    code("""figs.get("cka_a", "no CKA measured in this run")"""),
     md("""
 ## Your turn
 
@@ -413,12 +413,15 @@ run never saw a1, so its values show how large the number gets without any leaka
 """),
     code("""
 from phazelab.experiments.report import aggregate, figures
-results = panel.results
-table = aggregate(results)
-table[["topology", "strategy", "mode", "leakage_final", "leakage_max", "closer_to_old_final", "swap_ssim_ab",
-       "recon_ssim_b_final"]]"""),
+results = panel.results  # None until the study has run
+if results is None:
+    print("press Run study above first: this cell reads the study's results")
+else:
+    table = aggregate(results)
+    display(table[["topology", "strategy", "mode", "leakage_final", "leakage_max", "closer_to_old_final",
+                   "swap_ssim_ab", "recon_ssim_b_final"]])"""),
     code("""
-[fig for t in results["study"]["topologies"] for fig in figures(results, t) if "leakage" in fig.layout.title.text][0]"""),
+figures(results, results["study"]["topologies"][0])["leakage"] if results else print("press Run study above first")"""),
     md("""
 The whole report (curves, tables, swap grids) is a single HTML file written next to the results:
 """),

@@ -280,7 +280,9 @@ code{background:#f3f3f3;padding:1px 3px}
 """
 
 
-def figures(results: Mapping[str, Any], topology: str) -> list[Any]:
+def figures(results: Mapping[str, Any], topology: str) -> dict[str, Any]:
+    """The study's plotly figures for one topology, keyed by name: "loss_a", "loss_b" (stage-2 training
+    loss), "leakage", "recon_ssim_b", "steps_to_target", and "drift" / "cka_a" heatmaps when measured."""
     import plotly.graph_objects as go
     from plotly.colors import qualitative
 
@@ -289,7 +291,7 @@ def figures(results: Mapping[str, Any], topology: str) -> list[Any]:
     labels = list(dict.fromkeys(_label(r["strategy"], r["mode"]) for r in runs))
     palette = qualitative.T10 + qualitative.Pastel
     colour = {lab: palette[i % len(palette)] for i, lab in enumerate(labels)}
-    figs = []
+    figs: dict[str, Any] = {}
     for side in "ab":
         fig = go.Figure()
         for lab in labels:
@@ -300,12 +302,13 @@ def figures(results: Mapping[str, Any], topology: str) -> list[Any]:
                                      line=dict(color=colour[lab], dash="dot" if "frozen" in lab else
                                                "dash" if "kickstart" in lab else "solid")))
         target = np.mean([r[f"target_{side}"] for r in runs])
-        fig.add_hline(y=target, line_dash="dash", line_color="grey",
+        # on a log axis plotly places shapes in log10 units: the target line goes at log10(target)
+        fig.add_hline(y=float(np.log10(target)), line_dash="dash", line_color="grey",
                       annotation_text=f"target {target:.4g}", annotation_position="top right")
         fig.update_layout(title=f"{topology}: side {side.upper()} training loss (trailing mean over {smooth} "
                                 f"steps, mean over seeds)", xaxis_title="stage-2 step", yaxis_title="loss",
-                          yaxis_type="log", height=420)
-        figs.append(fig)
+                          yaxis_type="log", height=420, autosize=True)
+        figs[f"loss_{side}"] = fig
     for key, title in (("leakage", "a1 leakage on side A (0 = none; scratch never saw a1)"),
                        ("recon_ssim_b", "held-out b1 reconstruction SSIM through side B")):
         fig = go.Figure()
@@ -316,8 +319,8 @@ def figures(results: Mapping[str, Any], topology: str) -> list[Any]:
             fig.add_trace(go.Scatter(x=steps, y=y, name=lab, mode="lines+markers",
                                      line=dict(color=colour[lab])))
         fig.update_layout(title=f"{topology}: {title}, mean over seeds", xaxis_title="stage-2 step",
-                          height=380)
-        figs.append(fig)
+                          height=380, autosize=True)
+        figs[key] = fig
     table = aggregate({**results, "runs": runs})
     fig = go.Figure()
     for side in "ab":
@@ -326,8 +329,8 @@ def figures(results: Mapping[str, Any], topology: str) -> list[Any]:
                              name=f"side {side.upper()}",
                              error_y=dict(type="data", array=table[f"{col}_sd"])))
     fig.update_layout(title=f"{topology}: steps to target (mean ± sd over seeds; missing bar = never)",
-                      barmode="group", yaxis_title="steps", height=380)
-    figs.append(fig)
+                      barmode="group", yaxis_title="steps", height=380, autosize=True)
+    figs["steps_to_target"] = fig
     blocks = block_table({**results, "runs": runs})
     for kind, title, zmax in (("drift", "relative weight drift vs stage 1", None),
                               ("cka_a", "linear CKA vs stage 1 (side A path, a2 frames)", 1.0)):
@@ -337,8 +340,9 @@ def figures(results: Mapping[str, Any], topology: str) -> list[Any]:
             .pivot_table(index="run", columns="block", values=kind, sort=False)
         fig = go.Figure(go.Heatmap(z=m.to_numpy(), x=list(m.columns), y=list(m.index), zmin=0, zmax=zmax,
                                    colorscale="Viridis", texttemplate="%{z:.2f}"))
-        fig.update_layout(title=f"{topology}: {title}", yaxis_autorange="reversed", height=120 + 28 * len(m))
-        figs.append(fig)
+        fig.update_layout(title=f"{topology}: {title}", yaxis_autorange="reversed", height=120 + 28 * len(m),
+                          autosize=True)
+        figs[kind] = fig
     return figs
 
 
@@ -427,7 +431,7 @@ def render_html(results: Mapping[str, Any], out: str | Path | None = None, table
                      "absent here": ", ".join(v["absent"]) or "-"} for k, v in plan["strategies"].items()]
             parts.append(pd.DataFrame(rows).to_html(index=False))
         parts.append(table_html(table[table["topology"] == topology]))
-        for fig in figures(results, topology):
+        for fig in figures(results, topology).values():
             parts.append(fig.to_html(full_html=False, include_plotlyjs=False))
         parts.append(_grid_html(results, topology, out))
     parts.append("</body></html>")

@@ -68,7 +68,7 @@ class StudyPanel(Panel):
                               + table_html(table)  # a number or a reason in every cell, never NaN
                               + f"<p><small>full report: {html.escape(str(self.out / 'report.html'))}</small></p>")
         self.plots.children = [go.FigureWidget(fig) for topology in study.topologies
-                               for fig in figures(results, topology)]
+                               for fig in figures(results, topology).values()]
         self.results = results
 
     def _done(self) -> None:
