@@ -143,3 +143,28 @@ def test_overrides_and_load_config(tmp_path):
         load_config(tmp_path / "bad.json")
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "missing.json")
+
+
+def test_every_option_has_a_help_line_shown_by_summary_and_the_picker(capsys):
+    from dataclasses import fields
+
+    from phazelab.cli import main
+    from phazelab.widgets.topology import TOPOLOGY_OPTIONS, option_help
+
+    helps = {f.name: f.metadata["help"] for f in fields(PhazeAConfig)}
+    assert all(len(h) > 20 for h in helps.values()), [k for k, h in helps.items() if len(h) <= 20]
+    assert main(["summary", "--help-options"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out and helps[name] in out for name in helps)
+    assert all(option_help(name) == helps[name] for name in TOPOLOGY_OPTIONS)
+
+
+def test_named_topologies_mean_one_model_everywhere():
+    from phazelab.config import TOPOLOGIES, topology_options
+
+    split = PhazeAConfig.preset("lab-slim").with_topology("split_decoders")
+    assert split.split_decoders and not split.split_fc and not split.enable_gblock
+    assert PhazeAConfig(split_decoders=True).with_topology("default") == PhazeAConfig()
+    assert set(TOPOLOGIES) == {"default", "split_decoders"}
+    with pytest.raises(ConfigError, match="unknown topology"):
+        topology_options("split")

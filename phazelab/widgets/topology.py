@@ -26,6 +26,13 @@ CUSTOM = "(custom)"
 _SIDE_COLOURS = {"a": "#F58518", "b": "#4C78A8", "shared": "#BAB0AC"}
 
 
+def option_help(name: str) -> str:
+    """The help line of a PhazeAConfig option (faceswap's meaning, in our words)."""
+    from dataclasses import fields
+
+    return next(f.metadata["help"] for f in fields(PhazeAConfig) if f.name == name)
+
+
 def buildable_presets() -> list[str]:
     """phazelab's lab presets, then faceswap's presets that need no downloaded encoder weights."""
     table = preset_table()
@@ -175,6 +182,7 @@ class TopologyPicker(Panel):
                                     layout=W.Layout(width="200px"))
             else:
                 widget = W.Checkbox(description=name, indent=False, layout=W.Layout(width="140px"))
+            widget.tooltip = option_help(name)  # the option's help line (PhazeAConfig field metadata)
             self.toggles[name] = widget
         self.total = W.HTML()
         self.diagram = W.HTML()
