@@ -9,7 +9,6 @@ training dtype timed in the same run; on GPU against the device's bf16 dense pea
 from __future__ import annotations
 
 import os
-import platform
 import statistics
 import time
 from collections.abc import Sequence
@@ -40,20 +39,27 @@ GPU_BF16_PEAK_TFLOPS: tuple[tuple[str, float], ...] = (
 )
 
 
+def bench_setup(config: PhazeAConfig | None, size: int | None, device: str | torch.device | None, precision: str,
+                **counts: int) -> tuple[PhazeAConfig, torch.device, str]:
+    """Check the bench's counts (each ≥ 1, named in the error), apply `size` to the config's output_size
+    and resolve device and precision: what every bench entry point starts with."""
+    for name, value in counts.items():
+        if value < 1:
+            raise ValueError(f"{name} must be ≥ 1, got {value}")
+    cfg = config if config is not None else PhazeAConfig()
+    if size is not None and size != cfg.output_size:
+        cfg = cfg.replace(output_size=size)
+    dev = resolve_device(device)
+    return cfg, dev, resolve_precision(precision, dev)
+
+
 def device_name(device: torch.device) -> str:
     """"NVIDIA H100 80GB HBM3" or "AMD EPYC (2 cores)": what the figures were measured on."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    name = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    name = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{name} ({os.cpu_count()} cores)"
+    from .train.precision import _cpu_model
+
+    return f"{_cpu_model()} ({os.cpu_count()} cores)"
 
 
 def gpu_peak_tflops(name: str) -> float | None:
@@ -140,14 +146,7 @@ def bench_training(config: PhazeAConfig | None = None, *, size: int | None = 64,
     """
     from .data import make_source
 
-    for value, name in ((batch, "batch"), (steps, "steps"), (repeats, "repeats")):
-        if value < 1:
-            raise ValueError(f"{name} must be ≥ 1, got {value}")
-    cfg = config if config is not None else PhazeAConfig()
-    if size is not None and size != cfg.output_size:
-        cfg = cfg.replace(output_size=size)
-    dev = resolve_device(device)
-    prec = resolve_precision(precision, dev)
+    cfg, dev, prec = bench_setup(config, size, device, precision, batch=batch, steps=steps, repeats=repeats)
     model = PhazeA(cfg, seed=0)
     trainer = Trainer(model, make_source(sources[0]), make_source(sources[1]), batch_size=batch, device=dev,
                       precision=prec, channels_last=channels_last, compile=compile,

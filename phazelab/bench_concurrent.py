@@ -14,11 +14,10 @@ from typing import Any
 
 import torch
 
-from .bench import _sync, bench_training, device_name
+from .bench import _sync, bench_setup, bench_training, device_name
 from .config import PhazeAConfig
 from .model import PhazeA
 from .train.concurrent import ConcurrentTrainer
-from .train.precision import resolve_device, resolve_precision
 from .train.trainer import Trainer
 
 __all__ = ["bench_concurrent", "batch_sweep", "concurrent_counts"]
@@ -48,14 +47,7 @@ def bench_concurrent(config: PhazeAConfig | None = None, *, k: int = 4, size: in
     """
     from .data import make_source
 
-    for value, name in ((batch, "batch"), (steps, "steps"), (repeats, "repeats")):
-        if value < 1:
-            raise ValueError(f"{name} must be ≥ 1, got {value}")
-    cfg = config if config is not None else PhazeAConfig()
-    if size is not None and size != cfg.output_size:
-        cfg = cfg.replace(output_size=size)
-    dev = resolve_device(device)
-    prec = resolve_precision(precision, dev)
+    cfg, dev, prec = bench_setup(config, size, device, precision, batch=batch, steps=steps, repeats=repeats)
 
     def timed(run: Any) -> list[float]:
         out = []
