@@ -221,7 +221,7 @@ OUT = Path("runs/nb03")
 ids = StudyIdentities.build(STUDY)
 faces, _ = ids.world.sample([ids.a1, ids.a2, ids.b1], n=6, seed=1, size=64)
 print(f"{STUDY.preset}, batch {STUDY.batch}, stage 1: {STUDY.stage1_steps} steps, stage 2: {STUDY.stage2_steps} "
-      f"steps per run, kickstart unfreezes at step {STUDY.kickstart}")
+      f"steps per run, kickstart unfreezes at step {STUDY.kickstart_steps}")
 image_grid_figure(faces, nrow=6, title="a1 (top), a2 = a1's sibling (middle), b1 (bottom)")"""),
     md("""
 ## Run stage 1 and the stage-2 runs
