@@ -120,8 +120,6 @@ def _count(config: PhazeAConfig, batch: int, loss: str, extra: dict[str, float],
     t = torch.rand(batch, 3, size_out, size_out, device=device)
     with FlopCounterMode(display=False) as counter:
         out_a, out_b = model(x, x)
-        out_a = out_a[0] if isinstance(out_a, tuple) else out_a
-        out_b = out_b[0] if isinstance(out_b, tuple) else out_b
         total = loss_fn(out_a, t)[0] + loss_fn(out_b, t)[0]
         total.backward()
     return int(counter.get_total_flops())

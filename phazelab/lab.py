@@ -242,7 +242,7 @@ def swap_judge_table(models: dict[str, PhazeA], world: Any, identity_a: int, ide
         with evaluating(model):
             with torch.no_grad():
                 out = model.swap(frames.to(next(model.parameters()).device), to="b")
-        out = (out[0] if isinstance(out, tuple) else out).float().clamp(0, 1).cpu()
+        out = out.float().clamp(0, 1).cpu()
         size = out.shape[-1]
         judge = judge_for(world, labels, identity_b, size, pose_of="target")
         v = judge(out)

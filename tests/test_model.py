@@ -212,10 +212,15 @@ def test_side_paths(tiny):
         tiny.side_blocks("c")
 
 
-def test_learn_mask_adds_a_mask_output():
+def test_learn_mask_adds_a_mask_output_and_faces_stay_one_type():
     model = PhazeA(PhazeAConfig.preset("lab-tiny").replace(learn_mask=True)).eval()
-    (face_a, mask_a), (face_b, mask_b) = model(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64))
+    x = torch.rand(1, 3, 64, 64)
+    (face_a, mask_a), (face_b, mask_b) = model(x, x, with_mask=True)
     assert face_a.shape == (1, 3, 64, 64) and mask_a.shape == (1, 1, 64, 64)
+    out_a, out_b = model(x, x)  # without with_mask: the faces, a tensor per side, as for every model
+    assert torch.equal(out_a, face_a) and torch.allclose(model.swap(x, "b"), face_b, atol=1e-5)
+    with pytest.raises(ValueError, match="learn_mask"):
+        PhazeA(PhazeAConfig.preset("lab-tiny")).swap(x, "b", with_mask=True)
 
 
 def test_gaussian_noise_only_while_training(tiny):

@@ -329,9 +329,6 @@ def ssim_scores(outputs: Any, targets: Any) -> np.ndarray:
     return 1.0 - image_distance(outputs, targets, "1-ssim")
 
 
-def _face(out: Any) -> torch.Tensor:
-    return out[0] if isinstance(out, (tuple, list)) else out
-
 
 def _run(model: nn.Module, fn: Callable[[torch.Tensor], Any], images: torch.Tensor, batch_size: int
          ) -> torch.Tensor:
@@ -340,7 +337,7 @@ def _run(model: nn.Module, fn: Callable[[torch.Tensor], Any], images: torch.Tens
     outs = []
     with evaluating(model):
         for start in range(0, images.shape[0], batch_size):
-            outs.append(_face(fn(images[start:start + batch_size].to(device))).float())
+            outs.append(fn(images[start:start + batch_size].to(device)).float())
     return torch.cat(outs).cpu()
 
 

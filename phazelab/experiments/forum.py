@@ -323,7 +323,7 @@ def _recon_ssim(model: PhazeA, images: torch.Tensor, side: str) -> float:
     with evaluating(model):
         with torch.no_grad():
             out = model.decode(model.encode(images.to(device)), side)
-    out = (out[0] if isinstance(out, (tuple, list)) else out).float().cpu()
+    out = out.float().cpu()
     return float(ssim_scores(out, F.interpolate(images, size=out.shape[-2:], mode="area")
                              if images.shape[-1] != out.shape[-1] else images).mean())
 
@@ -343,7 +343,7 @@ def _swap_grid_png(model: PhazeA, w: StudyIdentities, n: int, seed: int) -> byte
             images, labels = w.world.sample(src, n, seed=seed, size=model.input_size)
             with torch.no_grad():
                 out = model.swap(images.to(device), to=to)
-            out = (out[0] if isinstance(out, (tuple, list)) else out).float().cpu().clamp(0, 1)
+            out = out.float().cpu().clamp(0, 1)
             size = out.shape[-1]
             truth = w.world.swap_target(labels, dst, size=size)
             shown = F.interpolate(images, size=(size, size), mode="bilinear") if images.shape[-1] != size \

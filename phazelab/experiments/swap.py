@@ -104,7 +104,7 @@ def evaluate_swap(model: PhazeA, ev: _Eval, device: torch.device) -> dict[str, f
     with evaluating(model):
         def run(fn, x):
             out = fn(x.to(device))
-            return (out[0] if isinstance(out, tuple) else out).float().clamp(0, 1).cpu()
+            return out.float().clamp(0, 1).cpu()
 
         ab = run(lambda x: model.swap(x, "b"), ev.x_a)
         ba = run(lambda x: model.swap(x, "a"), ev.x_b)

@@ -130,24 +130,34 @@ class PhazeA(nn.Module):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks["encoder"](x)
 
-    def decode(self, z: torch.Tensor, side: Side) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """Side's fc (+ shared fc) (+ G-Block with fc_gblock's style) + decoder."""
+    def decode(self, z: torch.Tensor, side: Side, with_mask: bool = False
+               ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Side's fc (+ shared fc) (+ G-Block with fc_gblock's style) + decoder: the face (N, 3, S, S) in
+        [0, 1]; ``with_mask`` (learn_mask models only): (face, mask (N, 1, S, S))."""
         x = self.blocks[self._side_name("fc", side)](z)
         shared = self._shared_fc_name()
         if shared is not None:
             x = torch.cat([x, self.blocks[shared](z)], dim=1)
         if "fc_gblock" in self.blocks:
             x = self.blocks[self._side_name("g_block", side)](x, self.blocks["fc_gblock"](z))
-        return self.blocks[self._side_name("decoder", side)](x)
+        out = self.blocks[self._side_name("decoder", side)](x)
+        if with_mask:
+            if not self.config.learn_mask:
+                raise ValueError("with_mask=True needs a model built with learn_mask=True (it has no mask output)")
+            return out
+        return out[0] if isinstance(out, tuple) else out
 
-    def forward(self, x_a: torch.Tensor, x_b: torch.Tensor):
-        """Reconstructions (A through side A, B through side B); with learn_mask, (face, mask) pairs."""
+    def forward(self, x_a: torch.Tensor, x_b: torch.Tensor, with_mask: bool = False):
+        """Reconstructions (A through side A, B through side B): one face tensor per side; ``with_mask``
+        (learn_mask models): a (face, mask) pair per side."""
         if x_a.shape[1:] == x_b.shape[1:]:  # one encoder pass for both sides: it is shared
             z_a, z_b = self.encode(torch.cat([x_a, x_b])).split([x_a.shape[0], x_b.shape[0]])
         else:
             z_a, z_b = self.encode(x_a), self.encode(x_b)
-        return self.decode(z_a, "a"), self.decode(z_b, "b")
+        return self.decode(z_a, "a", with_mask), self.decode(z_b, "b", with_mask)
 
-    def swap(self, x: torch.Tensor, to: Side = "b") -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """The face swap: encode with the shared encoder, decode through side `to`'s path."""
-        return self.decode(self.encode(x), to)
+    def swap(self, x: torch.Tensor, to: Side = "b", with_mask: bool = False
+             ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """The face swap: encode with the shared encoder, decode through side `to`'s path (the face;
+        with ``with_mask``, (face, mask))."""
+        return self.decode(self.encode(x), to, with_mask)

@@ -90,9 +90,6 @@ def _replace_noise(model: nn.Module, make: Any) -> None:
             _replace_noise(child, make)
 
 
-def _face(out: Any) -> torch.Tensor:
-    return out[0] if isinstance(out, (tuple, list)) else out
-
 
 class ConcurrentTrainer:
     """K PhazeA models of one config trained together (see the module doc for the equivalence).
@@ -263,8 +260,8 @@ class ConcurrentTrainer:
                 out_a, out_b = functional_call(self._template, ({**train, **fixed}), (x_a, x_b))
         finally:
             _FEED.stack.pop()
-        loss_a, terms_a = self.loss_fn(_face(out_a), t_a)
-        loss_b, terms_b = self.loss_fn(_face(out_b), t_b)
+        loss_a, terms_a = self.loss_fn(out_a, t_a)
+        loss_b, terms_b = self.loss_fn(out_b, t_b)
         total = loss_a + loss_b
         return total, torch.cat([torch.stack([total, loss_a, loss_b]).detach(), terms_a.detach(), terms_b.detach()])
 

@@ -71,7 +71,7 @@ class GraphStep:
             out_a, out_b = t._forward(s["x_a"], s["x_b"])
         from .trainer import step_values
 
-        face_a, face_b = _face(out_a), _face(out_b)
+        face_a, face_b = out_a, out_b
         loss_a, terms_a = t.loss_fn(face_a, s["t_a"])
         loss_b, terms_b = t.loss_fn(face_b, s["t_b"])
         total = loss_a + loss_b
@@ -162,6 +162,3 @@ class GraphStep:
         self._graphs = (fwd, opt)
         self._key = self.key()
 
-
-def _face(out: Any) -> torch.Tensor:
-    return out[0] if isinstance(out, (tuple, list)) else out

@@ -80,8 +80,6 @@ def step_values(total: torch.Tensor, loss_a: torch.Tensor, loss_b: torch.Tensor,
 
 
 # -- previews -----------------------------------------------------------------------------------------
-def _face(out: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
-    return out[0] if isinstance(out, (tuple, list)) else out
 
 
 @torch.no_grad()
@@ -92,8 +90,8 @@ def preview_grid(model: PhazeA, x_a: torch.Tensor, x_b: torch.Tensor) -> torch.T
     """
     with evaluating(model):
         size = model.output_size
-        rec_a, rec_b = (_face(o) for o in model(x_a, x_b))
-        a_to_b, b_to_a = _face(model.swap(x_a, to="b")), _face(model.swap(x_b, to="a"))
+        rec_a, rec_b = model(x_a, x_b)
+        a_to_b, b_to_a = model.swap(x_a, to="b"), model.swap(x_b, to="a")
 
     def show(x: torch.Tensor) -> torch.Tensor:
         x = x.float()
@@ -404,7 +402,7 @@ class Trainer(LoopControl, Checkpointing):
         x_b, t_b, *mask_b = self._batch(self.data_b, masks=m)
         with self.autocast():
             out_a, out_b = self._forward(x_a, x_b)
-        face_a, face_b = _face(out_a), _face(out_b)
+        face_a, face_b = out_a, out_b
         loss_a, terms_a = self.loss_fn(face_a, t_a, *mask_a)
         loss_b, terms_b = self.loss_fn(face_b, t_b, *mask_b)
         total = loss_a + loss_b

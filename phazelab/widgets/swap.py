@@ -27,9 +27,6 @@ from .common import Background, Panel, guarded, on_model, show_png
 ROW_KEYS = ("input", "output", "truth", "error")
 
 
-def _face(out: Any) -> torch.Tensor:
-    return out[0] if isinstance(out, (tuple, list)) else out
-
 
 def row_labels(identity_a: int, identity_b: int, to: str) -> dict[str, str]:
     """What each row shows for the chosen decoding (the labels follow the "decode as" toggle)."""
@@ -154,5 +151,5 @@ class SwapViewer(Panel):
         device = next(self.model.parameters()).device
         with evaluating(self.model):
             with torch.no_grad():
-                out = _face(self.model.swap(frames.to(device), to=to))
+                out = self.model.swap(frames.to(device), to=to)
         return out.float().clamp(0, 1).cpu()
