@@ -29,245 +29,28 @@ import datetime as _dt
 import hashlib
 import json
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from ..config import TOPOLOGIES as _TOPOLOGIES
-from ..config import ConfigError, PhazeAConfig
 from ..data.bank import FaceBank
 from ..data.world import FaceWorld
 from ..model import PhazeA
-from ..model.modes import evaluating
-from ..strategies import STRATEGIES, StrategyError
-from ..strategies import strategy_blocks as _strategy_blocks
+from ..model.summary import meta_model
+from ..strategies import STRATEGIES
 from ..weights import atomic_write_bytes, atomic_write_text, freeze, load_blocks, load_model, save
-from .measures import clean_json, trailing_mean
+from .arms import plan_runs, strategy_blocks, strategy_plan
+from .measures import _eval_point, _swap_grid_png, clean_json, steps_to_target, trailing_mean
+from .study_config import METHOD_VERSION, MODES, QUICK_RUNS, TOPOLOGIES, StudyConfig, StudyError, topology_config
 
 __all__ = [
     "MODES", "QUICK_RUNS", "STRATEGIES", "TOPOLOGIES", "StudyConfig", "StudyError", "Study",
     "plan_runs", "run_study", "steps_to_target", "strategy_blocks", "strategy_plan", "topology_config",
 ]
-
-# The named topologies of phazelab.config.TOPOLOGIES; "config" keeps the given config's own topology.
-TOPOLOGIES: Mapping[str, Mapping[str, Any]] = {**_TOPOLOGIES, "config": {}}
-MODES = ("trainable", "frozen", "kickstart")
-# --quick: the runs that answer the forum question most directly, one seed.
-QUICK_RUNS = (("scratch", "trainable"), ("encoder", "trainable"), ("encoder", "frozen"),
-              ("encoder", "kickstart"), ("encoder+fc_b", "trainable"), ("encoder+fc_b+gblock", "trainable"),
-              ("all_but_a", "trainable"), ("all_but_a", "frozen"))
-
-
-# Bump when what a finished run measures changes: older run files are then re-run, not reused.
-METHOD_VERSION = 2
-
-
-class StudyError(ValueError):
-    """Bad study settings (the message names the setting and what was expected)."""
-
-
-# --------------------------------------------------------------------------------------------------
-# settings
-@dataclass
-class StudyConfig:
-    """Everything that defines the study. Defaults are the full study; `StudyConfig.quick()` the CPU one."""
-
-    topologies: tuple[str, ...] = ("default", "split_decoders")
-    runs: tuple[tuple[str, str], ...] = tuple((s, m) for s in STRATEGIES for m in MODES
-                                              if s != "scratch" or m == "trainable")
-    seeds: int = 3
-    stage1_steps: int = 2000
-    stage2_steps: int = 1000
-    batch: int = 16
-    preset: str = "lab-small"
-    base_config: dict[str, Any] | None = None  # a full PhazeAConfig dict (from --config); wins over preset
-    overrides: dict[str, Any] = field(default_factory=dict)  # options applied on top (e.g. from --set)
-    lr: float = 5e-5  # faceswap's Adam learning rate
-    precision: str = "auto"
-    target_fraction: float = 0.75  # target = stage-1 trailing loss after this fraction of stage-2 steps
-    target_loss: float | None = None  # a fixed target for both sides instead
-    smooth: int = 20  # trailing-mean window (steps) for the target test and final losses
-    kickstart: int | None = None  # K for the kickstart mode; None = stage2_steps // 4
-    world_seed: int = 0
-    a1: int = 0
-    b1: int = 1
-    sibling_distance: float = 0.5  # a2 = a1 moved this far towards a random identity (0 = a1, 1 = random)
-    sibling_seed: int = 0  # which random identity a2 moves towards (FaceWorld.add_sibling seed)
-    bank_size: int = 1024  # faces rendered once per identity and sampled from (0 = a fresh render per batch)
-    eval_every: int = 100  # leakage and held-out SSIM every this many stage-2 steps (and at 0 and the end)
-    eval_n: int = 64  # held-out frames for leakage and swap SSIM
-    cka_n: int = 64  # held-out frames per side for CKA
-    grid_n: int = 4  # faces in each run's swap grid
-    metrics_every: int | None = None  # trainer metric reads; None = 1 on CPU, 10 on GPU
-    quick: bool = False
-
-    def __post_init__(self) -> None:
-        self.topologies = tuple(self.topologies)
-        self.runs = tuple((str(s), str(m)) for s, m in self.runs)
-        self.validate()
-
-    @classmethod
-    def quick_settings(cls, **changes: Any) -> StudyConfig:
-        """`--quick`: lab-tiny, batch 4, one seed, one topology, a subset of runs (QUICK_RUNS), 200 + 100
-        steps at 4× faceswap's learning rate (so that 100 steps learn something)."""
-        base = dict(topologies=("default",), runs=QUICK_RUNS, seeds=1, stage1_steps=200, stage2_steps=100,
-                    batch=4, preset="lab-tiny", lr=2e-4, smooth=15, eval_every=50, eval_n=24, cka_n=32,
-                    bank_size=256, quick=True)
-        return cls(**{**base, **changes})
-
-    def validate(self) -> None:
-        for name in ("seeds", "stage1_steps", "stage2_steps", "batch", "smooth", "eval_every", "eval_n",
-                     "cka_n", "grid_n"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise StudyError(f"study setting {name} must be an integer ≥ 1, got {value!r}")
-        if self.eval_n < 8 or self.cka_n < 8:
-            raise StudyError(f"eval_n and cka_n must be ≥ 8 frames, got {self.eval_n} and {self.cka_n}")
-        if not self.topologies:
-            raise StudyError("topologies is empty; choose from " + ", ".join(TOPOLOGIES))
-        bad = [t for t in self.topologies if t not in TOPOLOGIES]
-        if bad:
-            raise StudyError(f"unknown topology {bad}; choose from {list(TOPOLOGIES)}")
-        if not self.runs:
-            raise StudyError("no runs selected (strategies × modes is empty)")
-        for strategy, mode in self.runs:
-            if strategy not in STRATEGIES:
-                raise StudyError(f"unknown strategy {strategy!r}; choose from {list(STRATEGIES)}")
-            if mode not in MODES:
-                raise StudyError(f"unknown mode {mode!r} for {strategy}; choose from {list(MODES)}")
-            if strategy == "scratch" and mode != "trainable":
-                raise StudyError("scratch loads nothing, so it has only the 'trainable' mode")
-        if not 0.0 <= self.sibling_distance <= 1.0:
-            raise StudyError(f"sibling_distance must be in [0, 1], got {self.sibling_distance!r}")
-        if not 0.0 < self.target_fraction <= 1.0:
-            raise StudyError(f"target_fraction must be in (0, 1], got {self.target_fraction!r}")
-        if round(self.target_fraction * self.stage2_steps) > self.stage1_steps:
-            at = round(self.target_fraction * self.stage2_steps)
-            raise StudyError(f"the target is stage 1's loss at step {at} but stage 1 trains only "
-                             f"{self.stage1_steps} steps; raise stage1_steps")
-        if self.target_loss is not None and not self.target_loss > 0:
-            raise StudyError(f"target_loss must be > 0, got {self.target_loss!r}")
-        k = self.kickstart_steps
-        if not 0 < k < self.stage2_steps:
-            raise StudyError(f"kickstart K must be in 1..{self.stage2_steps - 1} (stage-2 steps), got {k}")
-        if self.a1 == self.b1 or min(self.a1, self.b1) < 0:
-            raise StudyError(f"a1 and b1 must be two different identity ids ≥ 0, got {self.a1} and {self.b1}")
-        if isinstance(self.bank_size, bool) or not isinstance(self.bank_size, int) or self.bank_size < 0:
-            raise StudyError(f"bank_size must be an integer ≥ 0, got {self.bank_size!r}")
-        every = self.metrics_every
-        if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
-            raise StudyError(f"metrics_every must be an integer ≥ 1 or None, got {self.metrics_every!r}")
-        if not self.lr > 0:
-            raise StudyError(f"lr must be > 0, got {self.lr!r}")
-
-    @property
-    def kickstart_steps(self) -> int:
-        return self.kickstart if self.kickstart is not None else max(1, self.stage2_steps // 4)
-
-    def base(self) -> PhazeAConfig:
-        """The model config before the topology is applied (config file, else preset; then overrides)."""
-        try:
-            cfg = (PhazeAConfig.from_dict(self.base_config) if self.base_config is not None
-                   else PhazeAConfig.preset(self.preset))
-            return cfg.replace(**self.overrides) if self.overrides else cfg
-        except ConfigError as exc:
-            raise StudyError(f"study model config: {exc}") from exc
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["topologies"], out["runs"] = list(self.topologies), [list(r) for r in self.runs]
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> StudyConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise StudyError(f"unknown study setting(s) {unknown}; valid: {sorted(names)}")
-        data = dict(data)
-        if "runs" in data:
-            data["runs"] = tuple(tuple(r) for r in data["runs"])
-        return cls(**data)
-
-
-def topology_config(study: StudyConfig, topology: str) -> PhazeAConfig:
-    """The stage-1/stage-2 model config of one topology."""
-    if topology not in TOPOLOGIES:
-        raise StudyError(f"unknown topology {topology!r}; choose from {list(TOPOLOGIES)}")
-    try:
-        return study.base().replace(**TOPOLOGIES[topology])
-    except ConfigError as exc:
-        raise StudyError(f"topology {topology}: {exc}") from exc
-
-
-# --------------------------------------------------------------------------------------------------
-# strategies, read from the model
-def strategy_blocks(model: PhazeA, strategy: str) -> tuple[list[str], list[str]]:
-    """(blocks the strategy loads, what it asks for that this topology lacks): phazelab.strategies."""
-    try:
-        return _strategy_blocks(model, strategy)
-    except StrategyError as exc:
-        raise StudyError(str(exc)) from None
-
-
-def strategy_plan(model: PhazeA, strategy: str, mode: str = "trainable", kickstart: int = 1
-                  ) -> dict[str, Any]:
-    """What a stage-2 run does: load=[blocks], freeze=[blocks], unfreeze_at=K or None, absent=[...].
-
-    trainable: loaded blocks train from the start; frozen: loaded blocks stay frozen throughout;
-    kickstart: loaded blocks frozen for the first `kickstart` steps, then unfrozen (Trainer unfreeze_at).
-    """
-    if mode not in MODES:
-        raise StudyError(f"unknown mode {mode!r}; choose from {list(MODES)}")
-    if strategy == "scratch" and mode != "trainable":
-        raise StudyError("scratch loads nothing, so it has only the 'trainable' mode")
-    load, absent = strategy_blocks(model, strategy)
-    frozen = list(load) if mode in ("frozen", "kickstart") else []
-    return {"load": load, "freeze": frozen, "unfreeze_at": kickstart if mode == "kickstart" else None,
-            "absent": absent}
-
-
-def _meta_model(cfg: PhazeAConfig) -> PhazeA:
-    with warnings.catch_warnings(), torch.device("meta"):
-        warnings.simplefilter("ignore")
-        return PhazeA(cfg)
-
-
-def plan_runs(study: StudyConfig
-              ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    """Per topology, each strategy's blocks; the stage-2 runs to do; the runs skipped and why.
-
-    A run whose blocks (and mode) are the same as an earlier run's in that topology — because the blocks
-    it asks for are absent there — is skipped as a duplicate, naming the run it equals.
-    """
-    plans: dict[str, dict[str, Any]] = {}
-    todo: list[dict[str, Any]] = []
-    skipped: list[dict[str, Any]] = []
-    for topology in study.topologies:
-        model = _meta_model(topology_config(study, topology))
-        plans[topology] = {"blocks": list(model.blocks), "side_a": model.side_blocks("a"),
-                           "side_b": model.side_blocks("b"), "strategies": {}}
-        seen: dict[tuple, str] = {}
-        for strategy, mode in study.runs:
-            plan = strategy_plan(model, strategy, mode, study.kickstart_steps)
-            plans[topology]["strategies"][strategy] = {"load": plan["load"], "absent": plan["absent"]}
-            key = (tuple(plan["load"]), mode)
-            name = f"{strategy}@{mode}"
-            if key in seen:
-                skipped.append({"topology": topology, "strategy": strategy, "mode": mode,
-                                "reason": f"{', '.join(plan['absent'])} absent in {topology}: same blocks as "
-                                          f"{seen[key]}, so not run", "same_as": seen[key]})
-                continue
-            seen[key] = name
-            todo.append({"topology": topology, "strategy": strategy, "mode": mode, **plan})
-    return plans, todo, skipped
-
 
 # --------------------------------------------------------------------------------------------------
 # data
@@ -303,68 +86,6 @@ class StudyIdentities:
 
 
 # --------------------------------------------------------------------------------------------------
-# measurements
-def steps_to_target(steps: Sequence[int], losses: Sequence[float], target: float, window: int) -> int | None:
-    """First step whose mean loss over the last `window` steps (a full window) is ≤ target; None if never.
-
-    A full window means no run counts as "there" on one lucky batch: the earliest possible answer is
-    step `window`."""
-    smooth = trailing_mean(losses, window)
-    smooth[: max(0, window - 1)] = np.inf
-    hit = np.nonzero(smooth <= target)[0]
-    return int(steps[hit[0]]) if hit.size else None
-
-
-def _recon_ssim(model: PhazeA, images: torch.Tensor, side: str) -> float:
-    """Mean SSIM of side `side`'s reconstructions of held-out frames (eval mode, no gradients)."""
-    from ..analysis.metrics import ssim_scores
-
-    device = next(model.parameters()).device
-    with evaluating(model):
-        with torch.no_grad():
-            out = model.decode(model.encode(images.to(device)), side)
-    out = out.float().cpu()
-    return float(ssim_scores(out, F.interpolate(images, size=out.shape[-2:], mode="area")
-                             if images.shape[-1] != out.shape[-1] else images).mean())
-
-
-def _swap_grid_png(model: PhazeA, w: StudyIdentities, n: int, seed: int) -> bytes:
-    """Rows: a2 frames, their A→B swaps, the A→B ground truth, b1 frames, B→A swaps, B→A ground truth."""
-    import io
-
-    from PIL import Image
-
-    from ..analysis.plots import tile
-
-    device = next(model.parameters()).device
-    rows = []
-    with evaluating(model):
-        for src, dst, to in ((w.a2, w.b1, "b"), (w.b1, w.a2, "a")):
-            images, labels = w.world.sample(src, n, seed=seed, size=model.input_size)
-            with torch.no_grad():
-                out = model.swap(images.to(device), to=to)
-            out = out.float().cpu().clamp(0, 1)
-            size = out.shape[-1]
-            truth = w.world.swap_target(labels, dst, size=size)
-            shown = F.interpolate(images, size=(size, size), mode="bilinear") if images.shape[-1] != size \
-                else images
-            rows += [shown, out, truth]
-    buf = io.BytesIO()
-    Image.fromarray(tile(torch.cat(rows), nrow=n)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def _eval_point(model: PhazeA, w: StudyIdentities, study: StudyConfig, held_out: dict[str, torch.Tensor], step: int
-                ) -> dict[str, float]:
-    from ..analysis.metrics import leakage
-
-    leak = leakage(model, w.world, old_identity=w.a1, new_identity=w.a2, n=study.eval_n, side="a")
-    return {"step": step, "leakage": leak["leakage"], "closer_to_old": leak["closer_to_old"],
-            "recon_ssim_a": _recon_ssim(model, held_out["a"], "a"),
-            "recon_ssim_b": _recon_ssim(model, held_out["b"], "b")}
-
-
-# --------------------------------------------------------------------------------------------------
 # the study
 def _fingerprint(data: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -391,7 +112,7 @@ class Study:
                  progress: Progress | None = None) -> None:
         from ..train import resolve_device
 
-        self.study, self.out = study, Path(out)
+        self.config, self.out = study, Path(out)  # the StudyConfig this study runs
         self.device = resolve_device(device)
         self.progress = progress or (lambda _msg: None)
         self.w = StudyIdentities.build(study)
@@ -407,13 +128,13 @@ class Study:
         return self.out / "runs" / topology / f"seed{seed}" / f"{strategy}@{mode}.json"
 
     def _stage1_key(self, topology: str, seed: int) -> dict[str, Any]:
-        s = self.study
+        s = self.config
         return {"config": topology_config(s, topology).to_dict(), "seed": seed, "steps": s.stage1_steps,
                 "batch": s.batch, "lr": s.lr, "precision": s.precision, "world_seed": s.world_seed,
                 "a1": s.a1, "b1": s.b1, "bank_size": s.bank_size}
 
     def _stage2_key(self, topology: str, seed: int, run: Mapping[str, Any]) -> dict[str, Any]:
-        s = self.study
+        s = self.config
         return {"method": METHOD_VERSION, "stage1": self._stage1_key(topology, seed),
                 "strategy": run["strategy"], "mode": run["mode"],
                 "load": run["load"], "freeze": run["freeze"], "unfreeze_at": run["unfreeze_at"],
@@ -428,9 +149,9 @@ class Study:
         from ..analysis.metrics import HELD_OUT_SEED
 
         if self._held_out is None:
-            size = _meta_model(topology_config(self.study, self.study.topologies[0])).input_size
-            self._held_out = {"a": self.w.world.sample(self.w.a2, self.study.eval_n, HELD_OUT_SEED, size)[0],
-                              "b": self.w.world.sample(self.w.b1, self.study.eval_n, HELD_OUT_SEED, size)[0]}
+            size = meta_model(topology_config(self.config, self.config.topologies[0])).input_size
+            self._held_out = {"a": self.w.world.sample(self.w.a2, self.config.eval_n, HELD_OUT_SEED, size)[0],
+                              "b": self.w.world.sample(self.w.b1, self.config.eval_n, HELD_OUT_SEED, size)[0]}
         return self._held_out
 
     def _trainer(self, model: PhazeA, a: int, seed: int, train_seed: int, unfreeze_at: int | None,
@@ -439,7 +160,7 @@ class Study:
         so stage 2 reuses stage 1's Face B set (as the forum user does); `train_seed` draws batches."""
         from ..train import Trainer
 
-        s = self.study
+        s = self.config
         size = max(model.input_size, model.output_size)
         every = s.metrics_every or (1 if self.device.type == "cpu" else 10)
         data_a = self.w.source(a, s, size, seed * 7919 + a)
@@ -458,12 +179,12 @@ class Study:
             self.reused.append(f"stage1/{topology}/seed{seed}")
             return info
         self.progress(f"stage 1 · {topology} · seed {seed}: a1+b1 from scratch, "
-                      f"{self.study.stage1_steps} steps")
+                      f"{self.config.stage1_steps} steps")
         torch.manual_seed(seed)
-        model = PhazeA(topology_config(self.study, topology))
+        model = PhazeA(topology_config(self.config, topology))
         trainer = self._trainer(model, self.w.a1, seed, seed, None, lambda _r: None)
         t0 = time.perf_counter()
-        trainer.run(self.study.stage1_steps)
+        trainer.run(self.config.stage1_steps)
         wall = time.perf_counter() - t0
         save(trainer.model, folder, meta={"step": trainer.step, "study": "forum stage 1",
                                          "identities": {"a": self.w.a1, "b": self.w.b1}})
@@ -476,7 +197,7 @@ class Study:
 
     def targets(self, stage1: Mapping[str, Any]) -> dict[str, float]:
         """Target loss per side from stage 1's curve (or the fixed target_loss)."""
-        s = self.study
+        s = self.config
         if s.target_loss is not None:
             return {"a": float(s.target_loss), "b": float(s.target_loss)}
         at = max(1, round(s.target_fraction * s.stage2_steps))
@@ -487,7 +208,7 @@ class Study:
     def stage2(self, run: Mapping[str, Any], seed: int, stage1: Mapping[str, Any], label: str = ""
                ) -> dict[str, Any]:
         """One a2+b1 run under one strategy × mode (or the finished run read back)."""
-        s = self.study
+        s = self.config
         topology, strategy, mode = run["topology"], run["strategy"], run["mode"]
         key = self._stage2_key(topology, seed, run)
         path = self.run_file(topology, seed, strategy, mode)
@@ -551,7 +272,7 @@ class Study:
                         path: Path) -> dict[str, Any]:
         from ..analysis.metrics import HELD_OUT_SEED, block_cka, swap_scores, weight_drift
 
-        s, w, model = self.study, self.w, trainer.model
+        s, w, model = self.config, self.w, trainer.model
         curves = _curves(trainer.history)
         target = self.targets(stage1)
         out: dict[str, Any] = {"target_a": target["a"], "target_b": target["b"], "curves": curves,
@@ -590,7 +311,7 @@ class Study:
 
     def run(self) -> dict[str, Any]:
         """Every stage-1 and stage-2 run of the study; returns the results dict (see report.write_outputs)."""
-        s = self.study
+        s = self.config
         plans, todo, skipped = plan_runs(s)
         t0 = time.perf_counter()
         started = _now()
