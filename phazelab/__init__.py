@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from .config import ConfigError, NotSupportedError, PhazeAConfig
+from .lazy import lazy_exports
 from .model import PhazeA, block_summary, count_params
 from .weights import BlockError, LoadReport, freeze, frozen_blocks, load_blocks, load_model, save, unfreeze
 
@@ -17,13 +16,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:  # the trainer pulls in more; import it only when asked for
-    if name == "import_faceswap":
-        from .faceswap import import_faceswap
-
-        return import_faceswap
-    if name == "Trainer":
-        from .train import Trainer
-
-        return Trainer
-    raise AttributeError(f"module 'phazelab' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, {"Trainer": ".train", "import_faceswap": ".faceswap"}, globals())

@@ -9,8 +9,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..lazy import lazy_exports
 from .judge import SwapJudge, judge_swap, swap_baselines
 from .latents import LatentInfo, Latents, available_blocks, latents, reduce_features
 from .metrics import (
@@ -48,9 +47,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _PLOTS:
-        from . import plots
-
-        return getattr(plots, name)
-    raise AttributeError(f"module 'phazelab.analysis' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, dict.fromkeys(_PLOTS, ".plots"), globals())

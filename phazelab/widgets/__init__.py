@@ -13,8 +13,7 @@ call the trainer, `phazelab.weights` and `phazelab.analysis`: no science is comp
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..lazy import lazy_exports
 from ..strategies import STRATEGIES, strategy_blocks
 from .blocks import BlockPanel
 from .topology import TOPOLOGY_OPTIONS, TopologyPicker, buildable_presets
@@ -25,9 +24,4 @@ __all__ = ["STRATEGIES", "TOPOLOGY_OPTIONS", "BlockPanel", "LatentExplorer", "St
            "TopologyPicker", "TrainPanel", "buildable_presets", "strategy_blocks"]
 
 
-def __getattr__(name: str) -> Any:  # these pull in the trainer / analysis stack: import them when asked for
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module 'phazelab.widgets' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())  # these pull in the trainer / analysis
