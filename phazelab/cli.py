@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .train.cli import register as register_train
 
     register_train(sub)
+    from .bench_cli import register as register_bench
+
+    register_bench(sub)
     try:
         from .experiments.cli import register as register_experiments
     except ImportError:

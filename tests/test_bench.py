@@ -7,7 +7,7 @@ import pytest
 
 from phazelab import PhazeAConfig
 from phazelab.bench import bench_training, count_step_flops, gpu_peak_tflops
-from phazelab.train.cli import register
+from phazelab.bench_cli import register
 
 MICRO = PhazeAConfig.preset("lab-tiny").replace(dec_res_blocks=0, fs_original_min_filters=16, dec_min_filters=16)
 ISSUE_KEYS = {"device", "size", "batch", "img_per_s", "step_ms", "flops_per_step", "achieved_tflops",

@@ -6,8 +6,8 @@ import json
 import pytest
 
 from phazelab import PhazeAConfig
+from phazelab.bench_cli import register
 from phazelab.bench_concurrent import bench_concurrent, concurrent_counts
-from phazelab.train.cli import register
 
 MICRO = PhazeAConfig.preset("lab-tiny").replace(dec_res_blocks=0, fs_original_min_filters=16, dec_min_filters=16)
 
