@@ -288,7 +288,7 @@ blocks.wait()
     code("""
 train = TrainPanel(trainer, steps=STUDY.stage2_steps)
 train"""),
-    code("""lab.autorun(train)  # headless runs only; in JupyterLab press Train above"""),
+    code("""_ = lab.autorun(train)  # headless runs only; in JupyterLab press Train above"""),
     code("""trainer.history_frame().tail()"""),
 ]
 
@@ -402,7 +402,7 @@ from phazelab.widgets import StudyPanel
 panel = StudyPanel(lambda runs, topologies: lab.study_config(runs=runs, topologies=topologies),
                    out="runs/nb05", device=S.device)
 panel"""),
-    code("""lab.autorun(panel)  # headless runs only; in JupyterLab press Run study above"""),
+    code("""_ = lab.autorun(panel)  # headless runs only; in JupyterLab press Run study above"""),
     md("""
 ## Does a1 leak into side A?
 

@@ -8,6 +8,7 @@ the notebook stays responsive; all numbers come from `phazelab.analysis`.
 from __future__ import annotations
 
 import html
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -179,6 +180,7 @@ class LatentExplorer(Panel):
             raise
 
     def _compute_map(self, block: str, side: str, method: str, dims: int) -> None:
+        started = time.perf_counter()  # the whole job (frames, latents, map, scores), not the map alone
         self._step(0, "rendering frames…" if self.images is None else "")
         images, frame = self._frames()
         if self._uris is None:
@@ -199,7 +201,7 @@ class LatentExplorer(Panel):
         if self.scores:
             self._step(4, "identity and factor scores…")
             self._score(lat, frame)
-        done = f"done in {proj.seconds:.1f} s (map{_used(proj)})"
+        done = f"done in {time.perf_counter() - started:.1f} s (the map itself {proj.seconds:.1f} s{_used(proj)})"
         if proj.note:  # a degenerate map: say so where "done" would be, not only in the kernel log
             done = f"<b style='color:#a15c00'>{html.escape(proj.note)}</b> · {done}"
         self._step(5, done)
@@ -263,6 +265,10 @@ class LatentExplorer(Panel):
         """Show frame `row` (its face, enlarged, and its labels) beside the map."""
         images, frame = self._frames()
         show_png(self.thumbnail, images[row], scale=2)
-        info = ", ".join(f"{c}={v:.2f}" if isinstance(v, (float, np.floating)) else f"{c}={v}"
-                         for c, v in frame.iloc[row][list(_colour_order(frame.columns))[:6]].items())
+        def fmt(c: str, v: object) -> str:  # whole numbers (identity ids) as integers, not "2.00"
+            if isinstance(v, (float, np.floating)) and float(v).is_integer():
+                return f"{c}={int(v)}"
+            return f"{c}={v:.2f}" if isinstance(v, (float, np.floating)) else f"{c}={v}"
+
+        info = ", ".join(fmt(c, v) for c, v in frame.iloc[row][list(_colour_order(frame.columns))[:6]].items())
         self.caption.value = f"<small>#{row}: {info}</small>"
