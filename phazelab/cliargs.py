@@ -13,16 +13,18 @@ from .config import TOPOLOGIES, PhazeAConfig, load_config
 __all__ = ["add_model_args", "model_config"]
 
 
-def add_model_args(parser: argparse.ArgumentParser) -> None:
-    """Add --preset | --config, --set KEY=VALUE (repeatable) and --topology to ``parser``."""
+def add_model_args(parser: argparse.ArgumentParser, topology: bool = True) -> None:
+    """Add --preset | --config, --set KEY=VALUE (repeatable) and (unless ``topology=False``, for a
+    command with its own --topology) --topology to ``parser``."""
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--preset", help="a faceswap Phaze-A preset or phazelab's lab-slim / lab-tiny / lab-small "
                                         "(default: faceswap's default Phaze-A, 124 M parameters)")
     group.add_argument("--config", help="a Phaze-A config file (.json, or faceswap's train .ini)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override one Phaze-A option (repeatable), e.g. --set split_decoders=True")
-    parser.add_argument("--topology", dest="model_topology", choices=tuple(TOPOLOGIES),
-                        help="a named topology (phazelab.config.TOPOLOGIES) applied after --set")
+    if topology:
+        parser.add_argument("--topology", dest="model_topology", choices=tuple(TOPOLOGIES),
+                            help="a named topology (phazelab.config.TOPOLOGIES) applied after --set")
 
 
 def model_config(args: argparse.Namespace, default: PhazeAConfig | None = None) -> PhazeAConfig:

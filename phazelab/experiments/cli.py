@@ -8,6 +8,8 @@ import sys
 import time
 from typing import Any
 
+from ..cliargs import add_model_args
+
 __all__ = ["forum_main", "register", "study_from_args", "swap_main"]
 
 _TOPOLOGY_CHOICES = ("default", "split_decoders", "both", "config")
@@ -58,12 +60,7 @@ def register(subparsers: Any) -> None:
                         "classic shared encoder + two decoders (split_fc off, no G-Block); both; config: the "
                         "given config's own topology (default: config with --config, default with --quick, "
                         "else both)")
-    g = f.add_mutually_exclusive_group()
-    g.add_argument("--config", metavar="FILE", help="a PhazeAConfig JSON file or a faceswap train .ini")
-    g.add_argument("--preset", help="a faceswap preset or lab-tiny / lab-small "
-                                    "(default lab-small; quick lab-tiny)")
-    f.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a Phaze-A option (repeatable)")
+    add_model_args(f, topology=False)  # the study's own --topology above picks its grid of topologies
     f.add_argument("--strategies", nargs="+", metavar="S[:MODE]",
                    help="strategies (scratch encoder encoder+fc_b encoder+fc_b+gblock all_but_a), each "
                         "with all its modes, or STRATEGY:MODE (modes trainable frozen kickstart); scratch "

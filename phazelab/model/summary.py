@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -52,8 +53,10 @@ def block_summary(model: PhazeA) -> dict[str, dict[str, Any]]:
 
 
 def meta_model(config: PhazeAConfig) -> PhazeA:
-    """The model built on the meta device: shapes and counts without memory or init time."""
-    with torch.device("meta"):
+    """The model built on the meta device: shapes and counts without memory or init time (the one place
+    phazelab does this; build-time warnings, e.g. conv padding notes, are silenced here)."""
+    with warnings.catch_warnings(), torch.device("meta"):
+        warnings.simplefilter("ignore")
         return PhazeA(config)
 
 

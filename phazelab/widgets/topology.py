@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from ..config import LAB_PRESETS, ConfigError, PhazeAConfig, faceswap_preset_names, preset_table
-from ..model import PhazeA, block_summary
+from ..model import PhazeA, block_summary, meta_model
 from .common import Panel, format_count, guarded
 
 TOPOLOGY_OPTIONS = ("split_fc", "shared_fc", "enable_gblock", "split_gblock", "split_decoders")
@@ -48,11 +48,9 @@ def buildable_presets() -> list[str]:
 
 @lru_cache(maxsize=64)
 def _summary(config_json: str) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
-    cfg = PhazeAConfig.from_json(config_json)
+    model = meta_model(PhazeAConfig.from_json(config_json))
     with warnings.catch_warnings():  # conv padding notes from a shapes-only forward
         warnings.simplefilter("ignore")
-        with torch.device("meta"):
-            model = PhazeA(cfg)
         summary = block_summary(model)
     return summary, {side: model.side_blocks(side) for side in ("a", "b")}
 
