@@ -35,6 +35,14 @@ ENCODER_CHOICES = (
 UPSCALERS = ("resize_images", "subpixel", "upscale_fast", "upscale_hybrid")
 
 
+def require_known(data: Any, cls: type, error: type[Exception], what: str) -> None:
+    """Raise ``error`` naming the keys of ``data`` that are not fields of the dataclass ``cls``."""
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise error(f"unknown {what}(s) {unknown}; valid: {sorted(names)}")
+
+
 class ConfigError(ValueError):
     """An option has a value faceswap would not accept."""
 
@@ -188,10 +196,7 @@ class PhazeAConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PhazeAConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ConfigError(f"unknown Phaze-A option(s) {unknown}; valid options: {sorted(names)}")
+        require_known(data, cls, ConfigError, "Phaze-A option")
         return cls(**data)
 
     def to_json(self) -> str:

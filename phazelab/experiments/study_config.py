@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..config import TOPOLOGIES as _TOPOLOGIES
-from ..config import ConfigError, PhazeAConfig
+from ..config import ConfigError, PhazeAConfig, require_known
 from ..strategies import STRATEGIES
 
 # The named topologies of phazelab.config.TOPOLOGIES; "config" keeps the given config's own topology.
@@ -141,10 +141,7 @@ class StudyConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StudyConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise StudyError(f"unknown study setting(s) {unknown}; valid: {sorted(names)}")
+        require_known(data, cls, StudyError, "study setting")
         data = dict(data)
         if "runs" in data:
             data["runs"] = tuple(tuple(r) for r in data["runs"])
