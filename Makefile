@@ -2,7 +2,7 @@
 VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.phazelab-installed
-LAB_NB  ?= notebooks/01_meet_phaze_a.ipynb
+LAB_NB  ?= lab-work/01_meet_phaze_a.ipynb
 PORT    ?= 8888
 PYTEST_ARGS ?=
 SHOTS_ARGS  ?=
@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml scripts/install_torch.sh
 
 ## Open JupyterLab on the first notebook (127.0.0.1, token-protected).
 lab: $(STAMP)
+	$(PY) -c "from phazelab.lab import work_copies; print('notebooks copied to', work_copies())"
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(PORT) --no-browser \
 	  --ServerApp.root_dir=$(CURDIR) $(if $(filter 0,$(shell id -u)),--allow-root,) \
 	  --LabApp.default_url=/lab/tree/$(LAB_NB)

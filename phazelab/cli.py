@@ -60,8 +60,10 @@ def summary_main(args: argparse.Namespace) -> int:
 
 
 def lab_main(args: argparse.Namespace) -> int:
+    from .lab import work_copies
+
     root = Path(__file__).resolve().parents[1]
-    nb = root / "notebooks" / "01_meet_phaze_a.ipynb"
+    nb = work_copies() / "01_meet_phaze_a.ipynb"  # the learner's copies: outputs never reach notebooks/
     cmd = [sys.executable, "-m", "jupyter", "lab", "--ip=127.0.0.1", f"--port={args.port}", "--no-browser",
            f"--ServerApp.root_dir={root}"]
     if nb.exists():

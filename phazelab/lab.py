@@ -252,3 +252,22 @@ def swap_judge_table(models: dict[str, PhazeA], world: Any, identity_a: int, ide
         for name, v in swap_baselines(world, labels, identity_a, identity_b, size, judge=judge).items():
             rows[f"baseline: {name}"] = {k: v[k] for k in ("success", "id_top1", "pose_err_deg", "masked_ssim")}
     return pd.DataFrame(rows).T
+
+
+WORK_DIR = Path(__file__).resolve().parents[1] / "lab-work"  # the learner's copies (git-ignored)
+
+
+def work_copies(work: str | Path | None = None) -> Path:
+    """Copy notebooks/*.ipynb into the learner's work folder (default lab-work/, ignored by git), where
+    `make lab` opens them: outputs and widget state a learner saves stay out of the repository's
+    notebooks. A copy that exists is never overwritten (the learner's edits are theirs). Returns the
+    folder."""
+    import shutil
+
+    src = Path(__file__).resolve().parents[1] / "notebooks"
+    dst = Path(work) if work is not None else WORK_DIR
+    dst.mkdir(parents=True, exist_ok=True)
+    for nb in sorted(src.glob("*.ipynb")):
+        if not (dst / nb.name).exists():
+            shutil.copy2(nb, dst / nb.name)
+    return dst

@@ -65,3 +65,15 @@ def test_full_cpu_study_config_is_the_cli_quick_study(monkeypatch):
     monkeypatch.setattr(lab.torch.cuda, "is_available", lambda: True)
     gpu = lab.study_config()
     assert gpu.preset == "lab-small" and gpu.stage1_steps > study.stage1_steps and not gpu.quick
+
+
+def test_work_copies_keep_outputs_out_of_the_repository(tmp_path):
+    from phazelab import lab
+
+    work = lab.work_copies(tmp_path / "w")
+    names = sorted(p.name for p in work.glob("*.ipynb"))
+    assert names == sorted(p.name for p in (lab.MODELS_DIR.parents[1] / "notebooks").glob("*.ipynb"))
+    mine = work / names[0]
+    mine.write_text("{}")  # the learner's own edits
+    lab.work_copies(work)
+    assert mine.read_text() == "{}"  # never overwritten
