@@ -29,6 +29,23 @@ def test_notebook_runs_in_quick_mode(path, tmp_path, monkeypatch):
     assert all(c.get("execution_count") for c in nb.cells if c.cell_type == "code")
 
 
+WITH_BUTTONS = [p for p in NOTEBOOKS if "lab.autorun(" in p.read_text()]
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", WITH_BUTTONS, ids=[p.stem for p in WITH_BUTTONS])
+def test_notebook_runs_with_nobody_pressing_a_button(path, tmp_path, monkeypatch):
+    """Run All before any button is pressed: cells that read what a button produces say so, no traceback."""
+    monkeypatch.setenv("PHAZELAB_QUICK", "1")
+    monkeypatch.delenv("PHAZELAB_AUTORUN", raising=False)
+    monkeypatch.chdir(tmp_path)
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert not errors
+
+
 def test_notebooks_are_stored_without_outputs():
     assert NOTEBOOKS, "no notebooks found"
     for path in NOTEBOOKS:

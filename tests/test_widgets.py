@@ -537,3 +537,20 @@ def test_latent_explorer_says_when_the_latents_are_identical_or_not_finite(world
     ex.compute()
     ex.wait()
     assert "NaN or inf" in ex.error.value and len(ex.figure.data) == 0
+
+
+def test_topology_diagram_highlights_one_sides_path():
+    """Side A's path in faceswap's default topology runs through fc_a only (never fc_b): the highlight
+    shows exactly the blocks and edges on that path."""
+    from phazelab import PhazeAConfig
+    from phazelab.widgets.topology import TopologyPicker, diagram_edges
+
+    picker = TopologyPicker(PhazeAConfig.preset("lab-tiny"))
+    picker.path.value = "a"
+    svg = picker.diagram.value
+    lit = {n for e in diagram_edges({"a": picker.paths["a"]}) for n in e}
+    assert "fc_a" in lit and "fc_b" not in lit and "face B" not in lit
+    assert 'data-block="fc_b" opacity="0.3"' in svg and 'data-block="fc_a" opacity="1"' in svg
+    assert svg.count('class="path"') == len(diagram_edges({"a": picker.paths["a"]}))
+    picker.path.value = None
+    assert 'opacity="0.3"' not in picker.diagram.value

@@ -109,9 +109,12 @@ def _shape_text(shape: Any) -> str:
     return "×".join(str(s) for s in shape)
 
 
-def diagram_svg(summary: dict[str, dict[str, Any]], paths: dict[str, list[str]]) -> str:
+def diagram_svg(summary: dict[str, dict[str, Any]], paths: dict[str, list[str]], highlight: str | None = None
+                ) -> str:
     """An SVG block diagram: one box per block with its parameter count and output shape, coloured by
-    side (A only, B only, shared)."""
+    side (A only, B only, shared). ``highlight`` "a" or "b" draws that side's path (its blocks and
+    edges, from the input to its face) bold and fades everything else: side A's faces never pass
+    through a block that is not on this path."""
     nodes = ["input", *summary, "face A", "face B"]
     used = sorted({_column(n) for n in nodes})  # no empty column where a topology has no G-Block
     columns: dict[int, list[str]] = {}
@@ -131,10 +134,18 @@ def diagram_svg(summary: dict[str, dict[str, Any]], paths: dict[str, list[str]])
              f'font-family="sans-serif" class="phazelab-diagram">',
              '<defs><marker id="arr" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
              'orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#666"/></marker></defs>']
+    lit = None
+    if highlight is not None:
+        lit_edges = diagram_edges({highlight: paths[highlight]})
+        lit = {n for edge in lit_edges for n in edge}
     for src, dst in sorted(diagram_edges(paths)):
         (x0, y0), (x1, y1) = pos[src], pos[dst]
+        on = lit is None or (src, dst) in lit_edges
+        colour = "#666" if lit is None else "#111" if on else "#ccc"
+        extra = ' class="path"' if lit is not None and on else ""
         parts.append(f'<line x1="{x0 + box_w}" y1="{y0 + box_h / 2}" x2="{x1}" y2="{y1 + box_h / 2}" '
-                     'stroke="#666" stroke-width="1.3" marker-end="url(#arr)"/>')
+                     f'stroke="{colour}" stroke-width="{3 if lit is not None and on else 1.3}" '
+                     f'marker-end="url(#arr)"{extra}/>')
     for n, (x, y) in pos.items():
         if n in summary:
             side = "shared" if (n in on_a) == (n in on_b) else ("a" if n in on_a else "b")
@@ -147,8 +158,11 @@ def diagram_svg(summary: dict[str, dict[str, Any]], paths: dict[str, list[str]])
         else:
             lines = [f'<tspan x="{x + box_w / 2}" dy="0">{html.escape(n)}</tspan>']
             fill, dy = "#ffffff", 30
-        parts.append(f'<g class="block" data-block="{html.escape(n)}"><rect x="{x}" y="{y}" width="{box_w}" '
-                     f'height="{box_h}" rx="6" fill="{fill}" fill-opacity="0.35" stroke="#444"/>'
+        faded = lit is not None and n not in lit
+        parts.append(f'<g class="block" data-block="{html.escape(n)}" opacity="{0.3 if faded else 1}">'
+                     f'<rect x="{x}" y="{y}" width="{box_w}" '
+                     f'height="{box_h}" rx="6" fill="{fill}" fill-opacity="0.35" stroke="#444" '
+                     f'stroke-width="{2.5 if lit is not None and not faded else 1}"/>'
                      f'<text x="{x + box_w / 2}" y="{y + dy}" font-size="12" text-anchor="middle">'
                      f'{"".join(lines)}</text></g>')
     parts.append("</svg>")
@@ -183,6 +197,9 @@ class TopologyPicker(Panel):
             widget.tooltip = option_help(name)  # the option's help line (PhazeAConfig field metadata)
             self.toggles[name] = widget
         self.total = W.HTML()
+        self.path = W.ToggleButtons(options=[("all blocks", None), ("side A path", "a"), ("side B path", "b")],
+                                    value=None, tooltips=["every block", "the blocks side A's faces go through",
+                                                          "the blocks side B's faces go through"])
         self.diagram = W.HTML()
         self.legend = W.HTML(" ".join(
             f"<span style='background:{c};opacity:.6;padding:0 6px;border:1px solid #444'>&nbsp;</span> "
@@ -196,11 +213,12 @@ class TopologyPicker(Panel):
         for name, widget in self.toggles.items():
             widget.observe(guarded(self.error, lambda change, name=name: self._on_toggle(name, change)),
                            names="value")
+        self.path.observe(guarded(self.error, lambda _c: self._draw()), names="value")
         if on_change is not None:
             self.on_change(on_change)
         self.widget = W.VBox([W.HBox([self.preset, self.toggles["shared_fc"]]),
                               W.HBox([self.toggles[n] for n in TOPOLOGY_OPTIONS if n != "shared_fc"]),
-                              self.total, self.diagram, self.legend, self.error])
+                              self.total, self.path, self.diagram, self.legend, self.error])
         self._show(self.config)
 
     # -- public ---------------------------------------------------------------------------------------
@@ -264,7 +282,10 @@ class TopologyPicker(Panel):
         total = sum(v["params"] for v in summary.values())
         self.total.value = (f"<b>{len(summary)} blocks, {total:,} parameters</b> · input "
                             f"{config.encoder_input_size} px, output {config.output_size} px")
-        self.diagram.value = diagram_svg(summary, paths)
+        self._draw()
+
+    def _draw(self) -> None:
+        self.diagram.value = diagram_svg(self.summary, self.paths, self.path.value)
 
 
 __all__ = ["TOPOLOGY_OPTIONS", "TopologyPicker", "buildable_presets", "diagram_edges", "diagram_svg",
