@@ -93,7 +93,8 @@ class BlockPanel(Panel):
         self.add_folder = W.Button(description="add folder", icon="folder-open")
         self.apply_button = W.Button(description="Apply", button_style="primary", icon="check",
                                      tooltip="load the checked blocks, then freeze / unfreeze as toggled")
-        self.strategy_buttons = {s: W.Button(description=s, tooltip=f"{s}: {STRATEGY_HELP[s]}")
+        self.strategy_buttons = {s: W.Button(description=s, tooltip=f"{s}: {STRATEGY_HELP[s]}",
+                                             layout=W.Layout(width="auto"))  # the full name, never cut
                                  for s in STRATEGIES}
 
         frozen = set(weights.frozen_blocks(model))

@@ -34,8 +34,9 @@ class StudyPanel(Panel):
         self.run_button = W.Button(description="Run study", button_style="success", icon="play")
         self.log = W.HTML()
         self.error = W.HTML()
-        self.summary = W.HTML()
-        self.plots = W.VBox()
+        # the summary wraps and its table scrolls inside the notebook's width; plots size to the output
+        self.summary = W.HTML(layout=W.Layout(max_width="100%", overflow_x="auto"))
+        self.plots = W.VBox(layout=W.Layout(max_width="100%"))
         self._job = Background(self.error)
         self._lines: list[str] = []
         self.run_button.on_click(guarded(self.error, lambda _b: self.start()))
@@ -64,7 +65,8 @@ class StudyPanel(Panel):
         results = run_study(study, self.out, device=self.device, progress=self._progress)
         table = aggregate(results)
         items = "".join(f"<li>{html.escape(s)}</li>" for s in summarize(results, table))
-        self.summary.value = (f"<h4>Summary (generated from the numbers)</h4><ul>{items}</ul>"
+        self.summary.value = (f"<div style='white-space:normal;overflow-wrap:anywhere'>"
+                              f"<h4>Summary (generated from the numbers)</h4><ul>{items}</ul></div>"
                               + table_html(table)  # a number or a reason in every cell, never NaN
                               + f"<p><small>full report: {html.escape(str(self.out / 'report.html'))}</small></p>")
         self.plots.children = [go.FigureWidget(fig) for topology in study.topologies
