@@ -319,3 +319,20 @@ def test_latent_table_gives_a_number_or_a_visible_reason():
     assert np.isfinite(enc["knn_acc"]) and enc["knn_k"] == 3 and "k lowered from 5 to 3" in enc["notes"]
     assert "r2_smile: smile does not vary" in enc["notes"] and enc["cv"] == 2
     assert "same latent" in table.iloc[1]["notes"] and "same latent" not in enc["notes"]
+
+
+def test_debiased_cka_is_zero_for_unrelated_and_one_for_rotations():
+    """The plain estimate reads ~0.9 for unrelated wide representations at small N; the debiased one ~0."""
+    from phazelab.analysis.metrics import linear_cka
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 512)), rng.normal(size=(64, 512))
+    assert linear_cka(x, y) > 0.5  # the biased estimator's null is far from 0 here
+    assert abs(linear_cka(x, y, debiased=True)) < 0.05
+    q, _ = np.linalg.qr(rng.normal(size=(512, 512)))
+    assert linear_cka(x, x @ q * 3.0, debiased=True) == pytest.approx(1.0, abs=1e-9)
+    z = rng.normal(size=(256, 8))
+    padded = np.hstack([z, rng.normal(size=(256, 8)) * 1e-6])
+    assert linear_cka(z, padded, debiased=True) == pytest.approx(1.0, abs=1e-3)
+    with pytest.raises(ValueError, match="N ≥ 4"):
+        linear_cka(x[:3], y[:3], debiased=True)

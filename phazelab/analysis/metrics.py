@@ -395,11 +395,14 @@ def leakage(model: nn.Module, world: Any, old_identity: int, new_identity: int, 
 
 # -------------------------------------------------------------------------------------------------
 # what transfer kept: CKA and weight drift
-def linear_cka(X: Any, Y: Any) -> float:
+def linear_cka(X: Any, Y: Any, debiased: bool = False) -> float:
     """Linear CKA (Kornblith et al. 2019) between two representations of the same N inputs.
 
-    1 for identical representations and for any orthogonal transform or isotropic scaling of one;
-    near 0 for unrelated ones (with N ≫ D).
+    1 for identical representations and for any orthogonal transform or isotropic scaling of one. The
+    plain (biased HSIC) estimate is far from 0 for unrelated representations unless N ≫ D (e.g. 0.98 for
+    independent 2048-d Gaussians at N = 32); ``debiased=True`` uses the unbiased HSIC estimator (Song et
+    al. 2012, as in Nguyen, Raghu & Kornblith 2021), which is ≈ 0 for unrelated representations at any
+    N ≥ 4 (it can then be slightly negative). X (N, Dx), Y (N, Dy); NaN when either has no variance.
     """
     X = np.asarray(X.detach().cpu() if isinstance(X, torch.Tensor) else X, dtype=np.float64)
     Y = np.asarray(Y.detach().cpu() if isinstance(Y, torch.Tensor) else Y, dtype=np.float64)
@@ -408,6 +411,15 @@ def linear_cka(X: Any, Y: Any) -> float:
                          f"got {list(X.shape)} and {list(Y.shape)}")
     X = X - X.mean(0)
     Y = Y - Y.mean(0)
+    if debiased:
+        n = X.shape[0]
+        if n < 4:
+            raise ValueError(f"linear_cka: the debiased estimator needs N ≥ 4 inputs, got {n}")
+        kx, ky = X @ X.T, Y @ Y.T
+        hxy, hxx, hyy = _hsic_unbiased(kx, ky), _hsic_unbiased(kx, kx), _hsic_unbiased(ky, ky)
+        if hxx <= 0 or hyy <= 0:
+            return float("nan")
+        return float(hxy / np.sqrt(hxx * hyy))
     if X.shape[0] < max(X.shape[1], Y.shape[1]):  # Gram form: cheaper when features outnumber samples
         kx, ky = X @ X.T, Y @ Y.T
         hsic, nx, ny = (kx * ky).sum(), np.linalg.norm(kx), np.linalg.norm(ky)
@@ -416,6 +428,17 @@ def linear_cka(X: Any, Y: Any) -> float:
     if nx == 0 or ny == 0:
         return float("nan")
     return float(hsic / (nx * ny))
+
+
+def _hsic_unbiased(k: np.ndarray, l_: np.ndarray) -> float:
+    """The unbiased HSIC estimator of two N×N Gram matrices (Song et al. 2012, eq. 5)."""
+    n = k.shape[0]
+    k, l_ = k.copy(), l_.copy()
+    np.fill_diagonal(k, 0.0)
+    np.fill_diagonal(l_, 0.0)
+    ones_k, ones_l = k.sum(0), l_.sum(0)
+    term = (k * l_).sum() + ones_k.sum() * ones_l.sum() / ((n - 1) * (n - 2)) - 2.0 * (ones_k @ ones_l) / (n - 2)
+    return float(term / (n * (n - 3)))
 
 
 def cka_matrix(lat1: dict[str, np.ndarray], lat2: dict[str, np.ndarray]) -> pd.DataFrame:
