@@ -321,14 +321,16 @@ for name in models:
     md("""
 ## The per-block table
 
-`probe_acc`: cross-validated logistic regression predicting the identity; `knn_acc` and
-`silhouette` by identity; `r2_*`: cross-validated ridge regression to each factor. The `reduction`
-column says how a feature map became the probe's input.
+`probe_acc` (± `probe_std` over the folds): cross-validated logistic regression predicting the
+identity; `knn_acc` and `silhouette` by identity; `r2_*`: cross-validated ridge regression to each factor.
+The `reduction` column says how a feature map became the probe's input. Every model row has its **nulls**
+on the same frames below it (`kind`): raw pixels, pixels pooled to 4×4, the mean colour, and the same
+blocks of untrained models of the same config. A block that does not beat them shows nothing learned.
 """),
     code("""
 import pandas as pd
 from phazelab.analysis import block_table
-tables = {name: block_table(m, world, PROBE_IDS, n=S.n_per_identity, pool=S.latent_pool)
+tables = {name: block_table(m, world, PROBE_IDS, n=S.n_per_identity, pool=S.latent_pool, baselines=True)
           for name, m in models.items()}
 pd.concat(tables, names=["topology"])"""),
     code("""

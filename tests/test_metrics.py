@@ -290,6 +290,20 @@ def test_block_table_on_world_frames(world):
     assert list(table["block"]) == ["encoder", "fc_gblock"] and (table["side"] == "a").all()
     assert (table["probe_chance"] == 0.5).all() and table["probe_acc"].between(0, 1).all()
     assert {"r2_yaw", "r2_pitch", "r2_smile", "r2_mouth_open", "dims", "reduction"} <= set(table.columns)
+    assert (table["kind"] == "model").all() and "probe_std" in table.columns
+
+
+def test_block_table_prints_its_nulls_on_the_same_frames(world):
+    """Pixels, pooled pixels, mean colour and untrained copies of every block sit beside the model's rows."""
+    model = PhazeA(PhazeAConfig.preset("lab-tiny"), seed=0)
+    table = block_table(model, world, [0, 1, 2], n=6, blocks=["encoder"], cv=2, k=3, baselines=True,
+                        untrained_seeds=(7,))
+    kinds = dict(zip(table["block"] + " / " + table["kind"], table["dims"], strict=True))
+    assert kinds["encoder / model"] == kinds["encoder / untrained (seed 7)"]
+    assert kinds["pixels pooled 4×4 / baseline"] == 48 and kinds["mean colour / baseline"] == 3
+    assert kinds["pixels (raw) / baseline"] == 3 * model.input_size ** 2
+    # the untrained encoder of the same config differs from the model's (another seed), so its row can differ
+    assert table["probe_acc"].between(0, 1).all() and len(table) == 5
 
 
 # -- scores that cannot be computed say why (issue 17.4) ---------------------------------------------

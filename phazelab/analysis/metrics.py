@@ -15,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from pytorch_msssim import ssim as _ssim
 from pytorch_msssim.ssim import gaussian_filter as _gaussian_filter
 from sklearn.decomposition import PCA
@@ -163,7 +164,8 @@ def latent_table(lat: dict[str, np.ndarray], identity: Any, factors_frame: pd.Da
         row: dict[str, Any] = {
             "block": block, "dims": int(X.shape[1]),
             "reduction": info[block].reduction if block in info else "",
-            "probe_acc": probe.get("accuracy", nan), "probe_chance": probe.get("chance", nan),
+            "probe_acc": probe.get("accuracy", nan), "probe_std": probe.get("accuracy_std", nan),
+            "probe_chance": probe.get("chance", nan),
             "knn_acc": knn.get("accuracy", nan), "knn_chance": knn.get("chance", nan),
             "silhouette": sil.get("silhouette", nan), "silhouette_chance": sil.get("chance", nan),
             "cv": int(cv), "knn_k": knn.get("k", int(k)),
@@ -183,15 +185,39 @@ def latent_table(lat: dict[str, np.ndarray], identity: Any, factors_frame: pd.Da
 def block_table(model: nn.Module, world: Any, identities: Sequence[int], n: int = 60,
                 seed: int = HELD_OUT_SEED, *, side: str = "a", blocks: Sequence[str] | None = None,
                 columns: Sequence[str] = FACTOR_COLUMNS, cv: int = 5, k: int = 5, pool: Pool = "auto",
-                batch_size: int = 64, progress: bool = False) -> pd.DataFrame:
+                batch_size: int = 64, progress: bool = False, baselines: bool = False,
+                untrained_seeds: Sequence[int] = (1000, 1001)) -> pd.DataFrame:
     """The per-block identity table on fresh world frames: `n` frames of each identity, all routed
-    through side `side`'s path (so every block sees the same frames)."""
+    through side `side`'s path (so every block sees the same frames). Column "kind" says what a row is.
+
+    ``baselines`` adds the null rows on the same frames, so no number stands alone: raw pixels, pixels
+    average-pooled to 4×4, the mean colour, and every block of untrained models of the same config
+    (one set of rows per seed in ``untrained_seeds``). A block that scores no better than these rows
+    does not show that it learned identity.
+    """
     if len(identities) < 2:
         raise ValueError(f"block_table: need at least 2 identities, got {list(identities)}")
     images, labels = world.sample(identity=list(identities), n=n, seed=seed, size=model.input_size)
+    ids, frame = labels.identity.numpy(), labels.to_frame()
     lat = latents(model, images, blocks, batch_size, pool, progress, side=side)
-    table = latent_table(lat, labels.identity.numpy(), labels.to_frame(), columns, cv, k, seed)
-    table.insert(1, "side", side)
+    table = latent_table(lat, ids, frame, columns, cv, k, seed)
+    table.insert(1, "kind", "model")
+    if baselines:
+        x = images.float()
+        pixel = {"pixels (raw)": x.flatten(1).numpy(),
+                 "pixels pooled 4×4": F.adaptive_avg_pool2d(x, 4).flatten(1).numpy(),
+                 "mean colour": x.mean(dim=(2, 3)).numpy()}
+        extra = latent_table(pixel, ids, frame, columns, cv, k, seed)
+        extra.insert(1, "kind", "baseline")
+        parts = [table, extra]
+        for s in untrained_seeds:
+            fresh = type(model)(model.config, seed=int(s))
+            u = latent_table(latents(fresh, images, blocks, batch_size, pool, False, side=side), ids, frame,
+                             columns, cv, k, seed)
+            u.insert(1, "kind", f"untrained (seed {s})")
+            parts.append(u)
+        table = pd.concat(parts, ignore_index=True)
+    table.insert(2, "side", side)
     return table
 
 
