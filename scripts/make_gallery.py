@@ -79,6 +79,12 @@ def build(out_dir: Path, size: int = 64) -> list[Path]:
     written.append(out_dir / "identities.png")
     save_png(to_image(grid), written[-1])
 
+    # the hard set: the same identities' grid for FaceWorld(hard=True) (colour and hair shared)
+    hard = FaceWorld(seed=0, n_identities=8, hard=True)
+    rows = [hard.render(i, columns, size=size) for i in range(hard.n_identities)]
+    written.append(out_dir / "identities_hard.png")
+    save_png(to_image(tile(torch.cat(rows), rows=hard.n_identities)), written[-1])
+
     # random factors, as training sees them
     images, _ = world.sample(list(range(world.n_identities)), 6, seed=1, size=size)
     written.append(out_dir / "random_factors.png")

@@ -277,3 +277,22 @@ def test_face_mask_is_exact_head_coverage():
     changed = (other - image_and_mask[:, :3]).abs().amax(1, keepdim=True) > 1e-6
     assert float(mask[changed].max()) < 1.0  # only the background (and the soft edge) changed
     assert float(changed[mask < 0.01].float().mean()) > 0.9
+
+
+def test_hard_identities_share_colour_and_hair_and_differ_in_geometry():
+    from phazelab.data.identity import GEOMETRY, LATENT_NAMES, SHARED_IN_HARD
+
+    hard = FaceWorld(seed=0, n_identities=6, hard=True)
+    lat = hard.latent
+    shared = [LATENT_NAMES.index(n) for n in SHARED_IN_HARD]
+    geometry = [LATENT_NAMES.index(n) for n in GEOMETRY]
+    assert torch.equal(lat[:, shared], lat[:1, shared].expand(6, -1))
+    assert float(torch.pdist(lat[:, geometry]).min()) > 0.3  # picked far apart in geometry
+    params = [hard.identity_params(i) for i in range(6)]
+    assert len({p["skin_color"] for p in params}) == 1 and len({p["hair_color"] for p in params}) == 1
+    f = hard.sample_factors(4, 1)
+    a, b = hard.render(0, f, 48), hard.render(1, f, 48)
+    colour_gap = (a.mean(dim=(2, 3)) - b.mean(dim=(2, 3))).abs().max()
+    assert colour_gap < 0.05 and (a - b).abs().amax() > 0.2  # same colours, different faces
+    assert torch.equal(FaceWorld(seed=0, n_identities=6, hard=True).latent, lat)
+    assert not torch.equal(FaceWorld(seed=0, n_identities=6).latent, lat)

@@ -123,3 +123,31 @@ def _pick_distinct(generator: torch.Generator, n: int) -> torch.Tensor:
         chosen.append(nxt)
         dist = torch.minimum(dist, torch.cdist(emb, emb[nxt : nxt + 1]).squeeze(1))
     return pool[chosen]
+
+
+# What "hard" identities share (FaceWorld(hard=True)): skin, hair colour, hairline and hair shape,
+# glasses, beard, iris and lip colour; they differ only in facial geometry (head and jaw shape, eyes,
+# brows, nose, mouth, ears), so a model or metric cannot tell them apart by colour.
+SHARED_IN_HARD: tuple[str, ...] = (
+    "skin_color", "skin_hue", "hair_color", "hair_front", "hair_back", "hair_volume", "hair_part", "hair_wave",
+    "glasses", "glasses_color", "glasses_size", "beard", "beard_shape", "iris_color", "lip_red",
+)
+GEOMETRY: tuple[str, ...] = tuple(n for n in LATENT_NAMES if n not in SHARED_IN_HARD)
+
+
+def pick_hard(generator: torch.Generator, n: int) -> torch.Tensor:
+    """n latent rows that share every SHARED_IN_HARD value (the first draw's, with glasses and beard
+    off) and are picked far apart in facial geometry alone (greedy farthest-point, equal weights)."""
+    pool = torch.rand(max(64, 24 * n), len(LATENT_NAMES), generator=generator)
+    shared = [LATENT_NAMES.index(name) for name in SHARED_IN_HARD]
+    pool[:, shared] = pool[:1, shared]
+    pool[:, LATENT_NAMES.index("glasses")] = 0.0
+    pool[:, LATENT_NAMES.index("beard")] = 0.0
+    emb = pool[:, [LATENT_NAMES.index(name) for name in GEOMETRY]]
+    chosen = [0]
+    dist = torch.cdist(emb, emb[:1]).squeeze(1)
+    for _ in range(n - 1):
+        nxt = int(dist.argmax())
+        chosen.append(nxt)
+        dist = torch.minimum(dist, torch.cdist(emb, emb[nxt : nxt + 1]).squeeze(1))
+    return pool[chosen]

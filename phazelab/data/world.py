@@ -35,7 +35,7 @@ from phazelab.data.factors import (  # noqa: F401 - re-exported: the world's lab
     Factors,
     Labels,
 )
-from phazelab.data.identity import LATENT_NAMES, _physical, _pick_distinct  # noqa: F401
+from phazelab.data.identity import LATENT_NAMES, _physical, _pick_distinct, pick_hard  # noqa: F401
 from phazelab.data.render import render_batch
 from phazelab.data.source import FaceSource, check_batch_args
 
@@ -60,17 +60,19 @@ class FaceWorld:
 
     ``FaceWorld(seed)`` is fully determined by its seed: the same seed gives the same identities, and
     identities are picked far apart so a person tells them apart at 64 px. ``add_sibling`` adds
-    near-copies for hard leakage cases.
+    near-copies for hard leakage cases. ``hard=True`` draws identities that share skin, hair colour,
+    hairline and glasses and differ only in facial geometry (`phazelab.data.identity.SHARED_IN_HARD`):
+    in the default world colour alone names an identity half the time, here it names none.
     """
 
-    def __init__(self, seed: int = 0, n_identities: int = 8) -> None:
+    def __init__(self, seed: int = 0, n_identities: int = 8, hard: bool = False) -> None:
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise ValueError(f"FaceWorld: seed must be an int, got {seed!r}")
         if not isinstance(n_identities, int) or isinstance(n_identities, bool) or n_identities < 1:
             raise ValueError(f"FaceWorld: n_identities must be a positive int, got {n_identities!r}")
-        self.seed = seed
+        self.seed, self.hard = seed, bool(hard)
         gen = torch.Generator().manual_seed(seed)
-        self._latent = _pick_distinct(gen, n_identities)
+        self._latent = pick_hard(gen, n_identities) if hard else _pick_distinct(gen, n_identities)
         self._tables: dict[str, dict[str, torch.Tensor]] = {}
 
     # identities --------------------------------------------------------------------------------------
