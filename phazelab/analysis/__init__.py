@@ -3,6 +3,7 @@
     latents(model, images) ──► project(...) ──► plots.latent_scatter
             └──────────────► metrics (probes, kNN, silhouette, R², GT swap, leakage, CKA, drift)
     swap outputs ──► judge (identity by render matching, pose error, success, effective blur)
+    patched activations ──► judge: which block decides the output's identity (patching)
 
 `plots` (plotly) is imported on first use, so metrics-only code does not pay for it.
 """
@@ -33,6 +34,7 @@ from .metrics import (
     swap_scores,
     weight_drift,
 )
+from .patching import patch_block, patching_table
 from .project import Projection, project
 
 _PLOTS = ("latent_scatter", "metric_bars", "loss_curves", "swap_grid", "cka_heatmap", "image_grid_figure",
@@ -41,7 +43,7 @@ _PLOTS = ("latent_scatter", "metric_bars", "loss_curves", "swap_grid", "cka_heat
 __all__ = [
     "FACTOR_COLUMNS", "HELD_OUT_SEED", "LatentInfo", "Latents", "Projection", "SwapJudge", "attribution",
     "available_blocks", "block_cka", "block_table", "cka_matrix", "factor_r2", "fit_blur", "identity_mix",
-    "identity_probe", "image_distance", "judge_swap", "knn_accuracy", "latent_table", "latents", "leakage",
+    "identity_probe", "image_distance", "judge_swap", "knn_accuracy", "latent_table", "patch_block", "patching_table", "latents", "leakage",
     "linear_cka", "masked_ssim", "project", "reduce_features", "silhouette", "swap_baselines", "swap_scores",
     "weight_drift", *_PLOTS,
 ]
