@@ -43,7 +43,8 @@ _PLOTS = ("latent_scatter", "metric_bars", "loss_curves", "swap_grid", "cka_heat
 __all__ = [
     "FACTOR_COLUMNS", "HELD_OUT_SEED", "LatentInfo", "Latents", "Projection", "SwapJudge", "attribution",
     "available_blocks", "block_cka", "block_table", "cka_matrix", "factor_r2", "fit_blur", "identity_mix",
-    "identity_probe", "image_distance", "judge_swap", "knn_accuracy", "latent_table", "patch_block", "patching_table", "latents", "leakage",
+    "identity_probe", "image_distance", "judge_swap", "knn_accuracy", "latent_table",
+    "patch_block", "patching_table", "latents", "leakage",
     "linear_cka", "masked_ssim", "project", "reduce_features", "silhouette", "swap_baselines", "swap_scores",
     "weight_drift", *_PLOTS,
 ]
