@@ -32,6 +32,7 @@ from .metrics import (
     masked_ssim,
     silhouette,
     swap_scores,
+    verification_auc,
     weight_drift,
 )
 from .patching import patch_block, patching_table
@@ -46,6 +47,7 @@ __all__ = [
     "identity_probe", "image_distance", "judge_swap", "knn_accuracy", "latent_table",
     "patch_block", "patching_table", "latents", "leakage",
     "linear_cka", "masked_ssim", "project", "reduce_features", "silhouette", "swap_baselines", "swap_scores",
+    "verification_auc",
     "weight_drift", *_PLOTS,
 ]
 

@@ -513,3 +513,43 @@ def weight_drift(model_before: nn.Module, model_after: nn.Module) -> dict[str, f
                 norm += float((a.detach().double().cpu() ** 2).sum())
         out[name] = float(np.sqrt(diff) / np.sqrt(norm)) if norm > 0 else float("nan")
     return out
+
+
+def verification_auc(X: Any, identity: Any, heldout: Sequence[int], seed: int = 0) -> dict[str, float]:
+    """Identity *verification* on identities never used to fit: does the latent generalise an identity code?
+
+    A linear discriminant projection is fitted on the frames of every identity not in ``heldout``
+    (scikit-learn's LinearDiscriminantAnalysis, after PCA to at most N/2 dims), then all pairs of frames of
+    the ``heldout`` identities are scored by cosine similarity in that space; the ROC AUC of same vs
+    different identity is the score (0.5 = chance, 1 = every same pair closer than every different
+    pair). Also returned: the AUC of plain cosine similarity of the standardised latents (no fit), and
+    the numbers of pairs.
+
+    X (N, D), identity (N,) ints. Raises ValueError with fewer than 2 held-out or 2 fitting identities.
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.metrics import roc_auc_score
+
+    X = np.asarray(X, dtype=np.float64)
+    ids = np.asarray(identity)
+    held = np.isin(ids, list(heldout))
+    fit_ids, held_ids = np.unique(ids[~held]), np.unique(ids[held])
+    if len(held_ids) < 2 or len(fit_ids) < 2:
+        raise ValueError(f"verification_auc: need ≥ 2 held-out and ≥ 2 fitting identities, got "
+                         f"{len(held_ids)} and {len(fit_ids)}")
+    mu, sd = X[~held].mean(0), X[~held].std(0) + 1e-12
+    Z = (X - mu) / sd
+    dims = int(max(1, min(Z.shape[1], (~held).sum() // 2)))
+    pca = PCA(n_components=dims, random_state=seed).fit(Z[~held])
+    lda = LinearDiscriminantAnalysis().fit(pca.transform(Z[~held]), ids[~held])
+    a = np.triu_indices(int(held.sum()), k=1)
+    same = (ids[held][:, None] == ids[held][None, :])[a]
+
+    def auc(F: np.ndarray) -> float:
+        F = F / (np.linalg.norm(F, axis=1, keepdims=True) + 1e-12)
+        return float(roc_auc_score(same, (F @ F.T)[a]))
+
+    return {"auc": auc(lda.transform(pca.transform(Z[held]))), "auc_unfitted": auc(Z[held]),
+            "pairs_same": int(same.sum()), "pairs_different": int((~same).sum()),
+            "fit_identities": int(len(fit_ids)), "heldout_identities": int(len(held_ids))}
