@@ -168,7 +168,7 @@ def study_config(runs: Any = None, topologies: Any = ("default",), seeds: int = 
 # Seconds per training step of the lab preset at the notebook batch, measured with `phazelab bench`
 # (bench/RESULTS.md): on the 2-core CPU lab-slim at batch 8; on a GPU an upper bound.
 SECONDS_PER_STEP = {"cpu": 0.3, "cuda": 0.03}
-SUCCESS_GATE = 0.8  # the judge's A→B success a swap must reach to count as one (issue "A real swap")
+from .analysis.gates import GATE_SUCCESS as SUCCESS_GATE  # noqa: E402 - the judge's success a swap must reach
 
 
 def estimate_minutes(steps: int, device: str | None = None) -> float:
@@ -178,8 +178,10 @@ def estimate_minutes(steps: int, device: str | None = None) -> float:
 
 
 def _verdict(success: float) -> str:
-    return ("a real swap (success ≥ the 0.8 gate)" if success >= SUCCESS_GATE
-            else "not trained enough: the judge's success is below the 0.8 gate, so this is not yet a swap")
+    from .analysis.gates import NOT_EVIDENCE, quality_gate
+
+    return ("a real swap (success ≥ the 0.8 gate)" if quality_gate(success)["passed"]
+            else f"{NOT_EVIDENCE} (the judge's success is below the 0.8 gate: this is not yet a swap)")
 
 
 def describe_stage1(topology: str = "split_decoders") -> str:

@@ -215,3 +215,13 @@ def test_masked_ssim(world, frames, truth):
     assert (ssim(other, x, data_range=1, size_average=False) < masked - 0.05).all()
     with pytest.raises(ValueError, match="mask"):
         masked_ssim(x, x, ones[:, :, :10])
+
+
+def test_quality_gate_names_every_reason():
+    from phazelab.analysis.gates import NOT_EVIDENCE, quality_gate
+
+    assert quality_gate(0.9, 0.5)["passed"] is True
+    failed = quality_gate(0.3, float("inf"))
+    assert not failed["passed"] and failed["verdict"] == NOT_EVIDENCE and len(failed["reasons"]) == 2
+    assert "0.30 < 0.8" in failed["reasons"][0] and "blur" in failed["reasons"][1]
+    assert quality_gate(0.85)["passed"] and not quality_gate(0.85, 1.5)["passed"]
