@@ -10,7 +10,7 @@ from typing import Any
 
 from ..cliargs import add_model_args
 
-__all__ = ["forum_main", "register", "study_from_args", "swap_main"]
+__all__ = ["forum_main", "identity_main", "register", "study_from_args", "swap_main"]
 
 _TOPOLOGY_CHOICES = ("default", "split_decoders", "both", "config")
 
@@ -45,6 +45,20 @@ def register(subparsers: Any) -> None:
     sw.add_argument("--ship", metavar="DIR", help="also copy the final model folder to DIR (e.g. data/models/NAME)")
     sw.add_argument("--json", action="store_true", help="print the result as one JSON object")
     sw.set_defaults(func=swap_main)
+    idn = studies.add_parser(
+        "identity", help="where identity lives per block, against nulls (pixels, untrained), with patching",
+        description="For the trained A+B model of each topology (data/models): the swap-quality gate, the "
+                    "per-block identity table on the default and the hard (geometry-only) identities with "
+                    "raw-pixel, pooled-pixel, mean-colour and untrained-model rows, identity verification on "
+                    "never-seen identities, activation patching of the swap, and debiased CKA with its null. "
+                    "Writes OUT/identity.json; --readme replaces the README's marked section.")
+    idn.add_argument("--quick", action="store_true", help="small sizes (about a minute on a CPU; rough numbers)")
+    idn.add_argument("--topology", action="append", choices=("default", "split_decoders"),
+                     help="topology to measure (repeatable; default both)")
+    idn.add_argument("--out", default="runs/identity", help="output folder (default runs/identity)")
+    idn.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    idn.add_argument("--readme", metavar="FILE", help="write the report into FILE's identity-nulls section")
+    idn.set_defaults(func=identity_main)
     f = studies.add_parser(
         "forum", help="a1+b1 → a2+b1: which blocks to load, frozen, trainable or kickstarted",
         description="Train a1+b1 from scratch (stage 1), then a2+b1 under each load/freeze strategy with the "
@@ -223,4 +237,27 @@ def swap_main(args: argparse.Namespace) -> int:
           f"B {f['recon_ssim_b']:.3f}\n  baselines (A→B success): "
           + ", ".join(f"{k} {v['success']:.2f}" for k, v in base.items())
           + f"\n  model: {args.out}/model")
+    return 0
+
+
+def identity_main(args: argparse.Namespace) -> int:
+    """`phazelab experiment identity`: prints the report (or --json), writes OUT/identity.json."""
+    import json
+
+    from ..markdown import replace_marked
+    from .identity import IdentityStudy, markdown_report, run_identity, write_outputs
+    from .measures import clean_json
+
+    topologies = tuple(args.topology or ("default", "split_decoders"))
+    study = IdentityStudy.quick(topologies=topologies) if args.quick else IdentityStudy(topologies=topologies)
+    try:
+        result = run_identity(study, progress=not args.json)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"phazelab experiment identity: error: {exc}", file=sys.stderr)
+        return 2
+    path = write_outputs(result, args.out)
+    report = markdown_report(result, "phazelab " + shlex.join(sys.argv[1:]))
+    if args.readme:
+        replace_marked(args.readme, "identity-nulls", report)
+    print(json.dumps(clean_json(result)) if args.json else f"{report}\n\nwritten: {path}")
     return 0

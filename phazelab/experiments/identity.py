@@ -1,0 +1,178 @@
+"""Where identity lives, measured against nulls: `phazelab experiment identity`.
+
+For each topology's trained A+B model (the shipped stage-1 models of data/models, or any saved model):
+
+1. the quality gate first (the swap judge's A→B success; a model below it is "not trained enough" and
+   everything after is printed as not evidence);
+2. the per-block table on the default world and on the hard (geometry-only) identities, each model row
+   beside its nulls on the same frames: raw pixels, pixels pooled 4×4, mean colour, untrained copies;
+3. identity verification on identities never seen in training nor used to fit (pair AUC per block,
+   beside the same for pooled pixels and an untrained model);
+4. activation patching: per block, the share of A→B swap outputs whose judged identity flips when the
+   block's activation is patched in from B frames rendered with the same factors;
+5. debiased linear CKA of each block against an untrained model, beside its null (two untrained models).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from ..analysis.gates import NOT_EVIDENCE, quality_gate
+from ..analysis.judge import judge_for
+from ..analysis.latents import latents
+from ..analysis.metrics import HELD_OUT_SEED, block_table, linear_cka, verification_auc
+from ..analysis.patching import patching_table
+from ..data.world import FaceWorld
+from ..fileio import atomic_write_text
+from ..model import PhazeA
+from ..weights import load_model, read_meta
+from .measures import clean_json
+
+__all__ = ["IdentityStudy", "markdown_report", "run_identity", "write_outputs"]
+
+
+@dataclass(frozen=True)
+class IdentityStudy:
+    """Sizes of the identity experiment (``quick()``: a minute on a CPU; the numbers are then rough)."""
+
+    topologies: tuple[str, ...] = ("default", "split_decoders")
+    probe_identities: int = 8  # the world's identities the block table probes (chance 1/8)
+    n_per_identity: int = 32
+    verify_identities: int = 64  # new identities for verification (never trained on, half never fitted)
+    verify_frames: int = 12
+    patch_frames: int = 32
+    cka_n: int = 512
+    untrained_seeds: tuple[int, ...] = (1000, 1001)
+    world_seed: int = 0
+    identity_a: int = 0
+    identity_b: int = 1
+
+    @classmethod
+    def quick(cls, **changes: Any) -> IdentityStudy:
+        base = dict(probe_identities=4, n_per_identity=8, verify_identities=8, verify_frames=4,
+                    patch_frames=8, cka_n=32, untrained_seeds=(1000,))
+        return cls(**{**base, **changes})
+
+
+def _models_dir() -> Path:
+    from ..lab import MODELS_DIR
+
+    return MODELS_DIR
+
+
+def _verification(model: PhazeA, study: IdentityStudy, world: FaceWorld, untrained: PhazeA) -> pd.DataFrame:
+    """Pair AUC per block on identities added to the world (random identities: never trained on)."""
+    vw = FaceWorld(seed=study.world_seed, n_identities=world.n_identities)
+    new = [vw.add_sibling(i % world.n_identities, 1.0, seed=1000 + i) for i in range(study.verify_identities)]
+    images, labels = vw.sample(new, study.verify_frames, seed=HELD_OUT_SEED + 5, size=model.input_size)
+    ids = labels.identity.numpy()
+    heldout = new[len(new) // 2:]
+    rows = []
+    for kind, m in (("model", model), ("untrained", untrained)):
+        for block, x in latents(m, images, progress=False, pool="gap").items():
+            rows.append({"kind": kind, "block": block, **verification_auc(x, ids, heldout)})
+    pooled = F.adaptive_avg_pool2d(images.float(), 4).flatten(1).numpy()
+    rows.append({"kind": "baseline", "block": "pixels pooled 4×4", **verification_auc(pooled, ids, heldout)})
+    return pd.DataFrame(rows)
+
+
+def _patching(model: PhazeA, study: IdentityStudy, world: FaceWorld) -> pd.DataFrame:
+    """Patch each block of the A→B path in from B frames with the same factors; judge the outputs."""
+    factors = world.sample_factors(study.patch_frames, HELD_OUT_SEED + 6)
+    x_a = world.render(study.identity_a, factors, model.input_size)
+    x_b = world.render(study.identity_b, factors, model.input_size)
+    judge = judge_for(world, factors, study.identity_b, model.output_size, pose_of="target")
+    return patching_table(model, x_a, x_b, lambda out: judge(out)["frames"]["identity"], to="b",
+                          source_identity=study.identity_b)
+
+
+def _cka(model: PhazeA, study: IdentityStudy, world: FaceWorld) -> pd.DataFrame:
+    """Debiased CKA per block: trained vs untrained, beside the null untrained vs untrained."""
+    images, _ = world.sample(list(range(min(8, world.n_identities))), max(1, study.cka_n // 8),
+                             seed=HELD_OUT_SEED + 7, size=model.input_size)
+    seeds = list(study.untrained_seeds) + [study.untrained_seeds[0] + 1] * (len(study.untrained_seeds) < 2)
+    u1, u2 = (PhazeA(model.config, seed=s) for s in seeds[:2])
+    lat, l1, l2 = (latents(m, images, progress=False, pool="gap") for m in (model, u1, u2))
+    return pd.DataFrame([{"block": b, "cka_vs_untrained": linear_cka(lat[b], l1[b], debiased=True),
+                          "null_untrained_vs_untrained": linear_cka(l1[b], l2[b], debiased=True),
+                          "n": int(len(images))} for b in lat])
+
+
+def run_identity(study: IdentityStudy, models: dict[str, PhazeA] | None = None, progress: bool = True
+                 ) -> dict[str, Any]:
+    """Measure 1–5 (module doc) per topology; returns a JSON-able dict (tables as lists of rows)."""
+    out: dict[str, Any] = {"study": asdict(study), "date": _dt.datetime.now(_dt.timezone.utc).isoformat(
+        timespec="seconds"), "topologies": {}}
+    world = FaceWorld(seed=study.world_seed)
+    hard = FaceWorld(seed=study.world_seed, hard=True)
+    for topology in study.topologies:
+        if models is not None and topology in models:
+            model, meta = models[topology], {}
+        else:
+            path = _models_dir() / topology
+            model, meta = load_model(path).float(), read_meta(path)
+        if progress:
+            print(f"[{topology}] gate, block tables (default and hard identities), verification, patching, CKA")
+        success = float(meta.get("judge", {}).get("success_ab", float("nan")))
+        if not meta:
+            with torch.no_grad():
+                factors = world.sample_factors(study.patch_frames, HELD_OUT_SEED + 8)
+                outputs = model.eval().swap(world.render(study.identity_a, factors, model.input_size), "b")
+                success = judge_for(world, factors, study.identity_b, model.output_size,
+                                    pose_of="target")(outputs.float().clamp(0, 1))["success"]
+        gate = quality_gate(success)
+        ids = list(range(min(study.probe_identities, world.n_identities)))
+        tables = {name: block_table(model, w, ids, n=study.n_per_identity, pool="gap", baselines=True,
+                                    untrained_seeds=study.untrained_seeds, cv=min(5, study.n_per_identity))
+                  for name, w in (("default", world), ("hard", hard))}
+        untrained = PhazeA(model.config, seed=study.untrained_seeds[0])
+        out["topologies"][topology] = {
+            "gate": {**gate, "swap_success": success, "steps": meta.get("step")},
+            "block_table": {k: t.to_dict("records") for k, t in tables.items()},
+            "verification": _verification(model, study, world, untrained).to_dict("records"),
+            "patching": _patching(model, study, world).to_dict("records"),
+            "cka": _cka(model, study, world).to_dict("records"),
+        }
+    return out
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    from ..markdown import table
+
+    return table(pd.DataFrame(rows)[columns])
+
+
+def markdown_report(result: dict[str, Any], command: str) -> str:
+    """The README section: per topology the gate first, then each table with its nulls beside it."""
+    lines = [f"Command: `{command}` · {result['date']} · every model row has its nulls on the same frames."]
+    for topology, r in result["topologies"].items():
+        g = r["gate"]
+        head = (f"**{topology}** — swap success {g['swap_success']:.2f} after {g['steps']} steps: "
+                + ("passed the gate" if g["passed"] else f"**{NOT_EVIDENCE}** ({'; '.join(g['reasons'])})"))
+        lines += ["", head, ""]
+        for world_name, rows in r["block_table"].items():
+            lines += [f"Block table, {world_name} identities (probe accuracy ± fold sd, chance "
+                      f"{rows[0]['probe_chance']:.3f}; R² yaw):", "",
+                      _table(rows, ["kind", "block", "dims", "probe_acc", "probe_std", "knn_acc", "r2_yaw"]), ""]
+        lines += ["Verification on identities never trained on nor fitted (pair AUC, 0.5 = chance):", "",
+                  _table(r["verification"], ["kind", "block", "auc", "auc_unfitted", "heldout_identities"]), "",
+                  "Activation patching of the A→B swap (share of outputs whose judged identity flips):", "",
+                  _table(r["patching"], ["block", "flip", "as_source_before", "as_source_after", "n"]), "",
+                  "Debiased CKA against an untrained model, beside two untrained models (the null):", "",
+                  _table(r["cka"], ["block", "cka_vs_untrained", "null_untrained_vs_untrained", "n"])]
+    return "\n".join(lines)
+
+
+def write_outputs(result: dict[str, Any], out: str | Path) -> Path:
+    """OUT/identity.json (atomic)."""
+    path = Path(out) / "identity.json"
+    atomic_write_text(path, json.dumps(clean_json(result), indent=1))
+    return path
