@@ -348,6 +348,19 @@ enough*, and its block table above describes a model that does not swap yet.
     code("""
 lab.swap_judge_table(models, world, IDENTITY_A, IDENTITY_B, n=32)"""),
     md("""
+## Where is the output's identity decided? Activation patching
+
+A probe says what a block *contains*; patching says what it *decides*. For held-out A frames on the
+A→B path, one block's activation is replaced by the one it has for B frames rendered with the same pose,
+expression and lighting; the rest runs as usual and the judge names the output's identity. `flip` is the
+share of outputs whose judged identity changes. (On a model that does not swap yet, read it with the
+gate above in mind.)
+"""),
+    code("""
+from phazelab.experiments.identity import patch_swap_table
+pd.concat({name: patch_swap_table(m, world, IDENTITY_A, IDENTITY_B, n=S.n_per_identity // 2)
+           for name, m in models.items()}, names=["topology"])"""),
+    md("""
 ## Explore the latents
 
 Pick a block, a projection and what to colour by. Hover a point to see its face.

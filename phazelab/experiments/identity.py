@@ -36,7 +36,7 @@ from ..model import PhazeA
 from ..weights import load_model, read_meta
 from .measures import clean_json
 
-__all__ = ["IdentityStudy", "markdown_report", "run_identity", "write_outputs"]
+__all__ = ["IdentityStudy", "markdown_report", "patch_swap_table", "run_identity", "write_outputs"]
 
 
 @dataclass(frozen=True)
@@ -84,14 +84,17 @@ def _verification(model: PhazeA, study: IdentityStudy, world: FaceWorld, untrain
     return pd.DataFrame(rows)
 
 
-def _patching(model: PhazeA, study: IdentityStudy, world: FaceWorld) -> pd.DataFrame:
-    """Patch each block of the A→B path in from B frames with the same factors; judge the outputs."""
-    factors = world.sample_factors(study.patch_frames, HELD_OUT_SEED + 6)
-    x_a = world.render(study.identity_a, factors, model.input_size)
-    x_b = world.render(study.identity_b, factors, model.input_size)
-    judge = judge_for(world, factors, study.identity_b, model.output_size, pose_of="target")
+def patch_swap_table(model: PhazeA, world: FaceWorld, identity_a: int = 0, identity_b: int = 1, n: int = 32
+                     ) -> pd.DataFrame:
+    """Patch each block of the A→B path in from B frames rendered with the same factors (held-out
+    frames) and judge the outputs: per block, the share whose judged identity flips, and the share
+    judged as B before and after."""
+    factors = world.sample_factors(n, HELD_OUT_SEED + 6)
+    x_a = world.render(identity_a, factors, model.input_size)
+    x_b = world.render(identity_b, factors, model.input_size)
+    judge = judge_for(world, factors, identity_b, model.output_size, pose_of="target")
     return patching_table(model, x_a, x_b, lambda out: judge(out)["frames"]["identity"], to="b",
-                          source_identity=study.identity_b)
+                          source_identity=identity_b)
 
 
 def _cka(model: PhazeA, study: IdentityStudy, world: FaceWorld) -> pd.DataFrame:
@@ -138,7 +141,8 @@ def run_identity(study: IdentityStudy, models: dict[str, PhazeA] | None = None, 
             "gate": {**gate, "swap_success": success, "steps": meta.get("step")},
             "block_table": {k: t.to_dict("records") for k, t in tables.items()},
             "verification": _verification(model, study, world, untrained).to_dict("records"),
-            "patching": _patching(model, study, world).to_dict("records"),
+            "patching": patch_swap_table(model, world, study.identity_a, study.identity_b,
+                                         study.patch_frames).to_dict("records"),
             "cka": _cka(model, study, world).to_dict("records"),
         }
     return out
