@@ -309,7 +309,7 @@ passed them); `lab.train_pair(lab.build(S.preset, topology=...), world, 0, 1, st
     code(SETUP),
     code("""
 from phazelab.data import FaceWorld
-world = FaceWorld(seed=0, n_identities=6)
+world = FaceWorld(seed=0, n_identities=8)  # the world the shipped models were trained in
 IDENTITY_A, IDENTITY_B = 0, 1
 PROBE_IDS = list(range(world.n_identities))"""),
     md("## The trained models of both topologies (the same pair, identities 0 and 1)"),
