@@ -13,12 +13,13 @@ from .config import TOPOLOGIES, PhazeAConfig, load_config
 __all__ = ["add_model_args", "model_config"]
 
 
-def add_model_args(parser: argparse.ArgumentParser, topology: bool = True) -> None:
+def add_model_args(parser: argparse.ArgumentParser, topology: bool = True,
+                   default_model: str = "faceswap's default Phaze-A, 124 M parameters") -> None:
     """Add --preset | --config, --set KEY=VALUE (repeatable) and (unless ``topology=False``, for a
     command with its own --topology) --topology to ``parser``."""
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--preset", help="a faceswap Phaze-A preset or phazelab's lab-slim / lab-tiny / lab-small "
-                                        "(default: faceswap's default Phaze-A, 124 M parameters)")
+                                        f"(default: {default_model})")
     group.add_argument("--config", help="a Phaze-A config file (.json, or faceswap's train .ini)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override one Phaze-A option (repeatable), e.g. --set split_decoders=True")

@@ -93,8 +93,10 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     try:
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700; give it a plain mkdir's mode
         yield tmp
+        mode = 0o666 & ~_umask()  # whatever wrote them (safetensors writes 0600): a plain file's mode
         for f in tmp.iterdir():
             if f.is_file():
+                os.chmod(f, mode)
                 with open(f, "rb") as fh:
                     os.fsync(fh.fileno())
         fsync_dir(tmp)

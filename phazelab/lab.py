@@ -112,14 +112,16 @@ def stage1_model(topology: str = "split_decoders", device: str | None = None) ->
     Raises:
         FileNotFoundError: naming the folder and the command that makes it.
     """
+    from .config import topology_options
     from .weights import load_model
 
+    topology_options(topology)  # ConfigError naming the topologies for an unknown name
     path = MODELS_DIR / topology
     if not (path / "model.safetensors").is_file():
         raise FileNotFoundError(f"{path}: no shipped stage-1 model for topology {topology!r}; make it with "
                                 f"`phazelab experiment swap --topology {topology} --out runs/stage1-{topology} "
                                 f"--ship {path}` (see data/models/README.md)")
-    return load_model(path, device=device or "cpu").float()
+    return load_model(path, device=device or "cpu").float().eval()
 
 
 def stage1_meta(topology: str = "split_decoders") -> dict[str, Any]:

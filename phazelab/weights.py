@@ -99,7 +99,8 @@ def _read_tensors(path: Path, prefixes: tuple[str, ...] | None = None) -> dict[s
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> PhazeA:
-    """Rebuild a saved model from its config and load its weights (safetensors only)."""
+    """Rebuild a saved model from its config and load its weights (safetensors only), in eval mode (no
+    Gaussian noise, no dropout): ready to run. A Trainer puts it back in train mode itself."""
     path = _model_dir(path)
     model = PhazeA(load_config_of(path))
     state = _read_tensors(path)
@@ -111,7 +112,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> PhazeA:
     origin = read_meta(path).get("faceswap")
     if origin:  # a model imported from faceswap keeps its origin (phazelab/faceswap/importer.py)
         model.faceswap_origin = origin
-    return model.to(device)
+    return model.to(device).eval()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ def section() -> str:
         rows.append(f"| {path.name} | {m['step']} ({m['train_seconds']:.0f} s, {m['device']}) | "
                     f"{j['success_ab']:.2f} | {j['id_top1_ab']:.2f} ({j['chance']:.3f}) | {j['pose_err_ab']:.1f}° | "
                     f"{j['success_ba']:.2f} | {j['recon_ssim_a']:.3f} / {j['recon_ssim_b']:.3f} | {verdict} |")
-        commands.append(f"- `{path.name}`: `{m['command']}` (recipe `{m['recipe']['preset']}`, batch "
+        commands.append(f"- `{path.name}`: `{m['command']}` (recipe `cpu`: preset `{m['recipe']['preset']}`, batch "
                         f"{m['recipe']['batch']}, lr {m['recipe']['lr']:g} with a {m['recipe']['lr_warmup']}-step "
                         f"warm-up and {m['recipe']['lr_schedule']} decay over {m['recipe']['steps']} steps)")
         if not base_rows:

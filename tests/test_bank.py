@@ -30,7 +30,8 @@ def test_bank_is_deterministic_uint8_and_serves_its_own_frames(world):
     faces, masks = bank.batch_with_masks(7, torch.Generator().manual_seed(3), 32)
     assert torch.equal(faces, x) and masks.shape == (7, 1, 32, 32)
     assert (masks - world.face_mask(2, labels.factors, 32)).abs().max() <= 0.5 / 255 + 1e-6
-    assert len(bank) == 24 and bank.name == "synthetic:2" and bank.default_augment == SYNTHETIC_AUGMENT
+    assert len(bank) == 24 and bank.name == "synthetic:2:24" and bank.default_augment == SYNTHETIC_AUGMENT
+    assert FaceBank(world, 2).name == "synthetic:2"  # the default size: the plain spec
 
 
 def test_world_source_is_a_bank_and_stream_renders(world):

@@ -265,3 +265,24 @@ def test_summary_with_train_ini_lists_what_it_ignored(tmp_path, capsys):
     assert main(["summary", "--config", str(tmp_path / "train.ini")]) == 0
     captured = capsys.readouterr()
     assert "ignored 6 option(s)" in captured.err and "mask_type" in captured.err
+
+
+def test_train_ini_refuses_unknown_phaze_a_options_with_a_hint():
+    from phazelab.faceswap.options import read_train_ini
+
+    with pytest.raises(ConfigError, match=r"'split_decoder' \(did you mean 'split_decoders'\?\)"):
+        read_train_ini("[model.phaze_a]\nsplit_decoder = True\n")
+    with pytest.raises(ConfigError, match="bogus_opt"):
+        read_train_ini("[model.phaze_a]\nbogus_opt = 3\noutput_size = 64\n")
+
+
+@needs_fixtures
+def test_cli_compare_fails_before_writing_and_warns_on_another_models_reference(tmp_path, capsys):
+    from phazelab.cli import main
+
+    src = FIXTURES / "default_lab_tiny"
+    assert main(["import-faceswap", str(src), "--out", str(tmp_path / "a"), "--compare", str(tmp_path / "no.npz")]) == 2
+    assert "not a faceswap reference" in capsys.readouterr().err and not (tmp_path / "a").exists()
+    other = FIXTURES / "split_all_hybrid_bn" / "reference.npz"
+    assert main(["import-faceswap", str(src), "--out", str(tmp_path / "b"), "--compare", str(other)]) == 1
+    assert "is it this model's reference" in capsys.readouterr().err

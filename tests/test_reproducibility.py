@@ -70,3 +70,20 @@ def test_topology_picker_builds_the_same_model_for_the_same_seed():
     picker = TopologyPicker(MICRO)
     assert _equal(picker.build().state_dict(), picker.build().state_dict())
     assert not _equal(picker.build(seed=0).state_dict(), picker.build(seed=1).state_dict())
+
+
+def test_resume_rebuilds_the_same_bank_and_refuses_another_source(tmp_path, capsys):
+    """A bank with a frame count resumes from its own spec (synthetic:0:8, not the 2048-frame default),
+    so a plain --resume equals an uninterrupted run; a different --a is refused by name."""
+    base = ["--a", "synthetic:0:8", "--b", "synthetic:1:8", "--preset", "lab-slim", "--batch", "2", "--quiet",
+            "--checkpoint-every", "1"]
+    assert _cli("train", *base, "--steps", "3", "--out", str(tmp_path / "straight")) == 0
+    assert _cli("train", *base, "--steps", "2", "--out", str(tmp_path / "split")) == 0
+    assert _cli("train", "--resume", "--steps", "3", "--out", str(tmp_path / "split"), "--quiet") == 0
+    a = load_file(str(tmp_path / "straight" / "model" / "model.safetensors"))
+    b = load_file(str(tmp_path / "split" / "model" / "model.safetensors"))
+    assert _equal(a, b)
+    capsys.readouterr()
+    assert _cli("train", "--resume", "--a", "synthetic:2:8", "--steps", "4", "--out", str(tmp_path / "split"),
+                "--quiet") == 2
+    assert "--a synthetic:2:8 (saved synthetic:0:8)" in capsys.readouterr().err

@@ -72,7 +72,8 @@ class FaceBank:
         self.world = world
         self.identity = world._check_identity(identity)
         self.n, self.seed = n, int(seed)
-        self.name = f"synthetic:{self.identity}"
+        # the source spec that rebuilds this bank (make_source): the frame count when it is not the default
+        self.name = f"synthetic:{self.identity}" + ("" if n == DEFAULT_BANK_SIZE else f":{n}")
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         factors = world.random_factors(
             n, torch.Generator().manual_seed(stream_seed(world.seed, self.identity, self.seed, "bank")))

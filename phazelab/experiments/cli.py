@@ -27,7 +27,7 @@ def register(subparsers: Any) -> None:
     sw = studies.add_parser(
         "swap", help="train A+B with the lab's swap recipe until the swap judge says it swaps; save the model",
         description="Train identity A (side A) and B (side B) of the synthetic world on face banks with the "
-                    "lab's recipe, judge the held-out A→B and B→A swaps every --eval-every steps (identity "
+                    "lab's recipe, judge the held-out A→B and B→A swaps every eval_every steps of the recipe (identity "
                     "among the world's identities and distractors, pose error), beside the judge's baselines. "
                     "OUT/model is the trained model (fp16, meta.json with the recipe, this command and the "
                     "judge's numbers); OUT/checkpoints lets the same command resume. This is how the "
@@ -74,7 +74,7 @@ def register(subparsers: Any) -> None:
                         "classic shared encoder + two decoders (split_fc off, no G-Block); both; config: the "
                         "given config's own topology (default: config with --config, default with --quick, "
                         "else both)")
-    add_model_args(f, topology=False)  # the study's own --topology above picks its grid of topologies
+    add_model_args(f, topology=False, default_model="lab-small; with --quick lab-tiny")  # own --topology above
     f.add_argument("--strategies", nargs="+", metavar="S[:MODE]",
                    help="strategies (scratch encoder encoder+fc_b encoder+fc_b+gblock all_but_a), each "
                         "with all its modes, or STRATEGY:MODE (modes trainable frozen kickstart); scratch "

@@ -19,8 +19,15 @@ def import_main(args: argparse.Namespace) -> int:
 
     try:
         model = import_faceswap(args.path, color_order=args.color_order)
-    except FaceswapFileError as exc:
-        print(f"phazelab import-faceswap: {exc}", file=sys.stderr)
+        reference = Path(args.path) / "reference.npz" if Path(args.path).is_dir() else None
+        reference = args.compare or (reference if reference is not None and reference.is_file() else None)
+        # the comparison first: a reference that cannot be read stops the import before anything is written
+        try:
+            diffs = compare_reference(model, reference) if reference else None
+        except (OSError, ValueError) as exc:
+            raise FaceswapFileError(f"{reference}: not a faceswap reference .npz of this model ({exc})") from exc
+    except (FaceswapFileError, OSError, ValueError) as exc:
+        print(f"phazelab import-faceswap: error: {exc}", file=sys.stderr)
         return 2
     origin = model.faceswap_origin
     save(model, args.out, meta={"faceswap": origin})
@@ -32,10 +39,13 @@ def import_main(args: argparse.Namespace) -> int:
         print(f"ignored (training options, they do not change the model): {', '.join(origin['ignored_options'])}")
     if origin["defaulted_options"]:
         print(f"not in the state file, built with faceswap's defaults: {', '.join(origin['defaulted_options'])}")
-    reference = Path(args.path) / "reference.npz" if Path(args.path).is_dir() else None
-    if args.compare or (reference is not None and reference.is_file()):
-        diffs = compare_reference(model, args.compare or reference)
+    if diffs is not None:
         print("max |phazelab - faceswap| (fp32, eval): " + json.dumps({k: float(f"{v:.3g}") for k, v in diffs.items()}))
+        worst = max(diffs.values())
+        if worst > 1e-4:
+            print(f"phazelab import-faceswap: WARNING: outputs differ from {reference} by up to {worst:.3g} "
+                  "(> 1e-4): is it this model's reference?", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -84,11 +84,19 @@ def read_train_ini(text: str, section: str | None = None) -> IniImport:
     names = set(PhazeAConfig.__dataclass_fields__)
     values: dict[str, Any] = {}
     ignored: dict[str, str] = {}
+    unknown = []
     for key, raw in parser.items(section):
         if key in names:
             values[key] = _parse_text(_field(key), raw)
         else:
-            ignored[key] = f"[{section}]: not a Phaze-A option phazelab knows"
+            unknown.append(key)
+    if unknown:  # every faceswap Phaze-A option is a PhazeAConfig field: anything else is a typo
+        import difflib
+
+        hints = [f"{k!r}" + (f" (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, names, 1)) else "")
+                 for k in unknown]
+        raise ConfigError(f"[{section}]: unknown Phaze-A option(s) {', '.join(hints)}; the section holds "
+                          f"only Phaze-A options (phazelab summary --help-options lists them)")
     for sec in parser.sections():
         if sec == section:
             continue

@@ -49,6 +49,18 @@ def resume_conflicts(args: argparse.Namespace, state: dict[str, Any],
         value = getattr(args, attr)
         if value is not None and key in settings and value != settings[key]:
             out.append(f"{flag} {value} (saved {settings[key]})")
+    sources = state.get("sources", {})
+    for flag, side in (("--a", "a"), ("--b", "b")):  # another face source is another run
+        value = getattr(args, side, None)
+        if value is not None and sources.get(side) is not None and value != sources[side]:
+            out.append(f"{flag} {value} (saved {sources[side]})")
+    for flag, attr in (("--lr-schedule", "lr_schedule"), ("--lr-warmup", "lr_warmup"),
+                       ("--gradient-clipping", "gradient_clipping"), ("--clipping-value", "clipping_value")):
+        value = getattr(args, attr, None)
+        parser_default = {"lr_schedule": "constant", "lr_warmup": 0, "gradient_clipping": "none",
+                          "clipping_value": 1.0}[attr]
+        if value is not None and value != parser_default and attr in settings and value != settings[attr]:
+            out.append(f"{flag} {value} (saved {settings[attr]})")
     if args.compile and not settings.get("compile", False):
         out.append("--compile (the saved run was not compiled)")
     record = (state.get("meta") or {}).get(CLI_META_KEY)
