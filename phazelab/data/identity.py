@@ -116,13 +116,7 @@ def _pick_distinct(generator: torch.Generator, n: int) -> torch.Tensor:
     to tell apart; the first row is the pool's first draw."""
     pool = torch.rand(max(64, 24 * n), len(LATENT_NAMES), generator=generator)
     emb = _salient_embedding(pool)
-    chosen = [0]
-    dist = torch.cdist(emb, emb[:1]).squeeze(1)
-    for _ in range(n - 1):
-        nxt = int(dist.argmax())
-        chosen.append(nxt)
-        dist = torch.minimum(dist, torch.cdist(emb, emb[nxt : nxt + 1]).squeeze(1))
-    return pool[chosen]
+    return pool[farthest_points(emb, n)]
 
 
 # What "hard" identities share (FaceWorld(hard=True)): skin, hair colour, hairline and hair shape,
@@ -144,10 +138,15 @@ def pick_hard(generator: torch.Generator, n: int) -> torch.Tensor:
     pool[:, LATENT_NAMES.index("glasses")] = 0.0
     pool[:, LATENT_NAMES.index("beard")] = 0.0
     emb = pool[:, [LATENT_NAMES.index(name) for name in GEOMETRY]]
+    return pool[farthest_points(emb, n)]
+
+
+def farthest_points(emb: torch.Tensor, n: int) -> list[int]:
+    """Greedy farthest-point selection of n rows of `emb` (N, D), starting from row 0."""
     chosen = [0]
     dist = torch.cdist(emb, emb[:1]).squeeze(1)
     for _ in range(n - 1):
         nxt = int(dist.argmax())
         chosen.append(nxt)
         dist = torch.minimum(dist, torch.cdist(emb, emb[nxt : nxt + 1]).squeeze(1))
-    return pool[chosen]
+    return chosen
