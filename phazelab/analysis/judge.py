@@ -319,8 +319,8 @@ class SwapJudge:
         with that masked SSIM, px; inf = worse than the largest reference), and "frames": per-frame numpy
         arrays "identity" (judged id of the judge's world: ids below world.n_identities are the caller's;
         names in `names`), "is_target", "target_rank", "distance" (blur-matched MSE to the judged
-        identity), "id_sigma" (its blur, px), "d_yaw", "d_pitch" (output minus frame, degrees),
-        "pose_err" (the larger |Δ|), "success", "masked_ssim", "blur_px". pose_err_deg is the mean of
+        identity), "distances" (N, K: to every candidate, in `candidates` order), "id_sigma" (its
+        blur, px), "d_yaw", "d_pitch" (output minus frame, degrees), "pose_err" (the larger |Δ|), "success", "masked_ssim", "blur_px". pose_err_deg is the mean of
         the per-frame pose_err; errors beyond the grid read as its end (yaw 56°, pitch 40°).
 
         Raises:
@@ -353,6 +353,7 @@ class SwapJudge:
         frames = {
             "identity": judged, "is_target": is_target, "target_rank": rank.cpu().numpy(),
             "distance": dist.gather(1, best[:, None])[:, 0].double().cpu().numpy(),
+            "distances": dist.double().cpu().numpy(),
             "id_sigma": np.asarray(self.match_sigmas)[sig.gather(1, best[:, None])[:, 0].cpu().numpy()],
             "d_yaw": d_yaw, "d_pitch": d_pitch, "pose_err": pose_err, "success": success,
             "masked_ssim": ssim_np, "blur_px": blur,

@@ -1,0 +1,57 @@
+"""Leakage against placebo siblings: zero within its noise floor for a face that never saw the old
+identity, far above it for outputs that mix the old identity in."""
+
+import numpy as np
+import pytest
+import torch
+
+from phazelab.analysis.leakage import placebo_leakage, placebo_leakage_of_outputs, placebo_siblings
+from phazelab.data import FaceWorld
+from phazelab.model import PhazeA
+from phazelab.config import PhazeAConfig
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def family():
+    world = FaceWorld(seed=0, n_identities=4)
+    old, new, *placebos = placebo_siblings(world, parent=0, distance=0.4, n=8)
+    factors = world.sample_factors(32, seed=5)
+    return world, old, new, placebos, factors
+
+
+def test_outputs_of_the_new_face_alone_sit_inside_the_noise_floor(family):
+    world, old, new, placebos, factors = family
+    truth = world.render(new, factors, 64)
+    blurry = torch.nn.functional.avg_pool2d(truth, 3, 1, 1, count_include_pad=False)  # a reconstruction error
+    r = placebo_leakage_of_outputs(blurry, world, factors, old, new, placebos)
+    assert r["judged_new"] == 1.0 and r["judged_old"] == 0.0
+    assert abs(r["leakage"]) <= r["noise_floor"] and not r["beyond_noise"]
+    assert abs(np.mean(r["null_by_placebo"])) < 1e-9  # the null's mean is 0 by construction
+    assert r["n"] == 32 and r["per_frame"].shape == (32,)
+
+
+def test_a_half_blend_of_the_old_face_is_leakage_beyond_the_noise(family):
+    world, old, new, placebos, factors = family
+    mixed = 0.5 * world.render(new, factors, 64) + 0.5 * world.render(old, factors, 64)
+    r = placebo_leakage_of_outputs(mixed, world, factors, old, new, placebos)
+    assert r["leakage"] > 0.3 and r["beyond_noise"], (r["leakage"], r["noise_floor"], r["leakage_ci"])
+    assert r["leakage_ci"][0] <= r["leakage"] <= r["leakage_ci"][1]
+    assert r["judged_placebo"] < r["judged_old"] + 1e-9
+
+
+def test_placebos_must_be_two_and_distinct(family):
+    world, old, new, placebos, factors = family
+    out = world.render(new, factors, 64)
+    with pytest.raises(ValueError, match="≥ 2 placebo"):
+        placebo_leakage_of_outputs(out, world, factors, old, new, placebos[:1])
+    with pytest.raises(ValueError, match="must all differ"):
+        placebo_leakage_of_outputs(out, world, factors, old, new, [old, *placebos[:2]])
+
+
+def test_model_entry_point_judges_the_side_a_reconstructions(family):
+    world, old, new, placebos, _ = family
+    model = PhazeA(PhazeAConfig.preset("lab-slim").with_topology("split_decoders"), seed=0)
+    r = placebo_leakage(model, world, old, new, placebos[:3], n=8)
+    assert r["n"] == 8 and np.isfinite(r["leakage"]) and len(r["null_by_placebo"]) == 3
