@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from phazelab.analysis.leakage import placebo_leakage, placebo_leakage_of_outputs, placebo_siblings
+from phazelab.analysis.leakage import placebo_identities, placebo_leakage, placebo_leakage_of_outputs
 from phazelab.data import FaceWorld
 from phazelab.model import PhazeA
 from phazelab.config import PhazeAConfig
@@ -16,7 +16,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def family():
     world = FaceWorld(seed=0, n_identities=4)
-    old, new, *placebos = placebo_siblings(world, parent=0, distance=0.4, n=8)
+    old, new = world.add_sibling(0, 0.4, seed=1), world.add_sibling(0, 0.4, seed=2)
+    placebos = placebo_identities(world, old, new, n=8)
     factors = world.sample_factors(32, seed=5)
     return world, old, new, placebos, factors
 
@@ -55,3 +56,24 @@ def test_model_entry_point_judges_the_side_a_reconstructions(family):
     model = PhazeA(PhazeAConfig.preset("lab-slim").with_topology("split_decoders"), seed=0)
     r = placebo_leakage(model, world, old, new, placebos[:3], n=8)
     assert r["n"] == 8 and np.isfinite(r["leakage"]) and len(r["null_by_placebo"]) == 3
+
+
+def test_placebos_stand_at_old_distance_from_new_in_its_coordinates():
+    world = FaceWorld(seed=0, n_identities=3, hard=True)
+    old, new = 0, 1
+    lat = world.latent
+    row = lat[0].clone()
+    row[:3] = lat[0][:3] + 0.1 * (0.5 - lat[0][:3])  # a near look-alike of 0 in three coordinates
+    new = world.add_identity(row)
+    ids = placebo_identities(world, old, new, n=4)
+    lat = world.latent.double()
+    for p in ids:
+        assert float((lat[p] - lat[new]).norm()) == pytest.approx(float((lat[old] - lat[new]).norm()), rel=1e-5)
+        same = (lat[old] - lat[new]).abs() < 1e-9
+        assert torch.equal(lat[p][same], lat[new][same])  # only the coordinates old and new differ in move
+    with pytest.raises(ValueError, match="inside"):
+        placebo_identities(world, 0, 1, n=2, max_tries=50)  # two far-apart picks: no room in the cube
+    with pytest.raises(ValueError, match="same face"):
+        placebo_identities(world, 1, 1)
+    with pytest.raises(ValueError, match="must have"):
+        world.add_identity(torch.zeros(3))

@@ -3,8 +3,9 @@
 The question (the forum's "why doesn't a1 leak?"): when a model that once learnt a1 now reconstructs
 frames of a2, do its outputs look like a1? Any reconstruction error makes an output nearer to *some*
 other face, so a raw "nearer a1" share is not evidence (a model that never saw a1 reads 46–88 %;
-science audit 2026-11-30). The control is a *placebo*: identities a1′ that stand to a2 exactly as a1
-does (siblings of the same parent at the same distance, never trained on). By exchangeability, a model
+science audit 2026-11-30). The control is a *placebo*: identities a1′ that stand to a2 as a1 does (at
+a1's distance from a2 in identity space, in random directions of the coordinates a1 and a2 differ in,
+never trained on: `placebo_identities`). By exchangeability, a model
 without a1 in it is as near a1 as it is near a placebo; leakage is the excess.
 
 Measured in the swap judge's terms (blur-matched distances to exact renders with each frame's
@@ -37,13 +38,36 @@ from ..data.world import FaceWorld
 from .judge import SwapJudge
 from .metrics import HELD_OUT_SEED, _run, gaussian_blur
 
-__all__ = ["placebo_leakage", "placebo_leakage_of_outputs", "placebo_siblings"]
+__all__ = ["placebo_identities", "placebo_leakage", "placebo_leakage_of_outputs"]
 
 
-def placebo_siblings(world: FaceWorld, parent: int, distance: float, n: int, seed: int = 50_000) -> list[int]:
-    """Add `n` siblings of `parent` at `distance` (FaceWorld.add_sibling, seeds seed, seed+1, ...) to
-    `world` and return their ids: placebos for an a1 that is itself a sibling of `parent` at `distance`."""
-    return [world.add_sibling(parent, distance, seed=seed + i) for i in range(n)]
+def placebo_identities(world: FaceWorld, old: int, new: int, n: int = 8, seed: int = 50_000,
+                       max_tries: int = 10_000) -> list[int]:
+    """Add `n` placebos for `old` to `world` and return their ids: identity vectors at exactly old's
+    distance from `new`, in random directions within the coordinates where old and new differ (so in
+    the hard world they too differ from `new` only in facial geometry), inside [0, 1].
+
+    Raises:
+        ValueError: when old equals new, or `max_tries` random directions leave the unit cube.
+    """
+    lat = world.latent.double()
+    diff = lat[old] - lat[new]
+    dims = torch.nonzero(diff.abs() > 1e-9).flatten()
+    if len(dims) == 0:
+        raise ValueError(f"placebo_identities: identities {old} and {new} are the same face")
+    radius = float(diff.norm())
+    gen = torch.Generator().manual_seed(seed)
+    ids: list[int] = []
+    for _ in range(max_tries):
+        u = torch.randn(len(dims), generator=gen, dtype=torch.float64)
+        row = lat[new].clone()
+        row[dims] += radius * u / u.norm()
+        if float(row.min()) >= 0.0 and float(row.max()) <= 1.0:
+            ids.append(world.add_identity(row.float()))
+            if len(ids) == n:
+                return ids
+    raise ValueError(f"placebo_identities: found {len(ids)} of {n} placebos inside [0, 1] in {max_tries} tries "
+                     f"(old {old} is {radius:.2f} from new {new})")
 
 
 def _bootstrap_ci(per_frame: np.ndarray, n_boot: int, seed: int) -> tuple[float, float]:

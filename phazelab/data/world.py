@@ -122,6 +122,19 @@ class FaceWorld:
         self._tables.clear()
         return self.n_identities - 1
 
+    def add_identity(self, latent: torch.Tensor) -> int:
+        """Add an identity with the identity vector `latent` ((D,) floats in [0, 1], columns
+        LATENT_NAMES) and return its id. Raises ValueError for another length or values outside [0, 1]."""
+        row = torch.as_tensor(latent, dtype=self._latent.dtype).reshape(-1)
+        if row.numel() != len(LATENT_NAMES):
+            raise ValueError(f"add_identity: latent must have {len(LATENT_NAMES)} values (LATENT_NAMES), "
+                             f"got {row.numel()}")
+        if not bool(torch.isfinite(row).all()) or float(row.min()) < 0.0 or float(row.max()) > 1.0:
+            raise ValueError("add_identity: latent values must lie in [0, 1]")
+        self._latent = torch.cat([self._latent, row[None]])
+        self._tables.clear()
+        return self.n_identities - 1
+
     def _table(self, device: torch.device) -> dict[str, torch.Tensor]:
         key = str(device)
         if key not in self._tables:
