@@ -126,6 +126,18 @@ def test_loss_curves_shade_frozen_steps_and_mark_events():
         loss_curves(_history([[]] * 20), y=["loss_c"])
 
 
+def test_events_at_one_step_share_a_label_and_close_ones_alternate():
+    events = [{"step": 5, "kind": "load", "blocks": ["encoder"]}, {"step": 5, "kind": "freeze", "blocks": ["encoder"]},
+              {"step": 6, "kind": "lr", "blocks": []}]
+    fig = loss_curves(_history([[]] * 20), events)
+    lines = [s for s in fig.layout.shapes if s.type == "line"]
+    assert sorted(line.x0 for line in lines) == [5.5, 6.5]  # one line per step
+    labels = [a for a in fig.layout.annotations if a.text != "lr"]
+    assert [a.text for a in labels] == ["load: encoder<br>freeze: encoder"]
+    lr = next(a for a in fig.layout.annotations if a.text == "lr")
+    assert lr.y != labels[0].y  # the neighbouring step's label is drawn at the other end of the line
+
+
 def test_tile_places_each_image():
     imgs = torch.zeros(5, 3, 4, 4)
     imgs[3] = 1.0  # the 4th image is white: row 1, column 0 with nrow=3

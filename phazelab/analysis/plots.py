@@ -310,13 +310,24 @@ def loss_curves(history_frame: pd.DataFrame, events: Sequence[Any] | None = None
                       annotation_text=f"frozen: {label}", annotation_position="top left",
                       annotation_font_size=10)
     colours = {"freeze": "royalblue", "unfreeze": "seagreen", "load": "darkorange", "lr": "grey"}
+    # events at the same step share one line and one label (one row per event), and labels of lines
+    # closer than 4 % of the x range alternate between the bottom and the top, so none is drawn over another
+    by_step: dict[float, list[Any]] = {}
     for ev in events:
-        kind = str(_event_get(ev, "kind", "event"))
-        blocks = _event_get(ev, "blocks", []) or []
-        text = kind + (": " + ", ".join(blocks) if blocks else "")
-        fig.add_vline(x=float(_event_get(ev, "step", 0)) + 0.5, line_dash="dash",
-                      line_color=colours.get(kind, "black"), annotation_text=text,
-                      annotation_position="bottom right", annotation_font_size=10)
+        by_step.setdefault(float(_event_get(ev, "step", 0)), []).append(ev)
+    span = max(1.0, float(history_frame[x].max() - history_frame[x].min()) if len(history_frame) else 1.0)
+    last, flip = None, False
+    for step in sorted(by_step):
+        texts = []
+        for ev in by_step[step]:
+            blocks = _event_get(ev, "blocks", []) or []
+            texts.append(str(_event_get(ev, "kind", "event")) + (": " + ", ".join(blocks) if blocks else ""))
+        flip = (not flip) if last is not None and step - last <= max(1.0, 0.04 * span) else False
+        last = step
+        kind = str(_event_get(by_step[step][0], "kind", "event"))
+        fig.add_vline(x=step + 0.5, line_dash="dash", line_color=colours.get(kind, "black"),
+                      annotation_text="<br>".join(texts), annotation_font_size=10,
+                      annotation_position="top right" if flip else "bottom right")
     fig.update_layout(title=title or "training loss", xaxis_title=x, yaxis_title="loss",
                       yaxis_type="log" if log_y else "linear", hovermode="x unified")
     return _out(fig, as_widget)
