@@ -212,3 +212,10 @@ def test_static_html_shows_face_on_hover_and_selection(points, tmp_path):
             assert page.locator(".phazelab-selection img").count() == len(frame)
         finally:
             browser.close()
+
+
+def test_3d_scatter_names_its_axes_and_leaves_room_for_them():
+    fig = latent_scatter(np.random.default_rng(0).normal(size=(10, 3)), dims=3, color_by=None)
+    assert [fig.layout.scene[a].title.text for a in ("xaxis", "yaxis", "zaxis")] == \
+        ["component 1", "component 2", "component 3"]
+    assert fig.layout.margin.l >= 10 and fig.layout.scene.camera.eye.x > 1.25  # pulled back from plotly's 1.25

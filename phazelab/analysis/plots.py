@@ -201,6 +201,14 @@ def latent_scatter(coords: Any, frame: pd.DataFrame | None = None, color_by: str
     fig.update_layout(title=title, legend=dict(itemsizing="constant"),
                       dragmode="lasso" if dims == 2 else None,
                       meta={"phazelab": "latent_scatter", "thumbnails": thumbnails is not None})
+    if dims == 3:
+        # the default 3-D camera and zero margins cut the axis titles off at the plot's edges: pull the
+        # camera back, keep margins, and name the axes by component
+        name = {"pca": "PC", "tsne": "t-SNE", "umap": "UMAP"}.get(getattr(coords, "method", ""), "component")
+        fig.update_layout(margin=dict(l=10, r=10, t=50 if title else 20, b=10),
+                          scene=dict(xaxis_title=f"{name} 1", yaxis_title=f"{name} 2",
+                                     zaxis_title=f"{name} 3", camera=dict(eye=dict(x=1.6, y=1.6, z=1.1)),
+                                     aspectmode="cube"))
     return _out(fig, as_widget)
 
 
