@@ -132,6 +132,21 @@ def stage1_meta(topology: str = "split_decoders") -> dict[str, Any]:
     return read_meta(MODELS_DIR / topology)
 
 
+def stage1_world(topology: str = "split_decoders") -> tuple[Any, int, int]:
+    """(world, identity_a, identity_b): the FaceWorld and the A/B pair the shipped model of `topology`
+    was trained on, from the recipe in its meta.json (phazelab.experiments.swap.SwapRecipe.world), so
+    a notebook judges and probes the model in its own world.
+
+    Raises:
+        FileNotFoundError: when the model is not shipped (as `stage1_meta`).
+    """
+    from .experiments.swap import SwapRecipe
+
+    recipe = SwapRecipe(**{k: v for k, v in stage1_meta(topology)["recipe"].items()
+                           if k in SwapRecipe.__dataclass_fields__})
+    return recipe.world(), recipe.identity_a, recipe.identity_b
+
+
 def autorun(panel: Any) -> bool:
     """Headless notebook runs (PHAZELAB_AUTORUN=1) press the panel's Train button and wait for the run.
 
@@ -200,7 +215,17 @@ def describe_stage1(topology: str = "split_decoders") -> str:
             f"{j['success_ab']:.2f}, identity named {j['id_top1_ab']:.2f}, pose error {j['pose_err_ab']:.1f}°; "
             f"B→A success {j['success_ba']:.2f}; face reconstruction SSIM A {j['recon_ssim_a']:.3f}, "
             f"B {j['recon_ssim_b']:.3f}.\nBaselines (A→B success on the same frames): {nulls}.\n"
-            f"Verdict: {_verdict(j['success_ab'])}.")
+            + _confirm_line(meta.get("confirm"))
+            + f"Verdict: {_verdict(meta.get('confirm', {}).get('success', j['success_ab']))}.")
+
+
+def _confirm_line(confirm: dict[str, Any] | None) -> str:
+    if not confirm:
+        return ""
+    base = ", ".join(f"{k} {v['success']:.2f}" for k, v in confirm.get("baselines", {}).items())
+    return (f"On {confirm['n']} fresh held-out frames (never used to decide when to stop): A→B success "
+            f"{confirm['success']:.2f}, identity named {confirm['id_top1']:.2f}, pose error "
+            f"{confirm['pose_err_deg']:.1f}° (baselines there: {base}).\n")
 
 
 def swap_takeaway(shipped: Any, mine: Any = None, trainer: Any = None) -> str:

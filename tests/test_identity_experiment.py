@@ -13,9 +13,19 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 def test_identity_experiment_on_a_shipped_model(tmp_path):
     study = IdentityStudy.quick(topologies=("split_decoders",), n_per_identity=6, verify_identities=6,
                                 patch_frames=4, cka_n=16)
-    result = run_identity(study, progress=False)
+    from phazelab import lab
+
+    other = lab.build("lab-slim", seed=3, topology="split_decoders")  # stands in for a model of another seed
+    result = run_identity(study, progress=False, other_seed={"split_decoders": other})
     r = result["topologies"]["split_decoders"]
-    assert set(r) == {"gate", "block_table", "verification", "patching", "cka"}
+    assert set(r) == {"gate", "world", "block_table", "verification", "patching", "leakage", "cka"}
+    world, meta = r["world"], lab.stage1_meta("split_decoders")["recipe"]
+    assert (world["hard"], world["identity_a"], world["identity_b"]) == (
+        meta["world_hard"], meta["identity_a"], meta["identity_b"])  # the model's own world and pair
+    assert {row["kind"] for row in r["leakage"]} == {"model", "untrained"}
+    assert all(row["a2"] not in (world["identity_a"], world["identity_b"]) for row in r["leakage"])
+    assert all(row["noise_floor"] >= 0 and len(row["leakage_ci"]) == 2 for row in r["leakage"])
+    assert all(-1 <= row["null_trained_other_seed"] <= 1.5 for row in r["cka"])
     kinds = {row["kind"] for row in r["block_table"]["default"]}
     assert {"model", "baseline", "untrained (seed 1000)"} <= kinds and set(r["block_table"]) == {"default", "hard"}
     assert {row["block"] for row in r["patching"]} == {"encoder", "fc_both", "decoder_b"}

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from phazelab.analysis.leakage import placebo_identities, placebo_leakage, placebo_leakage_of_outputs
+from phazelab.config import PhazeAConfig
 from phazelab.data import FaceWorld
 from phazelab.model import PhazeA
-from phazelab.config import PhazeAConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

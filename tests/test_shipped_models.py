@@ -4,7 +4,6 @@ import pytest
 
 from phazelab import lab
 from phazelab.analysis.judge import judge_for
-from phazelab.data import FaceWorld
 from phazelab.data.bank import FaceBank
 from phazelab.experiments.swap import SwapRecipe
 from phazelab.model import evaluating
@@ -30,7 +29,7 @@ def test_shipped_model_reproduces_its_recorded_judge_numbers(name):
     recipe = SwapRecipe(**meta["recipe"])
     model = lab.stage1_model(name)
     assert model.config == recipe.config()
-    world = FaceWorld(seed=recipe.world_seed)
+    world = recipe.world()
     bank_a = FaceBank(world, recipe.identity_a, recipe.bank_size, seed=recipe.seed)
     x_a, labels_a = bank_a.heldout(recipe.eval_n, model.input_size)
     with evaluating(model):

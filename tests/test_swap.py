@@ -32,15 +32,20 @@ def test_time_to_swap_reports_both_topologies_with_baselines():
 
 def test_run_swap_saves_a_small_model_and_resumes(tmp_path):
     out = tmp_path / "run"
-    first = run_swap(TINY, out, device="cpu", progress=False, stop_at_success=False, max_seconds=1e-6)
+    first = run_swap(TINY, out, device="cpu", progress=False, stop_at_success=False, max_seconds=1e-6,
+                     confirm_n=4)
     assert first["steps"] == 2  # stopped by the time budget after one evaluation interval
-    resumed = run_swap(TINY, out, device="cpu", progress=False, stop_at_success=False)
-    fresh = run_swap(TINY, tmp_path / "fresh", device="cpu", progress=False, stop_at_success=False)
+    resumed = run_swap(TINY, out, device="cpu", progress=False, stop_at_success=False, confirm_n=4)
+    fresh = run_swap(TINY, tmp_path / "fresh", device="cpu", progress=False, stop_at_success=False, confirm_n=4)
     assert resumed["steps"] == 4 and [c["step"] for c in resumed["curve"]] == [0, 2, 4]
     a, b = load_model(out / "model"), load_model(tmp_path / "fresh" / "model")
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
     meta = read_meta(out / "model")
     assert meta["recipe"]["steps"] == 4 and "judge" in meta and "baselines" in meta and meta["command"]
+    # the final verdict on fresh frames (never used to decide when to stop), with its nulls
+    confirm = meta["confirm"]
+    assert confirm["n"] == 4 and confirm["heldout_seed"] == 1 and 0 <= confirm["success"] <= 1
+    assert set(confirm["baselines"]) == {"mean_face_b", "copy_a"}
     drop = {"seconds"}  # training time differs; every judged number must not
     assert {k: v for k, v in fresh["final"].items() if k not in drop} == \
         {k: v for k, v in resumed["final"].items() if k not in drop}

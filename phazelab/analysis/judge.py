@@ -320,7 +320,8 @@ class SwapJudge:
         arrays "identity" (judged id of the judge's world: ids below world.n_identities are the caller's;
         names in `names`), "is_target", "target_rank", "distance" (blur-matched MSE to the judged
         identity), "distances" (N, K: to every candidate, in `candidates` order), "id_sigma" (its
-        blur, px), "d_yaw", "d_pitch" (output minus frame, degrees), "pose_err" (the larger |Δ|), "success", "masked_ssim", "blur_px". pose_err_deg is the mean of
+        blur, px), "d_yaw", "d_pitch" (output minus frame, degrees), "pose_err" (the larger |Δ|),
+        "success", "masked_ssim", "blur_px". pose_err_deg is the mean of
         the per-frame pose_err; errors beyond the grid read as its end (yaw 56°, pitch 40°).
 
         Raises:

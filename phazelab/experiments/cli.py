@@ -33,9 +33,13 @@ def register(subparsers: Any) -> None:
                     "judge's numbers); OUT/checkpoints lets the same command resume. This is how the "
                     "stage-1 models in data/models are made.")
     sw.add_argument("--out", required=True, help="run folder (resumed when it holds the same recipe)")
-    sw.add_argument("--recipe", default="cpu", help="a recipe of phazelab.experiments.swap.RECIPES (default cpu)")
+    sw.add_argument("--recipe", default="cpu",
+                    help="a recipe of phazelab.experiments.swap.RECIPES: cpu (the hard world's matched "
+                    "pair, split decoders), cpu-default-topology, cpu-distinct (the default world's pair "
+                    "0/1); default cpu")
     sw.add_argument("--topology", choices=("default", "split_decoders"), help="override the recipe's topology")
     sw.add_argument("--steps", type=int, help="override the recipe's step budget (and cosine horizon)")
+    sw.add_argument("--seed", type=int, help="override the recipe's seed (weights, bank frames, data order)")
     sw.add_argument("--keep-going", action="store_true",
                     help="train the whole budget even after the swap succeeds (default: stop there)")
     sw.add_argument("--max-seconds", type=float, help="stop after this much training time (resume later)")
@@ -57,6 +61,9 @@ def register(subparsers: Any) -> None:
                      help="topology to measure (repeatable; default both)")
     idn.add_argument("--out", default="runs/identity", help="output folder (default runs/identity)")
     idn.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    idn.add_argument("--other-seed", action="append", metavar="TOPOLOGY=DIR", default=[],
+                     help="a model of the same recipe trained from another seed (e.g. made by `phazelab "
+                     "experiment swap --seed 1`): the second CKA null, trained vs trained")
     idn.add_argument("--readme", metavar="FILE", help="write the report into FILE's identity-nulls section")
     idn.set_defaults(func=identity_main)
     f = studies.add_parser(
@@ -208,7 +215,8 @@ def swap_main(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     recipe = RECIPES[args.recipe]
-    changes = {k: v for k, v in (("topology", args.topology), ("steps", args.steps)) if v is not None}
+    changes = {k: v for k, v in (("topology", args.topology), ("steps", args.steps), ("seed", args.seed))
+               if v is not None}
     try:
         result = run_swap(recipe.replace(**changes), args.out, device=args.device,
                           stop_at_success=not args.keep_going, max_seconds=args.max_seconds,
@@ -245,13 +253,21 @@ def identity_main(args: argparse.Namespace) -> int:
     import json
 
     from ..markdown import replace_marked
+    from ..weights import load_model
     from .identity import IdentityStudy, markdown_report, run_identity, write_outputs
     from .measures import clean_json
 
     topologies = tuple(args.topology or ("default", "split_decoders"))
     study = IdentityStudy.quick(topologies=topologies) if args.quick else IdentityStudy(topologies=topologies)
     try:
-        result = run_identity(study, progress=not args.json)
+        other = {}
+        for item in args.other_seed:
+            topology, sep, path = item.partition("=")
+            if not sep or topology not in topologies:
+                raise ValueError(f"--other-seed {item!r}: expected TOPOLOGY=DIR with TOPOLOGY one of "
+                                 f"{list(topologies)}")
+            other[topology] = load_model(path).float()
+        result = run_identity(study, progress=not args.json, other_seed=other)
     except (FileNotFoundError, ValueError) as exc:
         print(f"phazelab experiment identity: error: {exc}", file=sys.stderr)
         return 2

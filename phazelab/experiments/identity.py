@@ -4,13 +4,19 @@ For each topology's trained A+B model (the shipped stage-1 models of data/models
 
 1. the quality gate first (the swap judge's A→B success; a model below it is "not trained enough" and
    everything after is printed as not evidence);
-2. the per-block table on the default world and on the hard (geometry-only) identities, each model row
+2. the per-block table on the hard (geometry-only) identities and on the default world, each model row
    beside its nulls on the same frames: raw pixels, pixels pooled 4×4, mean colour, untrained copies;
 3. identity verification on identities never seen in training nor used to fit (pair AUC per block,
    beside the same for pooled pixels and an untrained model);
 4. activation patching: per block, the share of A→B swap outputs whose judged identity flips when the
    block's activation is patched in from B frames rendered with the same factors;
-5. debiased linear CKA of each block against an untrained model, beside its null (two untrained models).
+5. leakage of the trained side-A face a1 into side-A reconstructions of never-trained faces, against
+   placebo identities (`phazelab.analysis.leakage`), beside the same for an untrained model;
+6. debiased linear CKA of each block against an untrained model, beside its nulls (two untrained
+   models; the same recipe trained from another seed, when given).
+
+Everything that needs a swap (gate, patching, leakage) runs in the world and on the A/B pair the
+model was trained on (its meta.json's recipe).
 """
 
 from __future__ import annotations
@@ -52,13 +58,16 @@ class IdentityStudy:
     cka_n: int = 512
     untrained_seeds: tuple[int, ...] = (1000, 1001)
     world_seed: int = 0
+    world_hard: bool = True  # the lab's models train on the hard world's pair (experiments.swap.RECIPES)
     identity_a: int = 0
     identity_b: int = 1
+    leak_identities: int = 3  # a2 faces (world identities never trained on) the leakage is read on
+    leak_frames: int = 48
 
     @classmethod
     def quick(cls, **changes: Any) -> IdentityStudy:
         base = dict(probe_identities=4, n_per_identity=8, verify_identities=8, verify_frames=4,
-                    patch_frames=8, cka_n=32, untrained_seeds=(1000,))
+                    patch_frames=8, cka_n=32, untrained_seeds=(1000,), leak_identities=1, leak_frames=8)
         return cls(**{**base, **changes})
 
 
@@ -97,53 +106,93 @@ def patch_swap_table(model: PhazeA, world: FaceWorld, identity_a: int = 0, ident
                           source_identity=identity_b)
 
 
-def _cka(model: PhazeA, study: IdentityStudy, world: FaceWorld) -> pd.DataFrame:
-    """Debiased CKA per block: trained vs untrained, beside the null untrained vs untrained."""
+def _cka(model: PhazeA, study: IdentityStudy, world: FaceWorld, other_seed: PhazeA | None = None
+         ) -> pd.DataFrame:
+    """Debiased CKA per block: trained vs untrained, beside the nulls untrained vs untrained and (when a
+    model of the same recipe trained from another seed is given) trained vs trained-from-another-seed."""
     images, _ = world.sample(list(range(min(8, world.n_identities))), max(1, study.cka_n // 8),
                              seed=HELD_OUT_SEED + 7, size=model.input_size)
     seeds = list(study.untrained_seeds) + [study.untrained_seeds[0] + 1] * (len(study.untrained_seeds) < 2)
     u1, u2 = (PhazeA(model.config, seed=s) for s in seeds[:2])
     lat, l1, l2 = (latents(m, images, progress=False, pool="gap") for m in (model, u1, u2))
+    lo = latents(other_seed, images, progress=False, pool="gap") if other_seed is not None else None
     return pd.DataFrame([{"block": b, "cka_vs_untrained": linear_cka(lat[b], l1[b], debiased=True),
                           "null_untrained_vs_untrained": linear_cka(l1[b], l2[b], debiased=True),
+                          "null_trained_other_seed": (linear_cka(lat[b], lo[b], debiased=True)
+                                                      if lo is not None else float("nan")),
                           "n": int(len(images))} for b in lat])
 
 
-def run_identity(study: IdentityStudy, models: dict[str, PhazeA] | None = None, progress: bool = True
-                 ) -> dict[str, Any]:
-    """Measure 1–5 (module doc) per topology; returns a JSON-able dict (tables as lists of rows)."""
+def _leakage(model: PhazeA, untrained: PhazeA, study: IdentityStudy, world: FaceWorld, a1: int, b1: int
+             ) -> pd.DataFrame:
+    """Leakage of the trained side-A face a1 into side-A reconstructions of faces a2 the model never saw,
+    against placebos (the world's other never-trained identities): the measure's positive control
+    (a side-A decoder that only ever drew a1 should pull towards it) beside an untrained model (its null)."""
+    from ..analysis.leakage import placebo_leakage
+
+    fresh = [i for i in range(world.n_identities) if i not in (a1, b1)]
+    rows = []
+    for a2 in fresh[:study.leak_identities]:
+        placebos = [i for i in fresh if i != a2]
+        for kind, m in (("model", model), ("untrained", untrained)):
+            r = placebo_leakage(m, world, a1, a2, placebos, n=study.leak_frames, seed=HELD_OUT_SEED + 9)
+            rows.append({"kind": kind, "a1": a1, "a2": a2, **{k: r[k] for k in (
+                "leakage", "leakage_ci", "noise_floor", "beyond_noise", "judged_old", "judged_placebo",
+                "judged_new", "frame_sd", "n")}, "placebos": len(placebos)})
+    return pd.DataFrame(rows)
+
+
+def _model_world(meta: dict[str, Any], study: IdentityStudy) -> tuple[FaceWorld, int, int]:
+    """The world and A/B pair a model was trained on: its meta's swap recipe, else the study's."""
+    from .swap import SwapRecipe
+
+    if "recipe" in meta:
+        recipe = SwapRecipe(**{k: v for k, v in meta["recipe"].items() if k in SwapRecipe.__dataclass_fields__})
+        return recipe.world(), recipe.identity_a, recipe.identity_b
+    return FaceWorld(seed=study.world_seed, hard=study.world_hard), study.identity_a, study.identity_b
+
+
+def run_identity(study: IdentityStudy, models: dict[str, PhazeA] | None = None, progress: bool = True,
+                 other_seed: dict[str, PhazeA] | None = None) -> dict[str, Any]:
+    """Measure 1–6 (module doc) per topology; returns a JSON-able dict (tables as lists of rows).
+
+    models: topology -> model to measure instead of the shipped data/models/<topology>.
+    other_seed: topology -> a model of the same recipe trained from another seed (the second CKA null).
+    """
     out: dict[str, Any] = {"study": asdict(study), "date": _dt.datetime.now(_dt.timezone.utc).isoformat(
         timespec="seconds"), "topologies": {}}
-    world = FaceWorld(seed=study.world_seed)
-    hard = FaceWorld(seed=study.world_seed, hard=True)
     for topology in study.topologies:
         if models is not None and topology in models:
             model, meta = models[topology], {}
         else:
             path = _models_dir() / topology
             model, meta = load_model(path).float(), read_meta(path)
+        world, a, b = _model_world(meta, study)
         if progress:
-            print(f"[{topology}] gate, block tables (default and hard identities), verification, patching, CKA")
+            print(f"[{topology}] gate, block tables (trained world and the other), verification, patching, "
+                  "leakage, CKA")
         success = float(meta.get("judge", {}).get("success_ab", float("nan")))
         if not meta:
             with torch.no_grad():
                 factors = world.sample_factors(study.patch_frames, HELD_OUT_SEED + 8)
-                outputs = model.eval().swap(world.render(study.identity_a, factors, model.input_size), "b")
-                success = judge_for(world, factors, study.identity_b, model.output_size,
+                outputs = model.eval().swap(world.render(a, factors, model.input_size), "b")
+                success = judge_for(world, factors, b, model.output_size,
                                     pose_of="target")(outputs.float().clamp(0, 1))["success"]
         gate = quality_gate(success)
         ids = list(range(min(study.probe_identities, world.n_identities)))
+        worlds = {"hard": FaceWorld(seed=study.world_seed, hard=True), "default": FaceWorld(seed=study.world_seed)}
         tables = {name: block_table(model, w, ids, n=study.n_per_identity, pool="gap", baselines=True,
                                     untrained_seeds=study.untrained_seeds, cv=min(5, study.n_per_identity))
-                  for name, w in (("default", world), ("hard", hard))}
+                  for name, w in worlds.items()}
         untrained = PhazeA(model.config, seed=study.untrained_seeds[0])
         out["topologies"][topology] = {
             "gate": {**gate, "swap_success": success, "steps": meta.get("step")},
+            "world": {"seed": world.seed, "hard": world.hard, "identity_a": a, "identity_b": b},
             "block_table": {k: t.to_dict("records") for k, t in tables.items()},
             "verification": _verification(model, study, world, untrained).to_dict("records"),
-            "patching": patch_swap_table(model, world, study.identity_a, study.identity_b,
-                                         study.patch_frames).to_dict("records"),
-            "cka": _cka(model, study, world).to_dict("records"),
+            "patching": patch_swap_table(model, world, a, b, study.patch_frames).to_dict("records"),
+            "leakage": _leakage(model, untrained, study, world, a, b).to_dict("records"),
+            "cka": _cka(model, study, world, (other_seed or {}).get(topology)).to_dict("records"),
         }
     return out
 
@@ -170,8 +219,17 @@ def markdown_report(result: dict[str, Any], command: str) -> str:
                   _table(r["verification"], ["kind", "block", "auc", "auc_unfitted", "heldout_identities"]), "",
                   "Activation patching of the A→B swap (share of outputs whose judged identity flips):", "",
                   _table(r["patching"], ["block", "flip", "as_source_before", "as_source_after", "n"]), "",
-                  "Debiased CKA against an untrained model, beside two untrained models (the null):", "",
-                  _table(r["cka"], ["block", "cka_vs_untrained", "null_untrained_vs_untrained", "n"])]
+                  "Leakage of the trained side-A face into side-A reconstructions of faces never trained on "
+                  "(pull towards a1 beyond the placebos', 95 % CI over frames; noise floor on an a1-free "
+                  "reference; the untrained model is the null):", "",
+                  _table([{**row, "leakage_ci": "[{:.3f}, {:.3f}]".format(*row["leakage_ci"])}
+                          for row in r["leakage"]],
+                         ["kind", "a2", "leakage", "leakage_ci", "noise_floor", "beyond_noise", "judged_old",
+                          "judged_placebo"]), "",
+                  "Debiased CKA against an untrained model, beside the nulls: two untrained models, and "
+                  "(where one is given) the same recipe trained from another seed:", "",
+                  _table(r["cka"], ["block", "cka_vs_untrained", "null_untrained_vs_untrained",
+                                    "null_trained_other_seed", "n"])]
     return "\n".join(lines)
 
 
