@@ -114,11 +114,12 @@ To use your own faces instead, replace the sources with `make_source("path/to/al
 """),
     code(SETUP),
     code("""
-from phazelab.data import FaceWorld
 from phazelab.analysis import image_grid_figure
 
-world = FaceWorld(seed=0, n_identities=8)
-IDENTITY_A, IDENTITY_B = 0, 1
+# the world and the A/B pair the shipped model was trained on (its meta.json): the hard world, whose
+# identities share skin, hair and glasses and differ only in facial geometry — a matched pair, as
+# faceswap's own advice for choosing A and B goes
+world, IDENTITY_A, IDENTITY_B = lab.stage1_world(S.topology)
 faces, labels = world.sample([IDENTITY_A, IDENTITY_B], n=8, seed=1, size=64)
 image_grid_figure(faces, nrow=8, title=f"identity {IDENTITY_A} (top) and {IDENTITY_B} (bottom)")"""),
     md("""
@@ -304,15 +305,16 @@ model never trained on, with the chance level beside each.
 Two topologies are compared: faceswap's default (per-side `fc_a`/`fc_b`, shared G-Block and decoder)
 and split decoders (one shared `fc_both`, no G-Block, per-side decoders). On a CPU the notebook opens the
 trained A+B models shipped in `data/models` (their meta says how they were made and whether the swap judge
-passed them); `lab.train_pair(lab.build(S.preset, topology=...), world, 0, 1, steps)` trains your own.
+passed them); `lab.train_pair(lab.build(S.preset, topology=...), world, IDENTITY_A, IDENTITY_B, steps)` trains
+your own.
 """),
     code(SETUP),
     code("""
-from phazelab.data import FaceWorld
-world = FaceWorld(seed=0, n_identities=8)  # the world the shipped models were trained in
-IDENTITY_A, IDENTITY_B = 0, 1
+# the world and the A/B pair the shipped models were trained in (their meta.json): the hard world, whose
+# identities differ only in facial geometry, so no block can name an identity by its colour
+world, IDENTITY_A, IDENTITY_B = lab.stage1_world("split_decoders")
 PROBE_IDS = list(range(world.n_identities))"""),
-    md("## The trained models of both topologies (the same pair, identities 0 and 1)"),
+    md("## The trained models of both topologies (the same pair)"),
     code("""
 models = {name: lab.stage1_model(name) for name in ("default", "split_decoders")}
 for name in models:
@@ -359,6 +361,20 @@ gate above in mind.)
     code("""
 from phazelab.experiments.identity import patch_swap_table
 pd.concat({name: patch_swap_table(m, world, IDENTITY_A, IDENTITY_B, n=S.n_per_identity // 2)
+           for name, m in models.items()}, names=["topology"])"""),
+    md("""
+## Does the trained face leak? Leakage against placebos
+
+The forum's third question asks why a1 does not leak into a new a2 model. First the measure itself must
+be able to see a leak: here side A's decoder has only ever drawn A, so when frames of faces it never saw
+go through side A, its outputs should be pulled towards A. `leakage` is that pull beyond the pull
+towards *placebos* (other never-trained faces, which a model without A in it is as near to); its 95 % CI
+is over frames and `noise_floor` is what placebos alone reach. The untrained model is the null.
+"""),
+    code("""
+from phazelab.experiments.identity import leakage_table
+pd.concat({name: leakage_table(m, world, IDENTITY_A, IDENTITY_B, faces=1 if lab.quick() else 3,
+                               frames=8 if lab.quick() else 48)
            for name, m in models.items()}, names=["topology"])"""),
     md("""
 ## Explore the latents

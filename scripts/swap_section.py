@@ -20,16 +20,25 @@ from phazelab.weights import read_meta  # noqa: E402
 
 def section() -> str:
     rows = ["| topology | steps (training s, device) | A→B success | identity named (chance) | pose error "
-            "| B→A success | face recon SSIM A / B | verdict |", "|---|---|---|---|---|---|---|---|"]
+            "| B→A success | face recon SSIM A / B | A→B success on fresh frames (B mean face, copy A) | verdict |",
+            "|---|---|---|---|---|---|---|---|---|"]
     base_rows, commands = [], []
     for path in sorted(p for p in MODELS_DIR.iterdir() if (p / "meta.json").is_file()):
         m = read_meta(path)
         j = m["judge"]
-        verdict = "a real swap" if j["success_ab"] >= SUCCESS_GATE else "**not trained enough**"
+        c = m.get("confirm")
+        passed = (c["success"] if c else j["success_ab"]) >= SUCCESS_GATE
+        verdict = "a real swap" if passed else "**not trained enough**"
+        fresh = (f"{c['success']:.2f} of {c['n']} ({c['baselines']['mean_face_b']['success']:.2f}, "
+                 f"{c['baselines']['copy_a']['success']:.2f})" if c else "—")
         rows.append(f"| {path.name} | {m['step']} ({m['train_seconds']:.0f} s, {m['device']}) | "
                     f"{j['success_ab']:.2f} | {j['id_top1_ab']:.2f} ({j['chance']:.3f}) | {j['pose_err_ab']:.1f}° | "
-                    f"{j['success_ba']:.2f} | {j['recon_ssim_a']:.3f} / {j['recon_ssim_b']:.3f} | {verdict} |")
-        commands.append(f"- `{path.name}`: `{m['command']}` (recipe `cpu`: preset `{m['recipe']['preset']}`, batch "
+                    f"{j['success_ba']:.2f} | {j['recon_ssim_a']:.3f} / {j['recon_ssim_b']:.3f} | {fresh} | "
+                    f"{verdict} |")
+        world = "the hard world" if m["recipe"].get("world_hard") else "the default world"
+        commands.append(f"- `{path.name}`: `{m['command']}` ({world}'s "
+                        f"identities {m['recipe']['identity_a']}/{m['recipe']['identity_b']}, preset "
+                        f"`{m['recipe']['preset']}`, batch "
                         f"{m['recipe']['batch']}, lr {m['recipe']['lr']:g} with a {m['recipe']['lr_warmup']}-step "
                         f"warm-up and {m['recipe']['lr_schedule']} decay over {m['recipe']['steps']} steps)")
         if not base_rows:
@@ -50,7 +59,6 @@ def swap_grid(path: Path, n: int = 8) -> None:
     import torch
     from PIL import Image
 
-    from phazelab.data import FaceWorld
     from phazelab.data.bank import FaceBank
     from phazelab.experiments.swap import SwapRecipe
     from phazelab.lab import stage1_model
@@ -60,7 +68,7 @@ def swap_grid(path: Path, n: int = 8) -> None:
     blocks = []
     for name in sorted(p.name for p in MODELS_DIR.iterdir() if (p / "meta.json").is_file()):
         recipe = SwapRecipe(**read_meta(MODELS_DIR / name)["recipe"])
-        world = FaceWorld(recipe.world_seed)
+        world = recipe.world()
         x, labels = FaceBank(world, recipe.identity_a, 8).heldout(n, 64)
         model = stage1_model(name)
         with evaluating(model):

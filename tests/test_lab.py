@@ -77,3 +77,20 @@ def test_work_copies_keep_outputs_out_of_the_repository(tmp_path):
     mine.write_text("{}")  # the learner's own edits
     lab.work_copies(work)
     assert mine.read_text() == "{}"  # never overwritten
+
+
+def test_stage1_world_is_the_shipped_models_own_world_and_pair(tmp_path, monkeypatch):
+    import json
+
+    from phazelab import lab
+
+    for hard in (True, False):
+        folder = tmp_path / "split_decoders"
+        folder.mkdir(exist_ok=True)
+        recipe = {"world_seed": 3, "world_hard": hard, "identity_a": 2, "identity_b": 5, "not_a_field": 1}
+        (folder / "meta.json").write_text(json.dumps({"recipe": recipe}))
+        (folder / "config.json").write_text("{}")
+        (folder / "model.safetensors").write_bytes(b"")
+        monkeypatch.setattr(lab, "MODELS_DIR", tmp_path)
+        world, a, b = lab.stage1_world("split_decoders")
+        assert (world.seed, world.hard, a, b) == (3, hard, 2, 5)

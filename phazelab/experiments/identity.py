@@ -42,7 +42,7 @@ from ..model import PhazeA
 from ..weights import load_model, read_meta
 from .measures import clean_json
 
-__all__ = ["IdentityStudy", "markdown_report", "patch_swap_table", "run_identity", "write_outputs"]
+__all__ = ["IdentityStudy", "leakage_table", "markdown_report", "patch_swap_table", "run_identity", "write_outputs"]
 
 
 @dataclass(frozen=True)
@@ -123,20 +123,22 @@ def _cka(model: PhazeA, study: IdentityStudy, world: FaceWorld, other_seed: Phaz
                           "n": int(len(images))} for b in lat])
 
 
-def _leakage(model: PhazeA, untrained: PhazeA, study: IdentityStudy, world: FaceWorld, a1: int, b1: int
-             ) -> pd.DataFrame:
-    """Leakage of the trained side-A face a1 into side-A reconstructions of faces a2 the model never saw,
-    against placebos (the world's other never-trained identities): the measure's positive control
-    (a side-A decoder that only ever drew a1 should pull towards it) beside an untrained model (its null)."""
+def leakage_table(model: PhazeA, world: FaceWorld, identity_a: int, identity_b: int, *, faces: int = 3,
+                  frames: int = 48, untrained: PhazeA | None = None) -> pd.DataFrame:
+    """Leakage of the side-A face `identity_a` (a1) into side-A reconstructions of `faces` identities of
+    `world` the model never saw (a2), against placebos (the world's other never-trained identities),
+    for `model` and an untrained copy (seed 1000 unless given: the null). A side-A decoder that only ever
+    drew a1 should pull towards it: the row is the measure's positive control (phazelab.analysis.leakage)."""
     from ..analysis.leakage import placebo_leakage
 
-    fresh = [i for i in range(world.n_identities) if i not in (a1, b1)]
+    untrained = untrained if untrained is not None else PhazeA(model.config, seed=1000)
+    fresh = [i for i in range(world.n_identities) if i not in (identity_a, identity_b)]
     rows = []
-    for a2 in fresh[:study.leak_identities]:
+    for a2 in fresh[:faces]:
         placebos = [i for i in fresh if i != a2]
         for kind, m in (("model", model), ("untrained", untrained)):
-            r = placebo_leakage(m, world, a1, a2, placebos, n=study.leak_frames, seed=HELD_OUT_SEED + 9)
-            rows.append({"kind": kind, "a1": a1, "a2": a2, **{k: r[k] for k in (
+            r = placebo_leakage(m, world, identity_a, a2, placebos, n=frames, seed=HELD_OUT_SEED + 9)
+            rows.append({"kind": kind, "a1": identity_a, "a2": a2, **{k: r[k] for k in (
                 "leakage", "leakage_ci", "noise_floor", "beyond_noise", "judged_old", "judged_placebo",
                 "judged_new", "frame_sd", "n")}, "placebos": len(placebos)})
     return pd.DataFrame(rows)
@@ -191,7 +193,8 @@ def run_identity(study: IdentityStudy, models: dict[str, PhazeA] | None = None, 
             "block_table": {k: t.to_dict("records") for k, t in tables.items()},
             "verification": _verification(model, study, world, untrained).to_dict("records"),
             "patching": patch_swap_table(model, world, a, b, study.patch_frames).to_dict("records"),
-            "leakage": _leakage(model, untrained, study, world, a, b).to_dict("records"),
+            "leakage": leakage_table(model, world, a, b, faces=study.leak_identities, frames=study.leak_frames,
+                                     untrained=untrained).to_dict("records"),
             "cka": _cka(model, study, world, (other_seed or {}).get(topology)).to_dict("records"),
         }
     return out
