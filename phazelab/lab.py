@@ -54,7 +54,7 @@ def settings() -> LabSettings:
         return LabSettings("full", "lab-small", device, "split_decoders", batch=16, steps=3000,
                            stage1_steps=3000, stage2_steps=1500, kickstart_steps=300, n_per_identity=80,
                            preview_every=100)
-    return LabSettings("full", "lab-slim", device, "split_decoders", batch=8, steps=600, stage1_steps=600,
+    return LabSettings("full", "lab-slim", device, "split_decoders", batch=8, steps=1000, stage1_steps=600,
                        stage2_steps=300, kickstart_steps=60, n_per_identity=60, preview_every=25)
 
 
