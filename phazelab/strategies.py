@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from .model import PhazeA
 
-STRATEGIES = ("scratch", "encoder", "encoder+fc_b", "encoder+fc_b+gblock", "all_but_a")
+STRATEGIES = ("scratch", "encoder", "encoder+fc_b", "encoder+fc_b+gblock", "all_but_a", "all")
 STRATEGY_HELP = {
     "scratch": "nothing loaded",
     "encoder": "load the encoder",
     "encoder+fc_b": "load the encoder and fc_b",
     "encoder+fc_b+gblock": "load the encoder, fc_b and the shared G-Block (the G-Block blocks on both paths)",
     "all_but_a": "load every block except side A's private ones (side_blocks('a') − side_blocks('b'))",
+    "all": "load every block, side A's included (fc_a / decoder_a): the positive control, where a1 must "
+           "leak if the leakage measure can see a leak",
 }
 
 
@@ -34,6 +36,8 @@ def strategy_blocks(model: PhazeA, strategy: str) -> tuple[list[str], list[str]]
         raise StrategyError(f"unknown strategy {strategy!r}; choose from {list(STRATEGIES)}")
     if strategy == "scratch":
         return [], []
+    if strategy == "all":
+        return list(model.blocks), []
     if strategy == "all_but_a":
         private_a = set(model.side_blocks("a")) - set(model.side_blocks("b"))
         return [b for b in model.blocks if b not in private_a], []

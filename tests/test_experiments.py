@@ -52,6 +52,7 @@ def test_default_topology_strategies():
     assert set(loads["encoder+fc_b"]) == {"encoder", "fc_b"}
     assert set(loads["encoder+fc_b+gblock"]) == {"encoder", "fc_b", "fc_gblock", "g_block_both"}
     assert set(loads["all_but_a"]) == set(model.blocks) - {"fc_a"} == set(model.blocks) - (side_a - side_b)
+    assert loads.pop("all") == list(model.blocks)  # the positive control loads fc_a too
     for strategy, load in loads.items():
         assert "fc_a" not in load, strategy  # side A's private block is never reused for a new Face A
         assert set(load) <= side_b  # everything loaded lies on B's path

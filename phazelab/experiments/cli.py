@@ -83,7 +83,7 @@ def register(subparsers: Any) -> None:
                         "else both)")
     add_model_args(f, topology=False, default_model="lab-small; with --quick lab-tiny")  # own --topology above
     f.add_argument("--strategies", nargs="+", metavar="S[:MODE]",
-                   help="strategies (scratch encoder encoder+fc_b encoder+fc_b+gblock all_but_a), each "
+                   help="strategies (scratch encoder encoder+fc_b encoder+fc_b+gblock all_but_a all), each "
                         "with all its modes, or STRATEGY:MODE (modes trainable frozen kickstart); scratch "
                         "is always added")
     f.add_argument("--seeds", type=int, help="seeds per run (default 3; quick 1)")
