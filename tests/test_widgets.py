@@ -211,7 +211,10 @@ def test_latent_explorer_pca_fills_the_figure_and_the_scores(world):
     assert ex.error.value == ""
     assert sum(len(t.x) for t in ex.figure.data) == 24
     assert {t.name for t in ex.figure.data} == {f"identity={i}" for i in range(3)}
-    assert list(ex.table["block"]) == ["encoder"] and "probe_acc" in ex.table_html.value
+    assert "probe_acc" in ex.table_html.value
+    # the block's row comes with its nulls on the same frames (untrained same block, pooled pixels, colour)
+    assert list(ex.table["kind"]) == ["model", "untrained (seed 1000)", "baseline", "baseline"]
+    assert list(ex.table["block"]) == ["encoder", "encoder", "pixels pooled 4×4", "mean colour"]
     # hovering a point shows that frame's face
     trace = ex.figure.data[1]
     ex._on_point(trace, Points(point_inds=[2], xs=[], ys=[], trace_name=trace.name, trace_index=1))

@@ -200,7 +200,7 @@ class LatentExplorer(Panel):
         self.table_html.value = ""
         if self.scores:
             self._step(4, "identity and factor scores…")
-            self._score(lat, frame)
+            self._score(lat, frame, images, block, side)
         done = f"done in {time.perf_counter() - started:.1f} s (the map itself {proj.seconds:.1f} s{_used(proj)})"
         if proj.note:  # a degenerate map: say so where "done" would be, not only in the kernel log
             done = f"<b style='color:#a15c00'>{html.escape(proj.note)}</b> · {done}"
@@ -216,7 +216,12 @@ class LatentExplorer(Panel):
         return on_model(self.trainer, lambda: export_block(self.model, images, frame, name, log_dir,
                                                            side=side)).result()
 
-    def _score(self, lat: Latents, frame: pd.DataFrame) -> None:
+    def _score(self, lat: Latents, frame: pd.DataFrame, images: torch.Tensor | None = None,
+               block: str | None = None, side: str = "a") -> None:
+        """The block's scores with their nulls on the same frames below them (as block_table's
+        baselines): the same block of an untrained model (seed 1000), pixels pooled 4×4, mean colour."""
+        import torch.nn.functional as F
+
         if "identity" not in frame.columns or frame["identity"].nunique() < 2:
             self.table_html.value = "<small>scores need identity labels of at least 2 identities</small>"
             return
@@ -225,11 +230,23 @@ class LatentExplorer(Panel):
             self.table_html.value = "<small>scores need at least 2 frames per identity</small>"
             return
         columns = [c for c in FACTOR_COLUMNS if c in frame.columns]
-        self.table = latent_table(lat, frame["identity"].to_numpy(), frame if columns else None,
-                                  columns=columns, cv=cv)
+        ids, factors = frame["identity"].to_numpy(), frame if columns else None
+        parts = [latent_table(lat, ids, factors, columns=columns, cv=cv).assign(kind="model")]
+        if images is not None and block is not None:
+            untrained = PhazeA(self.model.config, seed=1000)
+            u = latents(untrained, images, [block], progress=False, side=side)
+            x = images.float()
+            pixels = {"pixels pooled 4×4": F.adaptive_avg_pool2d(x, 4).flatten(1).numpy(),
+                      "mean colour": x.mean(dim=(2, 3)).numpy()}
+            parts += [latent_table(u, ids, factors, columns=columns, cv=cv).assign(kind="untrained (seed 1000)"),
+                      latent_table(pixels, ids, factors, columns=columns, cv=cv).assign(kind="baseline")]
+        self.table = pd.concat(parts, ignore_index=True)
+        self.table.insert(0, "kind", self.table.pop("kind"))
         notes = "; ".join(n for n in self.table["notes"] if n)
         shown = self.table.drop(columns=["notes"])
-        self.table_html.value = ("<b>scores for this block</b> (cross-validated; *_chance = guessing)"
+        self.table_html.value = ("<b>scores for this block</b>, its nulls on the same frames below it "
+                                 "(cross-validated; *_chance = guessing; a block that does not beat its "
+                                 "nulls shows nothing learned)"
                                  + shown.to_html(index=False, float_format=lambda v: f"{v:.3f}",
                                                  na_rep="not computed")
                                  + (f"<p><small><b>notes:</b> {html.escape(notes)}</small></p>" if notes else ""))
