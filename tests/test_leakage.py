@@ -28,7 +28,7 @@ def test_outputs_of_the_new_face_alone_sit_inside_the_noise_floor(family):
     blurry = torch.nn.functional.avg_pool2d(truth, 3, 1, 1, count_include_pad=False)  # a reconstruction error
     r = placebo_leakage_of_outputs(blurry, world, factors, old, new, placebos)
     assert r["judged_new"] == 1.0 and r["judged_old"] == 0.0
-    assert abs(r["leakage"]) <= r["noise_floor"] and not r["beyond_noise"]
+    assert abs(r["leakage"]) <= r["noise_floor"] and not r["beyond_noise"] and r["rank_p"] > 0.05
     assert abs(np.mean(r["null_by_placebo"])) < 1e-9  # the null's mean is 0 by construction
     assert r["n"] == 32 and r["per_frame"].shape == (32,)
 
@@ -42,6 +42,14 @@ def test_a_half_blend_of_the_old_face_is_leakage_beyond_the_noise(family):
     assert r["judged_placebo"] < r["judged_old"] + 1e-9
 
 
+def test_a_darker_reconstruction_is_not_leakage(family):
+    # an error that is not the old face moves the old face and the placebos alike (the review's case:
+    # a 5 % darker truth read as leakage against a floor computed elsewhere)
+    world, old, new, placebos, factors = family
+    r = placebo_leakage_of_outputs(0.95 * world.render(new, factors, 64), world, factors, old, new, placebos)
+    assert not r["beyond_noise"] and abs(r["leakage"]) <= r["noise_floor"]
+
+
 def test_placebos_must_be_two_and_distinct(family):
     world, old, new, placebos, factors = family
     out = world.render(new, factors, 64)
@@ -49,6 +57,12 @@ def test_placebos_must_be_two_and_distinct(family):
         placebo_leakage_of_outputs(out, world, factors, old, new, placebos[:1])
     with pytest.raises(ValueError, match="must all differ"):
         placebo_leakage_of_outputs(out, world, factors, old, new, [old, *placebos[:2]])
+    with pytest.raises(ValueError, match="must all differ"):
+        placebo_leakage_of_outputs(out, world, factors, old, new, [placebos[0], placebos[0]])
+    with pytest.raises(ValueError, match="must be an int"):
+        placebo_leakage_of_outputs(out, world, factors, old, new, [3.7, 4.2])
+    with pytest.raises(ValueError, match="not in the world"):
+        placebo_leakage_of_outputs(out, world, factors, old, new, [99, 100])
 
 
 def test_model_entry_point_judges_the_side_a_reconstructions(family):

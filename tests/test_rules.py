@@ -16,6 +16,8 @@ def test_time_to_gate_first_hit_or_censored_at_the_last_evaluation():
     assert time_to_gate([0, 100], [float("nan"), 0.9], 0.8) == (100.0, True)
     with pytest.raises(ValueError, match="equal-length"):
         time_to_gate([0, 1], [0.5], 0.8)
+    with pytest.raises(ValueError, match="increasing"):
+        time_to_gate([1000, 500, 0], [0.9, 0.9, 0.9], 0.8)
 
 
 def test_km_median_counts_censored_runs_instead_of_dropping_them():
@@ -29,6 +31,9 @@ def test_km_median_counts_censored_runs_instead_of_dropping_them():
     r = km_median([100, 600, 600, 600], [True, False, False, False])
     assert r["median"] is None and r["median_at_least"] == 600.0
     assert km_median([600, 600], [False, False])["median"] is None
+    # S(t) = 0.5 exactly (the review's case: scipy returns 0.5000000000000001 there)
+    r = km_median([500, 1000, 1000, 1500, 1500] + [6000] * 5, [True] * 5 + [False] * 5)
+    assert r["median"] == 1500.0
 
 
 def test_paired_ci_brackets_a_clear_effect_and_a_null():
@@ -41,6 +46,15 @@ def test_paired_ci_brackets_a_clear_effect_and_a_null():
     assert one["ci"] == [-math.inf, math.inf] and one["n"] == 1  # one pair bounds nothing
     with pytest.raises(ValueError, match="finite"):
         paired_ci([0.1, float("nan")])
+    with pytest.raises(ValueError, match="level"):
+        paired_ci([0.1, 0.2], level=95)
+
+
+def test_paired_ci_covers_at_the_studys_small_sizes():
+    rng = np.random.default_rng(1)
+    for n in (3, 5):
+        hits = sum(lo <= 0.0 <= hi for lo, hi in (paired_ci(rng.standard_normal(n))["ci"] for _ in range(2000)))
+        assert 0.93 <= hits / 2000 <= 0.97, (n, hits)  # the percentile bootstrap gave 0.75 at n = 3
 
 
 def test_verdicts_by_where_the_ci_lies_against_the_margin():
@@ -52,3 +66,7 @@ def test_verdicts_by_where_the_ci_lies_against_the_margin():
     assert verdict((0.2, 0.4), 0.1, gates_passed=False) == NOT_TRAINED
     with pytest.raises(ValueError, match="margin"):
         verdict((0.3, 0.1), 0.1)
+    with pytest.raises(ValueError, match="NaN"):
+        verdict((float("nan"), float("nan")), 0.1)
+    with pytest.raises(ValueError, match="low, high"):
+        verdict((0.1,), 0.1)

@@ -18,11 +18,19 @@ factors, `phazelab.analysis.judge`):
   distances; 0 = as far from k as the truth is, 1 = the output is k; an α blend of a1 into a2 pulls a1
   by 1 − (1 − α)²), and ``leakage = pull_a1 − mean(pull_placebo)``, with a bootstrap 95 % CI over
   frames. A reconstruction error that is not a1 pulls a1 and the placebos alike;
-- the metric's own noise floor: on a reference without a1 in it (the a2 truth blurred as much as the
-  outputs are, by the judge's blur match), the same statistic with each placebo in turn put in a1's
-  place against the other placebos (``null_by_placebo``: how far a face never trained on lands from
-  0 by the luck of its draw); ``noise_floor`` is the largest |null|, and ``beyond_noise`` says
-  whether the leakage CI lies wholly above it.
+- the metric's own noise floor, on the same outputs: the same statistic with each placebo in turn put
+  in a1's place against the other placebos (``null_by_placebo``). Without a1 in the model, a1 is one
+  more placebo (exchangeable with them), so its score is a draw from this null: darker, blurrier or
+  otherwise wrong outputs move a1 and the placebos alike. ``noise_floor`` is the largest |null|,
+  ``rank_p`` = (1 + #placebos scoring ≥ a1) / (1 + #placebos) is the exchangeability test's p-value
+  (it cannot go below 1/(1 + #placebos): use many placebos), and ``beyond_noise`` says whether the
+  leakage CI lies wholly above the floor. When a1 *is* in the outputs, placebos that resemble a1 are
+  pulled too, so the floor is conservative (it can hide a weak leak; it does not invent one).
+
+Placebos should stand to a2 as a1 does; `placebo_identities` makes such look-alikes for a near pair
+(a sibling a2 of a1). For far-apart identities (e.g. two of the world's own picks) there is no room in
+the identity cube: use the world's other never-trained identities, knowing their distances from a2
+differ from a1's, which the null's spread then includes.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ from torch import nn
 
 from ..data.world import FaceWorld
 from .judge import SwapJudge
-from .metrics import HELD_OUT_SEED, _run, gaussian_blur
+from .metrics import HELD_OUT_SEED, _run
 
 __all__ = ["placebo_identities", "placebo_leakage", "placebo_leakage_of_outputs"]
 
@@ -50,6 +58,12 @@ def placebo_identities(world: FaceWorld, old: int, new: int, n: int = 8, seed: i
     Raises:
         ValueError: when old equals new, or `max_tries` random directions leave the unit cube.
     """
+    for name, value in (("old", old), ("new", new)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < world.n_identities:
+            raise ValueError(f"placebo_identities: {name} must be an int id of the world "
+                             f"(0..{world.n_identities - 1}), got {value!r}")
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"placebo_identities: n must be a positive int, got {n!r}")
     lat = world.latent.double()
     diff = lat[old] - lat[new]
     dims = torch.nonzero(diff.abs() > 1e-9).flatten()
@@ -67,7 +81,8 @@ def placebo_identities(world: FaceWorld, old: int, new: int, n: int = 8, seed: i
             if len(ids) == n:
                 return ids
     raise ValueError(f"placebo_identities: found {len(ids)} of {n} placebos inside [0, 1] in {max_tries} tries "
-                     f"(old {old} is {radius:.2f} from new {new})")
+                     f"(old {old} is {radius:.2f} from new {new}: too far apart for look-alikes; use a near pair, "
+                     "e.g. new = world.add_sibling(old, 0.3), or the world's other identities as placebos)")
 
 
 def _bootstrap_ci(per_frame: np.ndarray, n_boot: int, seed: int) -> tuple[float, float]:
@@ -85,17 +100,32 @@ def placebo_leakage_of_outputs(outputs: torch.Tensor, world: FaceWorld, factors:
 
     Returns floats "leakage", "leakage_ci" (2-list, bootstrap over frames), "pull_old", "pull_placebo",
     "judged_old", "judged_placebo", "judged_new", "null_by_placebo" (list), "null_sd", "noise_floor",
-    "beyond_noise" (bool: the CI lies wholly above the noise floor), "frame_sd" (the per-frame spread
-    of the leakage score), "n", "placebos"; and "per_frame" (N,) leakage scores.
+    "rank_p", "beyond_noise" (bool: the CI lies wholly above the noise floor), "frame_sd" (the
+    per-frame spread of the leakage score), "n", "placebos"; and "per_frame" (N,) leakage scores.
+    Leakage is not bounded by 1 (an output equal to a1 scores 1 minus the placebos' mean pull).
 
     Raises:
-        ValueError: fewer than 2 placebos, a placebo equal to old or new, or outputs the judge refuses.
+        ValueError: ids that are not ints of the world, fewer than 2 placebos, repeated ids, n_boot < 1,
+            or outputs the judge refuses (shape, dtype, range, frame count).
     """
-    placebos = [int(p) for p in placebos]
+    def ident(value: Any, what: str) -> int:
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ValueError(f"placebo_leakage: {what} must be an int identity of the world, got {value!r}")
+        if not 0 <= int(value) < world.n_identities:
+            raise ValueError(f"placebo_leakage: {what} {int(value)} is not in the world "
+                             f"(ids 0..{world.n_identities - 1})")
+        return int(value)
+
+    old, new = ident(old, "old"), ident(new, "new")
+    placebos = [ident(p, "placebo") for p in placebos]
     if len(placebos) < 2:
         raise ValueError(f"placebo_leakage: need ≥ 2 placebo identities (one serves as the null), got {placebos}")
-    if {old, new} & set(placebos) or old == new:
+    if len(set(placebos)) != len(placebos) or {old, new} & set(placebos) or old == new:
         raise ValueError(f"placebo_leakage: old {old}, new {new} and placebos {placebos} must all differ")
+    if not isinstance(n_boot, int) or n_boot < 1:
+        raise ValueError(f"placebo_leakage: n_boot must be a positive int, got {n_boot!r}")
     cands = [new, old, *placebos]
     judge = SwapJudge(world, factors, new, int(outputs.shape[-1]), cands, device=outputs.device,
                       pose_of="target")
@@ -109,14 +139,14 @@ def placebo_leakage_of_outputs(outputs: torch.Tensor, world: FaceWorld, factors:
 
     p_old, p_pl = pulls(res)
     per_frame = p_old - p_pl.mean(1)
-    # the noise floor on a reference without a1 in it: the truth blurred as much as the outputs are
-    sigma = float(np.median(res["frames"]["id_sigma"]))
-    _, r_pl = pulls(judge(gaussian_blur(judge.truth, sigma).clamp(0, 1)))
-    null = [float((r_pl[:, j] - np.delete(r_pl, j, axis=1).mean(1)).mean()) for j in range(r_pl.shape[1])]
+    # the null on the same outputs: each placebo in a1's place, against the other placebos
+    null = [float((p_pl[:, j] - np.delete(p_pl, j, axis=1).mean(1)).mean()) for j in range(p_pl.shape[1])]
     ci = _bootstrap_ci(per_frame, n_boot, seed)
     floor = float(np.max(np.abs(null)))
+    leak = float(per_frame.mean())
     return {
-        "leakage": float(per_frame.mean()), "leakage_ci": list(ci),
+        "leakage": leak, "leakage_ci": list(ci),
+        "rank_p": float((1 + sum(v >= leak for v in null)) / (1 + len(null))),
         "pull_old": float(p_old.mean()), "pull_placebo": float(p_pl.mean()),
         "judged_old": float((named == old).mean()),
         "judged_placebo": float(np.mean([(named == p).mean() for p in placebos])),

@@ -5,13 +5,16 @@ bootstrap confidence intervals, and the verdict a CI earns against a fixed margi
   at its last evaluation, not dropped (dropping it flatters the arm that fails most). Arms are
   summarised by the Kaplan–Meier median (scipy.stats.ecdf on scipy.stats.CensoredData).
 - Differences between arms are *paired* (same replicate, same initial weights of unloaded blocks, same
-  data order): the CI is a bootstrap over replicates of the paired differences (scipy.stats.bootstrap,
-  percentile method, 95 %).
+  data order): the CI is the paired-t interval of the mean difference over replicates (Student's t
+  with n − 1 degrees of freedom). A percentile bootstrap was tried and under-covers at the study's sizes
+  (a "95 %" interval covered 48 / 75 / 83 / 91 % of the time at 2 / 3 / 5 / 10 replicates of normal
+  data); the t interval is exact for normal differences and the usual choice at small n.
 - A verdict is one of four, by where the CI lies against the margin ±m (equivalence-testing logic,
-  e.g. Lakens 2017, "Equivalence tests"): wholly above +m → "greater"; wholly below −m → "less";
+  Lakens 2017, "Equivalence tests"): wholly above +m → "greater"; wholly below −m → "less";
   wholly inside (−m, +m) → "no measurable difference (equivalent within margin)"; anything else →
   "inconclusive (CI spans the margin)". Before any of these: a model that failed its quality gate
-  gets "not trained enough".
+  gets "not trained enough". With a (1 − 2α) CI this is Lakens' TOST at level α: pass a 90 % CI for
+  equivalence at α = 0.05, a 95 % CI for the stricter reading.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ def time_to_gate(steps: Sequence[float], values: Sequence[float], gate: float, *
     if steps.ndim != 1 or len(steps) == 0 or steps.shape != values.shape:
         raise ValueError(f"time_to_gate: need equal-length non-empty 1-D steps and values, got "
                          f"{list(steps.shape)} and {list(values.shape)}")
+    if not np.isfinite(steps).all() or (np.diff(steps) <= 0).any():
+        raise ValueError(f"time_to_gate: steps must be finite and increasing, got {steps.tolist()}")
     hit = values >= gate if higher_is_better else values <= gate
     hit &= np.isfinite(values)
     if hit.any():
@@ -47,7 +52,9 @@ def time_to_gate(steps: Sequence[float], values: Sequence[float], gate: float, *
 
 
 def km_median(times: Sequence[float], reached: Sequence[bool]) -> dict[str, Any]:
-    """Kaplan–Meier median time to gate of runs with right-censoring.
+    """Kaplan–Meier median time to gate of runs with right-censoring: the first time at which the
+    survival estimate S(t) (the share still short of the gate) is ≤ 0.5 (where S sits at exactly 0.5
+    over an interval, that interval's start; R's survfit takes its midpoint).
 
     Returns {"median": float or None (None: the survival curve never falls to 0.5 — more than half the
     runs are still short of the gate at the last time seen), "median_at_least": the largest time seen
@@ -60,47 +67,51 @@ def km_median(times: Sequence[float], reached: Sequence[bool]) -> dict[str, Any]
     if t.ndim != 1 or len(t) == 0 or t.shape != e.shape:
         raise ValueError(f"km_median: need equal-length non-empty times and reached flags, got "
                          f"{list(t.shape)} and {list(e.shape)}")
+    if not np.isfinite(t).all():
+        raise ValueError(f"km_median: times must be finite, got {t.tolist()}")
     out: dict[str, Any] = {"n": int(len(t)), "reached": int(e.sum()), "censored": int((~e).sum())}
     if not e.any():
         return {**out, "median": None, "median_at_least": float(t.max()), "survival": [(float(t.max()), 1.0)]}
     sf = ecdf(CensoredData(uncensored=t[e], right=t[~e])).sf
     q, p = sf.quantiles, sf.probabilities
-    below = np.nonzero(p <= 0.5)[0]
+    below = np.nonzero(p <= 0.5 + 1e-9)[0]  # S(t) = 0.5 exactly comes back as 0.5000000000000001
     median = float(q[below[0]]) if len(below) else None
     return {**out, "median": median, "median_at_least": None if median is not None else float(t.max()),
             "survival": [(float(a), float(b)) for a, b in zip(q, p, strict=True)]}
 
 
-def paired_ci(differences: Sequence[float], *, level: float = 0.95, n_resamples: int = 9999, seed: int = 0
-              ) -> dict[str, Any]:
-    """Mean of paired differences (one per replicate) and its bootstrap CI (percentile).
+def paired_ci(differences: Sequence[float], *, level: float = 0.95) -> dict[str, Any]:
+    """Mean of paired differences (one per replicate) and its paired-t CI at `level` (module doc).
 
-    With one replicate the CI is (−inf, inf): one pair cannot bound anything. Non-finite differences
-    are refused (ValueError); so is an empty input."""
-    from scipy.stats import bootstrap
+    With one replicate the CI is (−inf, inf): one pair bounds nothing. Raises ValueError for an empty
+    input, non-finite differences or a level outside (0, 1)."""
+    from scipy.stats import t as student_t
 
     d = np.asarray(differences, dtype=float)
     if d.ndim != 1 or len(d) == 0:
         raise ValueError("paired_ci: need a non-empty 1-D list of paired differences")
     if not np.isfinite(d).all():
         raise ValueError(f"paired_ci: differences must be finite, got {d.tolist()}")
-    if len(d) < 2:
-        return {"estimate": float(d.mean()), "ci": [-math.inf, math.inf], "n": 1, "level": level}
-    if np.ptp(d) == 0:
-        return {"estimate": float(d[0]), "ci": [float(d[0]), float(d[0])], "n": int(len(d)), "level": level}
-    res = bootstrap((d,), np.mean, confidence_level=level, n_resamples=n_resamples, method="percentile",
-                    rng=np.random.default_rng(seed))
-    ci = res.confidence_interval
-    return {"estimate": float(d.mean()), "ci": [float(ci.low), float(ci.high)], "n": int(len(d)), "level": level}
+    if not 0 < level < 1:
+        raise ValueError(f"paired_ci: level must lie in (0, 1), e.g. 0.95, got {level!r}")
+    n, mean = len(d), float(d.mean())
+    if n < 2:
+        return {"estimate": mean, "ci": [-math.inf, math.inf], "n": 1, "level": level}
+    half = float(student_t.ppf(0.5 + level / 2, n - 1) * d.std(ddof=1) / math.sqrt(n))
+    return {"estimate": mean, "ci": [mean - half, mean + half], "n": n, "level": level}
 
 
 def verdict(ci: Sequence[float], margin: float, *, gates_passed: bool = True) -> str:
     """One of VERDICTS for a CI (low, high) of a difference against the margin ±`margin` (module doc).
 
-    Raises ValueError for a negative margin or low > high."""
+    Equivalence needs margin > 0 (the CI must lie strictly inside ±margin). Raises ValueError for a
+    CI that is not two numbers, NaN in it, low > high, or a margin that is negative or not finite."""
+    if len(ci) != 2:
+        raise ValueError(f"verdict: ci must be (low, high), got {list(ci)}")
     low, high = float(ci[0]), float(ci[1])
-    if margin < 0 or low > high:
-        raise ValueError(f"verdict: need margin ≥ 0 and low ≤ high, got margin {margin}, CI ({low}, {high})")
+    if not (math.isfinite(margin) and margin >= 0) or math.isnan(low) or math.isnan(high) or low > high:
+        raise ValueError(f"verdict: need a finite margin ≥ 0 and low ≤ high (no NaN), got margin {margin}, "
+                         f"CI ({low}, {high})")
     if not gates_passed:
         return NOT_TRAINED
     if low > margin:
