@@ -118,9 +118,10 @@ def stage1_model(topology: str = "split_decoders", device: str | None = None) ->
     topology_options(topology)  # ConfigError naming the topologies for an unknown name
     path = MODELS_DIR / topology
     if not (path / "model.safetensors").is_file():
-        raise FileNotFoundError(f"{path}: no shipped stage-1 model for topology {topology!r}; make it with "
+        raise FileNotFoundError(f"{path}: no shipped stage-1 model for topology {topology!r}; make one with "
                                 f"`phazelab experiment swap --topology {topology} --out runs/stage1-{topology} "
-                                f"--ship {path}` (see data/models/README.md)")
+                                f"--ship {path}` (data/models/README.md gives the exact command of each "
+                                "shipped model)")
     return load_model(path, device=device or "cpu").float().eval()
 
 
@@ -139,11 +140,11 @@ def stage1_world(topology: str = "split_decoders") -> tuple[Any, int, int]:
 
     Raises:
         FileNotFoundError: when the model is not shipped (as `stage1_meta`).
+        ValueError: when its meta.json lacks a recipe field (an older model).
     """
     from .experiments.swap import SwapRecipe
 
-    recipe = SwapRecipe(**{k: v for k, v in stage1_meta(topology)["recipe"].items()
-                           if k in SwapRecipe.__dataclass_fields__})
+    recipe = SwapRecipe.from_dict(stage1_meta(topology).get("recipe", {}), f"data/models/{topology}/meta.json")
     return recipe.world(), recipe.identity_a, recipe.identity_b
 
 
@@ -223,7 +224,7 @@ def _confirm_line(confirm: dict[str, Any] | None) -> str:
     if not confirm:
         return ""
     base = ", ".join(f"{k} {v['success']:.2f}" for k, v in confirm.get("baselines", {}).items())
-    return (f"On {confirm['n']} fresh held-out frames (never used to decide when to stop): A→B success "
+    return (f"On {confirm['n']} fresh held-out frames (another seed than the evaluations above): A→B success "
             f"{confirm['success']:.2f}, identity named {confirm['id_top1']:.2f}, pose error "
             f"{confirm['pose_err_deg']:.1f}° (baselines there: {base}).\n")
 
@@ -247,11 +248,12 @@ def swap_takeaway(shipped: Any, mine: Any = None, trainer: Any = None) -> str:
             meta = stage1_meta(settings().topology)
         except Exception:  # noqa: BLE001 - the comparison is optional
             meta = {}
-        if meta.get("step"):
-            minutes = estimate_minutes(int(meta["step"]))
-            lines.append(f"A longer run would change this: the shipped model trained {meta['step']} steps; at "
-                         f"this device's speed that is about {minutes} min (a GPU: "
-                         f"{estimate_minutes(int(meta['step']), 'cuda')} min).")
+        mine_ok = mine is not None and mine.verdict is not None and mine.verdict["success"] >= SUCCESS_GATE
+        if meta.get("step") and not mine_ok:
+            took = (f" ({meta['train_seconds'] / 60:.0f} min of training on {meta.get('device', '?')})"
+                    if meta.get("train_seconds") else "")
+            lines.append(f"A longer run would change this: the shipped model trained {meta['step']} steps{took}; "
+                         f"your run had {trainer.step}.")
     return "\n".join(lines) if lines else "press Refresh in the viewers above first: nothing has been judged yet"
 
 

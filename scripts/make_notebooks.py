@@ -303,7 +303,7 @@ regression can read the pose from it, it carries pose. The numbers below are mea
 model never trained on, with the chance level beside each.
 
 Two topologies are compared: faceswap's default (per-side `fc_a`/`fc_b`, shared G-Block and decoder)
-and split decoders (one shared `fc_both`, no G-Block, per-side decoders). On a CPU the notebook opens the
+and split decoders (one shared `fc_both`, no G-Block, per-side decoders). The notebook opens the
 trained A+B models shipped in `data/models` (their meta says how they were made and whether the swap judge
 passed them); `lab.train_pair(lab.build(S.preset, topology=...), world, IDENTITY_A, IDENTITY_B, steps)` trains
 your own.
@@ -365,11 +365,13 @@ pd.concat({name: patch_swap_table(m, world, IDENTITY_A, IDENTITY_B, n=S.n_per_id
     md("""
 ## Does the trained face leak? Leakage against placebos
 
-The forum's third question asks why a1 does not leak into a new a2 model. First the measure itself must
-be able to see a leak: here side A's decoder has only ever drawn A, so when frames of faces it never saw
-go through side A, its outputs should be pulled towards A. `leakage` is that pull beyond the pull
-towards *placebos* (other never-trained faces, which a model without A in it is as near to); its 95 % CI
-is over frames and `noise_floor` is what placebos alone reach. The untrained model is the null.
+The forum's third question asks why a1 does not leak into a new a2 model. First: does the measure see a
+leak where one should be? Side A's path was trained on A's face only (its private blocks — `fc_a` in
+faceswap's default, `decoder_a` with split decoders — never saw another A face), so frames of faces it
+never saw, sent through side A, may be pulled towards A. `leakage` is the pull towards A beyond the pull
+towards *placebos* (the world's other never-trained faces); its 95 % CI is over frames, `noise_floor` is
+what placebos put in A's place reach on the same outputs, and `rank_p` is the chance of A ranking that
+high among them without any leak. The untrained model is the null.
 """),
     code("""
 from phazelab.experiments.identity import leakage_table
@@ -383,7 +385,7 @@ Pick a block, a projection and what to colour by. Hover a point to see its face.
 """),
     code("""
 from phazelab.widgets import LatentExplorer
-LatentExplorer(models["default"], world, identities=PROBE_IDS, n_per_identity=S.n_per_identity)"""),
+LatentExplorer(models["split_decoders"], world, identities=PROBE_IDS, n_per_identity=S.n_per_identity)"""),
 ]
 
 

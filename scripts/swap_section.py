@@ -67,7 +67,7 @@ def swap_grid(path: Path, n: int = 8) -> None:
 
     blocks = []
     for name in sorted(p.name for p in MODELS_DIR.iterdir() if (p / "meta.json").is_file()):
-        recipe = SwapRecipe(**read_meta(MODELS_DIR / name)["recipe"])
+        recipe = SwapRecipe.from_dict(read_meta(MODELS_DIR / name)["recipe"], name)
         world = recipe.world()
         x, labels = FaceBank(world, recipe.identity_a, 8).heldout(n, 64)
         model = stage1_model(name)

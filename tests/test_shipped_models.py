@@ -26,7 +26,7 @@ def test_both_lab_topologies_are_shipped_small_and_documented():
 @pytest.mark.parametrize("name", TOPOLOGIES)
 def test_shipped_model_reproduces_its_recorded_judge_numbers(name):
     meta = lab.stage1_meta(name)
-    recipe = SwapRecipe(**meta["recipe"])
+    recipe = SwapRecipe.from_dict(meta["recipe"])
     model = lab.stage1_model(name)
     assert model.config == recipe.config()
     world = recipe.world()

@@ -233,11 +233,21 @@ def swap_main(args: argparse.Namespace) -> int:
         with atomic_dir(args.ship) as tmp:
             shutil.copytree(f"{args.out}/model", tmp, dirs_exist_ok=True)
     if args.json:
-        print(json.dumps(result))
+        from .measures import clean_json
+
+        print(json.dumps(clean_json(result)))
         return 0
     f = result["final"]
-    state = (f"swap reached success {f['success_ab']:.2f} ≥ {recipe.target} at step {result['steps_to_success']}"
-             if result["reached"] else f"swap success {f['success_ab']:.2f} < {recipe.target}: not trained enough")
+    first = next((r for r in result["curve"] if r["step"] == result["steps_to_success"]), None)
+    state = (f"swap success first ≥ {recipe.target} at step {result['steps_to_success']} "
+             f"({first['success_ab']:.2f}); at the end, step {result['steps']}: {f['success_ab']:.2f}"
+             if result["reached"] and first else
+             f"swap success {f['success_ab']:.2f} < {recipe.target}: not trained enough")
+    c = result.get("confirm")
+    if c:
+        state += (f"\n  on {c['n']} fresh held-out frames (another seed): success {c['success']:.2f} "
+                  f"(B mean face {c['baselines']['mean_face_b']['success']:.2f}, copy of A "
+                  f"{c['baselines']['copy_a']['success']:.2f})")
     base = result["baselines"]["a_to_b"]
     print(f"{state} ({result['steps']} steps, {result['train_seconds']:.0f} s of training on {result['device']})\n"
           f"  A→B: identity top-1 {f['id_top1_ab']:.2f} (chance {f['chance']:.2f}), pose error "
@@ -252,8 +262,9 @@ def identity_main(args: argparse.Namespace) -> int:
     """`phazelab experiment identity`: prints the report (or --json), writes OUT/identity.json."""
     import json
 
+    from ..lab import MODELS_DIR
     from ..markdown import replace_marked
-    from ..weights import load_model
+    from ..weights import load_model, read_meta
     from .identity import IdentityStudy, markdown_report, run_identity, write_outputs
     from .measures import clean_json
 
@@ -263,10 +274,21 @@ def identity_main(args: argparse.Namespace) -> int:
         other = {}
         for item in args.other_seed:
             topology, sep, path = item.partition("=")
-            if not sep or topology not in topologies:
+            if not sep or topology not in topologies or not path:
                 raise ValueError(f"--other-seed {item!r}: expected TOPOLOGY=DIR with TOPOLOGY one of "
                                  f"{list(topologies)}")
-            other[topology] = load_model(path).float()
+            if topology in other:
+                raise ValueError(f"--other-seed: {topology} given twice")
+            try:
+                other[topology] = load_model(path).float()
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"--other-seed {item!r}: {exc} (give a model folder, e.g. a swap run's OUT/model)"
+                                 ) from None
+            seeds = (read_meta(path).get("recipe", {}).get("seed"),
+                     read_meta(MODELS_DIR / topology).get("recipe", {}).get("seed"))
+            if seeds[0] is None or seeds[0] == seeds[1]:
+                raise ValueError(f"--other-seed {item!r}: its meta.json records seed {seeds[0]}, the measured "
+                                 f"model's is {seeds[1]}: the null needs the same recipe from another seed")
         result = run_identity(study, progress=not args.json, other_seed=other)
     except (FileNotFoundError, ValueError) as exc:
         print(f"phazelab experiment identity: error: {exc}", file=sys.stderr)
@@ -274,6 +296,11 @@ def identity_main(args: argparse.Namespace) -> int:
     path = write_outputs(result, args.out)
     report = markdown_report(result, "phazelab " + shlex.join(sys.argv[1:]))
     if args.readme:
-        replace_marked(args.readme, "identity-nulls", report)
+        try:
+            replace_marked(args.readme, "identity-nulls", report)
+        except (OSError, ValueError) as exc:
+            print(f"phazelab experiment identity: error: --readme {args.readme}: {exc} (results are in {path})",
+                  file=sys.stderr)
+            return 2
     print(json.dumps(clean_json(result)) if args.json else f"{report}\n\nwritten: {path}")
     return 0

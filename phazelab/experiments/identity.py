@@ -127,8 +127,12 @@ def leakage_table(model: PhazeA, world: FaceWorld, identity_a: int, identity_b: 
                   frames: int = 48, untrained: PhazeA | None = None) -> pd.DataFrame:
     """Leakage of the side-A face `identity_a` (a1) into side-A reconstructions of `faces` identities of
     `world` the model never saw (a2), against placebos (the world's other never-trained identities),
-    for `model` and an untrained copy (seed 1000 unless given: the null). A side-A decoder that only ever
-    drew a1 should pull towards it: the row is the measure's positive control (phazelab.analysis.leakage)."""
+    for `model` and an untrained copy (seed 1000 unless given: the null). Side A's path was trained to
+    draw a1 only (its private blocks — fc_a in faceswap's default, decoder_a with split decoders — never
+    saw another A face), so a model that cannot yet generalise should pull new faces towards a1: where it
+    does, the measure sees a leak (a positive control); where it does not, the row says how far a trained
+    side A generalises. Placebos are the world's other never-trained identities (phazelab.analysis.leakage
+    on far-apart placebos)."""
     from ..analysis.leakage import placebo_leakage
 
     untrained = untrained if untrained is not None else PhazeA(model.config, seed=1000)
@@ -139,7 +143,7 @@ def leakage_table(model: PhazeA, world: FaceWorld, identity_a: int, identity_b: 
         for kind, m in (("model", model), ("untrained", untrained)):
             r = placebo_leakage(m, world, identity_a, a2, placebos, n=frames, seed=HELD_OUT_SEED + 9)
             rows.append({"kind": kind, "a1": identity_a, "a2": a2, **{k: r[k] for k in (
-                "leakage", "leakage_ci", "noise_floor", "beyond_noise", "judged_old", "judged_placebo",
+                "leakage", "leakage_ci", "noise_floor", "rank_p", "beyond_noise", "judged_old", "judged_placebo",
                 "judged_new", "frame_sd", "n")}, "placebos": len(placebos)})
     return pd.DataFrame(rows)
 
@@ -149,7 +153,7 @@ def _model_world(meta: dict[str, Any], study: IdentityStudy) -> tuple[FaceWorld,
     from .swap import SwapRecipe
 
     if "recipe" in meta:
-        recipe = SwapRecipe(**{k: v for k, v in meta["recipe"].items() if k in SwapRecipe.__dataclass_fields__})
+        recipe = SwapRecipe.from_dict(meta["recipe"], "the model's meta.json")
         return recipe.world(), recipe.identity_a, recipe.identity_b
     return FaceWorld(seed=study.world_seed, hard=study.world_hard), study.identity_a, study.identity_b
 
@@ -170,10 +174,16 @@ def run_identity(study: IdentityStudy, models: dict[str, PhazeA] | None = None, 
             path = _models_dir() / topology
             model, meta = load_model(path).float(), read_meta(path)
         world, a, b = _model_world(meta, study)
+        twin = (other_seed or {}).get(topology)
+        if twin is not None and twin.config != model.config:
+            raise ValueError(f"other_seed[{topology!r}]: its config differs from the measured model's (the CKA null "
+                             "needs the same recipe trained from another seed)")
         if progress:
             print(f"[{topology}] gate, block tables (trained world and the other), verification, patching, "
                   "leakage, CKA")
-        success = float(meta.get("judge", {}).get("success_ab", float("nan")))
+        # the gate reads the fresh frames' success where the model has it (the evaluation frames' success
+        # is the one the run stopped on), as lab.describe_stage1 does
+        success = float(meta.get("confirm", {}).get("success", meta.get("judge", {}).get("success_ab", float("nan"))))
         if not meta:
             with torch.no_grad():
                 factors = world.sample_factors(study.patch_frames, HELD_OUT_SEED + 8)
@@ -195,7 +205,7 @@ def run_identity(study: IdentityStudy, models: dict[str, PhazeA] | None = None, 
             "patching": patch_swap_table(model, world, a, b, study.patch_frames).to_dict("records"),
             "leakage": leakage_table(model, world, a, b, faces=study.leak_identities, frames=study.leak_frames,
                                      untrained=untrained).to_dict("records"),
-            "cka": _cka(model, study, world, (other_seed or {}).get(topology)).to_dict("records"),
+            "cka": _cka(model, study, world, twin).to_dict("records"),
         }
     return out
 
@@ -208,10 +218,13 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 def markdown_report(result: dict[str, Any], command: str) -> str:
     """The README section: per topology the gate first, then each table with its nulls beside it."""
-    lines = [f"Command: `{command}` · {result['date']} · every model row has its nulls on the same frames."]
+    quick = result["study"].get("cka_n", 512) < 512
+    lines = [f"Command: `{command}` · {result['date']} · every model row has its nulls on the same frames."
+             + (" **Quick sizes: rough numbers, not for the README.**" if quick else "")]
     for topology, r in result["topologies"].items():
         g = r["gate"]
-        head = (f"**{topology}** — swap success {g['swap_success']:.2f} after {g['steps']} steps: "
+        steps = f" after {g['steps']} steps" if g.get("steps") is not None else ""
+        head = (f"**{topology}** — swap success {g['swap_success']:.2f}{steps}: "
                 + ("passed the gate" if g["passed"] else f"**{NOT_EVIDENCE}** ({'; '.join(g['reasons'])})"))
         lines += ["", head, ""]
         for world_name, rows in r["block_table"].items():
@@ -227,8 +240,8 @@ def markdown_report(result: dict[str, Any], command: str) -> str:
                   "reference; the untrained model is the null):", "",
                   _table([{**row, "leakage_ci": "[{:.3f}, {:.3f}]".format(*row["leakage_ci"])}
                           for row in r["leakage"]],
-                         ["kind", "a2", "leakage", "leakage_ci", "noise_floor", "beyond_noise", "judged_old",
-                          "judged_placebo"]), "",
+                         ["kind", "a2", "leakage", "leakage_ci", "noise_floor", "rank_p", "beyond_noise",
+                          "judged_old", "judged_placebo", "judged_new"]), "",
                   "Debiased CKA against an untrained model, beside the nulls: two untrained models, and "
                   "(where one is given) the same recipe trained from another seed:", "",
                   _table(r["cka"], ["block", "cka_vs_untrained", "null_untrained_vs_untrained",

@@ -27,6 +27,7 @@ from ..data.world import FaceWorld
 from ..model import PhazeA
 from ..model.modes import evaluating
 from ..weights import atomic_write_text, save
+from .measures import clean_json
 
 __all__ = ["RECIPES", "SwapRecipe", "confirm_swap", "evaluate_swap", "run_swap", "time_to_swap"]
 
@@ -64,6 +65,18 @@ class SwapRecipe:
     def world(self) -> FaceWorld:
         """The face world of the pair: FaceWorld(world_seed, hard=world_hard)."""
         return FaceWorld(seed=self.world_seed, hard=self.world_hard)
+
+    @classmethod
+    def from_dict(cls, recipe: dict[str, Any], where: str = "recipe") -> SwapRecipe:
+        """The recipe a meta.json or curve.json recorded. Keys this version does not know are ignored;
+        a key it needs that the record lacks is refused (an older record would silently get today's
+        default, e.g. another world). Raises ValueError naming the missing keys."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        missing = [k for k in names if k not in recipe]
+        if missing:
+            raise ValueError(f"{where}: the recorded swap recipe lacks {missing} (written by an older phazelab); "
+                             "re-make the model with the command in its meta.json")
+        return cls(**{k: recipe[k] for k in names})
 
     def replace(self, **changes: Any) -> SwapRecipe:
         return dataclasses.replace(self, **changes)
@@ -141,7 +154,8 @@ def confirm_swap(model: PhazeA, recipe: SwapRecipe, n: int = CONFIRM_N, device: 
                  ) -> dict[str, Any]:
     """The judge's A→B verdict on `n` fresh held-out frames (FaceBank.heldout seed CONFIRM_SEED), beside
     B's mean face and a copy of A on the same frames. The run stops at the first evaluation whose
-    success reaches the target, so that evaluation's frames are chosen-on; these are not."""
+    success reaches the target, so that evaluation's frames are chosen-on; these come from another
+    seed. (A person who reads them and then trains on has chosen on them too: say so where it happens.)"""
     from ..analysis.judge import SwapJudge, swap_baselines
 
     world = recipe.world()
@@ -179,7 +193,7 @@ def run_swap(recipe: SwapRecipe, out: str | Path | None = None, *, device: str |
     bank_a = FaceBank(world, recipe.identity_a, recipe.bank_size, seed=recipe.seed)
     bank_b = FaceBank(world, recipe.identity_b, recipe.bank_size, seed=recipe.seed)
     out_dir = Path(out) if out is not None else None
-    options = dict(batch_size=recipe.batch, lr=recipe.lr, lr_warmup=recipe.lr_warmup,
+    options = dict(batch_size=recipe.batch, lr=recipe.lr, lr_warmup=min(recipe.lr_warmup, max(0, recipe.steps - 1)),
                    lr_schedule=recipe.lr_schedule, lr_schedule_steps=recipe.steps,
                    penalized_mask_loss=recipe.penalized_mask_loss, precision=recipe.precision, seed=recipe.seed,
                    metrics_every=10)
@@ -229,7 +243,7 @@ def run_swap(recipe: SwapRecipe, out: str | Path | None = None, *, device: str |
             bar.update(n)
             bar.set_postfix(success=f"{row['success_ab']:.2f}", recon=f"{row['recon_ssim_b']:.2f}")
         if out_dir is not None:
-            atomic_write_text(out_dir / "curve.json", json.dumps(state, indent=1))
+            atomic_write_text(out_dir / "curve.json", json.dumps(clean_json(state), indent=1))
     if bar is not None:
         bar.close()
 
@@ -240,13 +254,13 @@ def run_swap(recipe: SwapRecipe, out: str | Path | None = None, *, device: str |
               "command": command or shlex.join(sys.argv)}
     if out_dir is not None:
         result["confirm"] = confirm_swap(model, recipe, confirm_n, device=dev)
-        atomic_write_text(out_dir / "curve.json", json.dumps(state, indent=1))
+        atomic_write_text(out_dir / "curve.json", json.dumps(clean_json(state), indent=1))
         save(model, out_dir / "model", dtype=torch.float16,
-             meta={"step": trainer.step, "recipe": state["recipe"], "command": result["command"],
+             meta=clean_json({"step": trainer.step, "recipe": state["recipe"], "command": result["command"],
                    "judge": result["final"], "baselines": ev.baselines, "reached": result["reached"],
                    "confirm": result["confirm"],
                    "steps_to_success": result["steps_to_success"], "device": result["device"],
-                   "train_seconds": round(state["train_seconds"], 1)})
+                   "train_seconds": round(state["train_seconds"], 1)}))
     return result
 
 
