@@ -87,10 +87,18 @@ def test_stage1_world_is_the_shipped_models_own_world_and_pair(tmp_path, monkeyp
     for hard in (True, False):
         folder = tmp_path / "split_decoders"
         folder.mkdir(exist_ok=True)
-        recipe = {"world_seed": 3, "world_hard": hard, "identity_a": 2, "identity_b": 5, "not_a_field": 1}
+        from dataclasses import asdict
+
+        from phazelab.experiments.swap import SwapRecipe
+
+        recipe = {**asdict(SwapRecipe(world_seed=3, world_hard=hard, identity_a=2, identity_b=5)), "not_a_field": 1}
         (folder / "meta.json").write_text(json.dumps({"recipe": recipe}))
         (folder / "config.json").write_text("{}")
         (folder / "model.safetensors").write_bytes(b"")
         monkeypatch.setattr(lab, "MODELS_DIR", tmp_path)
         world, a, b = lab.stage1_world("split_decoders")
         assert (world.seed, world.hard, a, b) == (3, hard, 2, 5)
+    del recipe["world_hard"]  # a meta from before the field existed is refused, not given today's default
+    (folder / "meta.json").write_text(json.dumps({"recipe": recipe}))
+    with pytest.raises(ValueError, match="lacks \\['world_hard'\\]"):
+        lab.stage1_world("split_decoders")

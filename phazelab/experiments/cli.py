@@ -271,7 +271,7 @@ def identity_main(args: argparse.Namespace) -> int:
     topologies = tuple(args.topology or ("default", "split_decoders"))
     study = IdentityStudy.quick(topologies=topologies) if args.quick else IdentityStudy(topologies=topologies)
     try:
-        other = {}
+        other, other_info = {}, {}
         for item in args.other_seed:
             topology, sep, path = item.partition("=")
             if not sep or topology not in topologies or not path:
@@ -289,7 +289,9 @@ def identity_main(args: argparse.Namespace) -> int:
             if seeds[0] is None or seeds[0] == seeds[1]:
                 raise ValueError(f"--other-seed {item!r}: its meta.json records seed {seeds[0]}, the measured "
                                  f"model's is {seeds[1]}: the null needs the same recipe from another seed")
+            other_info[topology] = {"path": path, "seed": seeds[0], "step": read_meta(path).get("step")}
         result = run_identity(study, progress=not args.json, other_seed=other)
+        result["other_seed"] = other_info
     except (FileNotFoundError, ValueError) as exc:
         print(f"phazelab experiment identity: error: {exc}", file=sys.stderr)
         return 2

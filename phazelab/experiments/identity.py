@@ -243,10 +243,17 @@ def markdown_report(result: dict[str, Any], command: str) -> str:
                          ["kind", "a2", "leakage", "leakage_ci", "noise_floor", "rank_p", "beyond_noise",
                           "judged_old", "judged_placebo", "judged_new"]), "",
                   "Debiased CKA against an untrained model, beside the nulls: two untrained models, and "
-                  "(where one is given) the same recipe trained from another seed:", "",
+                  "(where one is given) the same recipe trained from another seed"
+                  + _other_seed_note(result.get("other_seed", {}).get(topology)) + ":", "",
                   _table(r["cka"], ["block", "cka_vs_untrained", "null_untrained_vs_untrained",
                                     "null_trained_other_seed", "n"])]
     return "\n".join(lines)
+
+
+def _other_seed_note(info: dict[str, Any] | None) -> str:
+    if not info:
+        return " (none given: the column is empty)"
+    return f" (`{info['path']}`: seed {info['seed']}, {info['step']} steps)"
 
 
 def write_outputs(result: dict[str, Any], out: str | Path) -> Path:
