@@ -110,7 +110,9 @@ CPU. So this notebook first opens a trained A+B model shipped with the lab (`dat
 command printed below) — where a faceswap user with a trained model starts — and then lets you train one
 yourself.
 
-To use your own faces instead, replace the sources with `make_source("path/to/aligned/faces")`.
+To train on your own faces instead, give the Trainer `make_source("path/to/aligned/faces")` as a
+source. The SwapViewer and its judge need the synthetic world's exact ground truth, so they judge
+synthetic pairs only; for real faces look at the Trainer's preview.
 """),
     code(SETUP),
     code("""
