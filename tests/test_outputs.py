@@ -1,26 +1,22 @@
 """Outputs never become inputs (issue 17.7): a run folder that is, is inside, or contains a face folder is
 refused before anything is written; nothing is ever written into a face folder."""
 
-import argparse
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from phazelab import PhazeA, PhazeAConfig
+from phazelab.cli import main
 from phazelab.data import FaceFolder, make_source
 from phazelab.data.outputs import OutputFolderError, check_output_folder
 from phazelab.train import Trainer
-from phazelab.train.cli import register
 
 MICRO = PhazeAConfig.preset("lab-tiny").replace(dec_res_blocks=0, fs_original_min_filters=16, dec_min_filters=16)
 
 
 def _cli(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="phazelab")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(list(argv))
-    return args.func(args)
+    return main(list(argv))  # the real entry point, as `phazelab ...` runs it
 
 
 @pytest.fixture()

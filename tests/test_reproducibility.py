@@ -1,14 +1,13 @@
 """Same command, same seed, same model (issue 17.1): every entry point that builds and trains is seeded."""
 
-import argparse
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from phazelab import PhazeA, PhazeAConfig, lab
+from phazelab.cli import main
 from phazelab.data import FaceWorld
-from phazelab.train.cli import register
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -16,10 +15,7 @@ MICRO = PhazeAConfig.preset("lab-tiny").replace(dec_res_blocks=0, fs_original_mi
 
 
 def _cli(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="phazelab")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(list(argv))
-    return args.func(args)
+    return main(list(argv))  # the real entry point, as `phazelab ...` runs it
 
 
 def _equal(a: dict, b: dict) -> bool:

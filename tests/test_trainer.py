@@ -1,6 +1,5 @@
 """Trainer behaviour on a very small Phaze-A (lab-tiny made smaller) and the real synthetic sources."""
 
-import argparse
 import threading
 import time
 
@@ -8,9 +7,9 @@ import pytest
 import torch
 
 from phazelab import PhazeA, PhazeAConfig
+from phazelab.cli import main
 from phazelab.data import make_source
 from phazelab.train import NonFiniteLossError, Trainer, TrainerBusyError, find_snapshot, preview_grid
-from phazelab.train.cli import register
 from phazelab.weights import load_model, save
 
 # lab-tiny without the decoder's residual blocks and with narrower ends: same topology (split fc, shared
@@ -264,10 +263,7 @@ def test_preview_callback_every_n_steps_does_not_change_training():
 
 # -- CLI ----------------------------------------------------------------------------------------------------
 def _cli(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="phazelab")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(list(argv))
-    return args.func(args)
+    return main(list(argv))  # the real entry point, as `phazelab ...` runs it
 
 
 def test_cli_train_end_to_end_resume_and_refusing_to_overwrite(tmp_path, capsys):
