@@ -236,8 +236,9 @@ def markdown_report(result: dict[str, Any], command: str) -> str:
                   "Activation patching of the A→B swap (share of outputs whose judged identity flips):", "",
                   _table(r["patching"], ["block", "flip", "as_source_before", "as_source_after", "n"]), "",
                   "Leakage of the trained side-A face into side-A reconstructions of faces never trained on "
-                  "(pull towards a1 beyond the placebos', 95 % CI over frames; noise floor on an a1-free "
-                  "reference; the untrained model is the null):", "",
+                  "(pull towards a1 beyond the placebos', 95 % CI over frames; noise floor and rank_p "
+                  "(≥ 1/(1 + placebos)): the placebos in a1's place on the same outputs; the untrained model "
+                  "is the null):", "",
                   _table([{**row, "leakage_ci": "[{:.3f}, {:.3f}]".format(*row["leakage_ci"])}
                           for row in r["leakage"]],
                          ["kind", "a2", "leakage", "leakage_ci", "noise_floor", "rank_p", "beyond_noise",
