@@ -142,10 +142,9 @@ def stage1_world(topology: str = "split_decoders") -> tuple[Any, int, int]:
         FileNotFoundError: when the model is not shipped (as `stage1_meta`).
         ValueError: when its meta.json lacks a recipe field (an older model).
     """
-    from .experiments.swap import SwapRecipe
+    from .experiments.swap import recorded_pair
 
-    recipe = SwapRecipe.from_dict(stage1_meta(topology).get("recipe", {}), f"data/models/{topology}/meta.json")
-    return recipe.world(), recipe.identity_a, recipe.identity_b
+    return recorded_pair(stage1_meta(topology), f"data/models/{topology}/meta.json")
 
 
 def autorun(panel: Any) -> bool:
@@ -205,6 +204,8 @@ def _verdict(success: float) -> str:
 def describe_stage1(topology: str = "split_decoders") -> str:
     """What the shipped model's meta.json records, as sentences: the command, its training, and the
     judge's verdict beside the baselines on the same held-out frames."""
+    from .experiments.swap import gate_success
+
     meta = stage1_meta(topology)
     j, base = meta.get("judge", {}), meta.get("baselines", {}).get("a_to_b", {})
     if not j:
@@ -217,7 +218,7 @@ def describe_stage1(topology: str = "split_decoders") -> str:
             f"B→A success {j['success_ba']:.2f}; face reconstruction SSIM A {j['recon_ssim_a']:.3f}, "
             f"B {j['recon_ssim_b']:.3f}.\nBaselines (A→B success on the same frames): {nulls}.\n"
             + _confirm_line(meta.get("confirm"))
-            + f"Verdict: {_verdict(meta.get('confirm', {}).get('success', j['success_ab']))}.")
+            + f"Verdict: {_verdict(gate_success(meta))}.")
 
 
 def _confirm_line(confirm: dict[str, Any] | None) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from phazelab.experiments.swap import gate_success  # noqa: E402
 from phazelab.lab import MODELS_DIR, SUCCESS_GATE  # noqa: E402
 from phazelab.markdown import replace_marked  # noqa: E402
 from phazelab.weights import read_meta  # noqa: E402
@@ -27,7 +28,7 @@ def section() -> str:
         m = read_meta(path)
         j = m["judge"]
         c = m.get("confirm")
-        passed = (c["success"] if c else j["success_ab"]) >= SUCCESS_GATE
+        passed = gate_success(m) >= SUCCESS_GATE
         verdict = "a real swap" if passed else "**not trained enough**"
         fresh = (f"{c['success']:.2f} of {c['n']} ({c['baselines']['mean_face_b']['success']:.2f}, "
                  f"{c['baselines']['copy_a']['success']:.2f})" if c else "—")

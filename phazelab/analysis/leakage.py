@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from ..data.world import FaceWorld
-from .judge import SwapJudge
+from .judge import SwapJudge, _identity
 from .metrics import HELD_OUT_SEED, _run
 
 __all__ = ["placebo_identities", "placebo_leakage", "placebo_leakage_of_outputs"]
@@ -58,10 +58,7 @@ def placebo_identities(world: FaceWorld, old: int, new: int, n: int = 8, seed: i
     Raises:
         ValueError: when old equals new, or `max_tries` random directions leave the unit cube.
     """
-    for name, value in (("old", old), ("new", new)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < world.n_identities:
-            raise ValueError(f"placebo_identities: {name} must be an int id of the world "
-                             f"(0..{world.n_identities - 1}), got {value!r}")
+    old, new = _identity(world, old, "placebo_identities old"), _identity(world, new, "placebo_identities new")
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"placebo_identities: n must be a positive int, got {n!r}")
     lat = world.latent.double()
@@ -108,18 +105,8 @@ def placebo_leakage_of_outputs(outputs: torch.Tensor, world: FaceWorld, factors:
         ValueError: ids that are not ints of the world, fewer than 2 placebos, repeated ids, n_boot < 1,
             or outputs the judge refuses (shape, dtype, range, frame count).
     """
-    def ident(value: Any, what: str) -> int:
-        if isinstance(value, torch.Tensor) and value.numel() == 1:
-            value = value.item()
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise ValueError(f"placebo_leakage: {what} must be an int identity of the world, got {value!r}")
-        if not 0 <= int(value) < world.n_identities:
-            raise ValueError(f"placebo_leakage: {what} {int(value)} is not in the world "
-                             f"(ids 0..{world.n_identities - 1})")
-        return int(value)
-
-    old, new = ident(old, "old"), ident(new, "new")
-    placebos = [ident(p, "placebo") for p in placebos]
+    old, new = _identity(world, old, "placebo_leakage old"), _identity(world, new, "placebo_leakage new")
+    placebos = [_identity(world, p, "placebo_leakage placebo") for p in placebos]
     if len(placebos) < 2:
         raise ValueError(f"placebo_leakage: need ≥ 2 placebo identities (one serves as the null), got {placebos}")
     if len(set(placebos)) != len(placebos) or {old, new} & set(placebos) or old == new:

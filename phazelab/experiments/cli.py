@@ -284,12 +284,13 @@ def identity_main(args: argparse.Namespace) -> int:
             except (OSError, ValueError) as exc:
                 raise ValueError(f"--other-seed {item!r}: {exc} (give a model folder, e.g. a swap run's OUT/model)"
                                  ) from None
-            seeds = (read_meta(path).get("recipe", {}).get("seed"),
+            twin_meta = read_meta(path)
+            seeds = (twin_meta.get("recipe", {}).get("seed"),
                      read_meta(MODELS_DIR / topology).get("recipe", {}).get("seed"))
             if seeds[0] is None or seeds[0] == seeds[1]:
                 raise ValueError(f"--other-seed {item!r}: its meta.json records seed {seeds[0]}, the measured "
                                  f"model's is {seeds[1]}: the null needs the same recipe from another seed")
-            other_info[topology] = {"path": path, "seed": seeds[0], "step": read_meta(path).get("step")}
+            other_info[topology] = {"path": path, "seed": seeds[0], "step": twin_meta.get("step")}
         result = run_identity(study, progress=not args.json, other_seed=other)
         result["other_seed"] = other_info
     except (FileNotFoundError, ValueError) as exc:

@@ -41,6 +41,7 @@ from ..fileio import atomic_write_text
 from ..model import PhazeA
 from ..weights import load_model, read_meta
 from .measures import clean_json
+from .swap import gate_success
 
 __all__ = ["IdentityStudy", "leakage_table", "markdown_report", "patch_swap_table", "run_identity", "write_outputs"]
 
@@ -150,11 +151,10 @@ def leakage_table(model: PhazeA, world: FaceWorld, identity_a: int, identity_b: 
 
 def _model_world(meta: dict[str, Any], study: IdentityStudy) -> tuple[FaceWorld, int, int]:
     """The world and A/B pair a model was trained on: its meta's swap recipe, else the study's."""
-    from .swap import SwapRecipe
+    from .swap import recorded_pair
 
     if "recipe" in meta:
-        recipe = SwapRecipe.from_dict(meta["recipe"], "the model's meta.json")
-        return recipe.world(), recipe.identity_a, recipe.identity_b
+        return recorded_pair(meta, "the model's meta.json")
     return FaceWorld(seed=study.world_seed, hard=study.world_hard), study.identity_a, study.identity_b
 
 
@@ -181,9 +181,7 @@ def run_identity(study: IdentityStudy, models: dict[str, PhazeA] | None = None, 
         if progress:
             print(f"[{topology}] gate, block tables (trained world and the other), verification, patching, "
                   "leakage, CKA")
-        # the gate reads the fresh frames' success where the model has it (the evaluation frames' success
-        # is the one the run stopped on), as lab.describe_stage1 does
-        success = float(meta.get("confirm", {}).get("success", meta.get("judge", {}).get("success_ab", float("nan"))))
+        success = gate_success(meta)
         if not meta:
             with torch.no_grad():
                 factors = world.sample_factors(study.patch_frames, HELD_OUT_SEED + 8)

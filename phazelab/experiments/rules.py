@@ -1,5 +1,5 @@
-"""Decision rules for the forum study, stated before the numbers: censored time-to-gate, paired
-bootstrap confidence intervals, and the verdict a CI earns against a fixed margin.
+"""Decision rules for the forum study, stated before the numbers: censored time-to-gate, paired-t
+confidence intervals, and the verdict a CI earns against a fixed margin.
 
 - Time to gate is a time-to-event: a run that never reaches the gate within its budget is *censored*
   at its last evaluation, not dropped (dropping it flatters the arm that fails most). Arms are

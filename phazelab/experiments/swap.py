@@ -29,7 +29,8 @@ from ..model.modes import evaluating
 from ..weights import atomic_write_text, save
 from .measures import clean_json
 
-__all__ = ["RECIPES", "SwapRecipe", "confirm_swap", "evaluate_swap", "run_swap", "time_to_swap"]
+__all__ = ["RECIPES", "SwapRecipe", "confirm_swap", "evaluate_swap", "gate_success", "recorded_pair", "run_swap",
+           "time_to_swap"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,21 @@ class SwapRecipe:
 
     def replace(self, **changes: Any) -> SwapRecipe:
         return dataclasses.replace(self, **changes)
+
+
+def recorded_pair(meta: dict[str, Any], where: str = "meta.json") -> tuple[FaceWorld, int, int]:
+    """(world, identity_a, identity_b) of the swap recipe a model's meta.json records (SwapRecipe.from_dict:
+    a record that lacks a field is refused). Raises ValueError naming `where`."""
+    recipe = SwapRecipe.from_dict(meta.get("recipe", {}), where)
+    return recipe.world(), recipe.identity_a, recipe.identity_b
+
+
+def gate_success(meta: dict[str, Any]) -> float:
+    """The A→B success a model's quality gate reads: `confirm_swap`'s on fresh frames where the meta has
+    it, else the last evaluation's (the one the stopping rule read); NaN when neither is recorded."""
+    if "confirm" in meta:
+        return float(meta["confirm"]["success"])
+    return float(meta.get("judge", {}).get("success_ab", float("nan")))
 
 
 # The lab's recipes (bench/RESULTS.md, "Time to a real swap", for the measurements behind them).
@@ -145,7 +161,7 @@ def evaluate_swap(model: PhazeA, ev: _Eval, device: torch.device) -> dict[str, f
             "chance": j_ab["chance"]}
 
 
-CONFIRM_N = 256  # fresh held-out frames the final model is judged on, never used to decide when to stop
+CONFIRM_N = 256  # fresh held-out frames the final model is judged on (not the stopping rule's frames)
 CONFIRM_SEED = 1  # FaceBank.heldout seed of those frames (the curve's frames use seed 0)
 
 
@@ -180,7 +196,7 @@ def run_swap(recipe: SwapRecipe, out: str | Path | None = None, *, device: str |
     With ``out``: checkpoints go to OUT/checkpoints (a rerun of the same recipe resumes there), the
     curve to OUT/curve.json, and the final model to OUT/model (fp16 safetensors, meta.json with the
     recipe, the command, the judge's numbers beside the baselines, and `confirm_swap`'s verdict on
-    fresh frames never used to decide when to stop). Training seconds exclude the
+    fresh frames that the stopping rule does not read). Training seconds exclude the
     evaluations. ``stop_at_step`` ends the run at that step without changing the recipe (the cosine
     horizon stays ``steps``): the same command with the same ``stop_at_step`` gives the same weights.
     Raises ValueError when OUT holds a run of another recipe.
