@@ -81,6 +81,10 @@ def bench_main(args: argparse.Namespace) -> int:
         if args.time_to_swap:
             from .experiments.swap import time_to_swap
 
+            if args.concurrent is not None or args.batch_sweep:
+                raise ValueError("--time-to-swap trains one model per topology: it does not combine with "
+                                 "--concurrent or --batch-sweep (run those separately)")
+
             topologies = (args.model_topology,) if args.model_topology else ("split_decoders", "default")
             result = time_to_swap(args.recipe, topologies,
                                   device=args.device, max_steps=args.max_steps, max_seconds=args.max_seconds,

@@ -34,3 +34,10 @@ def test_console_script_entry_point():
     out = subprocess.run([sys.executable, "-m", "phazelab", "summary", "--preset", "original", "--json"],
                          capture_output=True, text=True, check=True).stdout
     assert set(json.loads(out)["blocks"]) == {"encoder", "fc_both", "decoder_a", "decoder_b"}
+
+
+def test_bad_device_and_incompatible_bench_flags_are_clear_errors(capsys, tmp_path):
+    assert main(["experiment", "swap", "--device", "gpu", "--out", str(tmp_path), "--steps", "1"]) == 2
+    assert "'gpu' is not a torch device" in capsys.readouterr().err
+    assert main(["bench", "--time-to-swap", "--concurrent", "2"]) == 2
+    assert "--concurrent" in capsys.readouterr().err

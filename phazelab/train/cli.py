@@ -188,7 +188,14 @@ def _build_trainer(args: argparse.Namespace):
                           checkpoint_dir=root, unfreeze_at=args.unfreeze_at,
                           meta={CLI_META_KEY: cli_record(args)}, **common)
         if args.freeze:
-            print(f"frozen: {', '.join(trainer.freeze(args.freeze).result()) or '-'}")
+            import warnings
+
+            with warnings.catch_warnings(record=True) as caught:  # absent blocks: a note, not a raw warning
+                warnings.simplefilter("always")
+                frozen = trainer.freeze(args.freeze).result()
+            for w in caught:
+                print(f"note: {w.message}", file=sys.stderr)
+            print(f"frozen: {', '.join(frozen) or '-'}")
     from .distributed import is_main
 
     quiet = args.quiet or not is_main()
@@ -234,7 +241,8 @@ def _run_training(args: argparse.Namespace, trainer: Any, bar: Any) -> int:
     out = Path(args.out)
     remaining = max(0, args.steps - trainer.step)
     ranks = f" × {world_size()} processes" if world_size() > 1 else ""
-    print(f"training {remaining} steps on {trainer.device} ({trainer.precision}), batch {trainer.batch_size} "
+    plural = "" if remaining == 1 else "s"
+    print(f"training {remaining} step{plural} on {trainer.device} ({trainer.precision}), batch {trainer.batch_size} "
           f"per side{ranks}, sources {getattr(trainer.data_a, 'name', '?')} / {getattr(trainer.data_b, 'name', '?')}")
     trainer.start(remaining)
     interrupted = False

@@ -49,11 +49,15 @@ _lock = threading.Lock()
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """None → CUDA when available, else CPU; a bare "cuda" becomes the current CUDA device.
 
-    Raises ValueError when CUDA is asked for and torch sees no CUDA device.
+    Raises ValueError for a name torch does not know (e.g. "gpu") and when CUDA is asked for and torch
+    sees no CUDA device.
     """
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device {device!r} is not a torch device: use cpu, cuda or cuda:N") from exc
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError("device 'cuda' requested but torch sees no CUDA device; use device='cpu'")
