@@ -125,6 +125,20 @@ def stage1_model(topology: str = "split_decoders", device: str | None = None) ->
     return load_model(path, device=device or "cpu").float().eval()
 
 
+FORUM_RESULTS = MODELS_DIR.parent / "forum" / "results.json"  # the lab's recorded forum study
+
+
+def forum_results() -> dict[str, Any]:
+    """The recorded forum study (data/forum/results.json: its "command", "machine", "finished" and
+    "answers"). Raises FileNotFoundError naming the command that makes it."""
+    import json
+
+    if not FORUM_RESULTS.is_file():
+        raise FileNotFoundError(f"{FORUM_RESULTS} is missing: make it with the command in data/forum/README.md "
+                                "(`phazelab experiment forum ...`, then copy OUT/results.json there)")
+    return json.loads(FORUM_RESULTS.read_text())
+
+
 def stage1_meta(topology: str = "split_decoders") -> dict[str, Any]:
     """meta.json of a shipped stage-1 model: the command that made it, its steps and the judge's numbers
     (with baselines) at the end of its training."""
@@ -162,24 +176,27 @@ def autorun(panel: Any) -> bool:
     return True
 
 
-def study_config(runs: Any = None, topologies: Any = ("default",), seeds: int = 1) -> Any:
-    """A forum-study config (phazelab.experiments) sized for this mode: the notebooks' transfer runs.
+def study_config(runs: Any = None, topologies: Any = ("split_decoders",), replicates: int | None = None) -> Any:
+    """A forum-study config (phazelab.experiments) sized for this mode, stage 1 from the shipped models.
 
-    Quick mode: a few steps (CI). Full mode on a CPU: the `phazelab experiment forum --quick` sizes (the
-    10-minute study); on a GPU: lab-small at batch 16 with a stage 2 half as long as stage 1.
+    Quick mode (CI): one replicate, 4 stage-2 steps, 8 frames — a smoke run, not evidence. Full mode on
+    a CPU: the `phazelab experiment forum --quick` sizes (2 replicates, 200 steps: about 10 minutes for
+    its 3 arms). On a GPU: the full study's sizes (3 replicates, 600 steps).
     """
     from .experiments import StudyConfig
-    from .experiments.forum import QUICK_RUNS
+    from .experiments.study_config import QUICK_RUNS
 
     s, tiny = settings(), quick()
-    chosen = dict(topologies=tuple(topologies), runs=tuple(tuple(r) for r in (runs or QUICK_RUNS)), seeds=seeds)
-    if s.mode == "full" and s.device == "cpu":
-        return StudyConfig.quick_settings(**chosen)
-    return StudyConfig(
-        **chosen, stage1_steps=s.stage1_steps, stage2_steps=s.stage2_steps, batch=s.batch, preset=s.preset,
-        lr=2e-4, kickstart=s.kickstart_steps, smooth=max(2, min(15, s.stage2_steps // 4)),
-        eval_every=max(1, s.stage2_steps // 4), eval_n=8 if tiny else 48, cka_n=8 if tiny else 32,
-        bank_size=32 if tiny else 256, grid_n=4, quick=tiny)
+    chosen: dict[str, Any] = dict(topologies=tuple(topologies), runs=tuple(tuple(r) for r in (runs or QUICK_RUNS)),
+                                  stage1_from=str(MODELS_DIR))
+    if tiny:
+        chosen.update(a2_towards=(2,), stage2_steps=4, eval_every=2, eval_n=8, cka_n=8, n_placebos=3, grid_n=2)
+    elif s.device == "cpu":
+        return StudyConfig.quick_settings(**chosen, **({"a2_towards": tuple(range(2, 2 + replicates))}
+                                                      if replicates else {}))
+    if replicates:
+        chosen["a2_towards"] = tuple(range(2, 2 + replicates))
+    return StudyConfig(**chosen)
 
 
 # Seconds per training step of the lab preset at the notebook batch, measured with `phazelab bench`

@@ -201,90 +201,89 @@ keeps chosen blocks from changing while the rest train.
 
 The set-up used here and in notebook 05:
 
-- **stage 1**: a model learns identity *a1* (side A) and *b1* (side B) from scratch, and is saved;
-- **stage 2**: a new model learns *a2* + *b1*, where *a2* is a sibling of *a1* (a1's face moved half-way
-  towards a random face). Each run loads some blocks from stage 1, and trains them, freezes them, or
-  freezes them for the first K steps and then unfreezes them (a *kickstart*).
+- **stage 1**: the shipped a1+b1 model (`data/models/split_decoders`), which passed the swap gate;
+- **stage 2**: a new model learns *a2* + *b1*, where *a2* is a1's face moved half-way towards another
+  face of the same world (same skin and hair, other geometry). Each run (an *arm*) loads some blocks
+  from stage 1, and trains them, freezes them, or freezes them for the first K steps and then unfreezes
+  them (a *kickstart*).
 
-Every stage-2 run has the same seed, the same random initial weights for the blocks it does not load, the
-same batches and the same number of steps, so differences between the curves come from what was loaded
-and frozen.
+Every arm starts the blocks it does not load from the same random weights, sees the same batches and
+trains the same number of steps, so differences between the curves come from what was loaded and frozen.
+The swap judge scores every arm on the same fixed frames.
 """),
     code(SETUP),
     code("""
 from pathlib import Path
 from phazelab.analysis import image_grid_figure
-from phazelab.experiments import run_study
-from phazelab.experiments.forum import StudyIdentities, topology_config
+from phazelab.experiments import Study, run_study
 
 RUNS = [("scratch", "trainable"), ("encoder", "trainable"), ("encoder", "frozen"), ("encoder", "kickstart"),
-        ("all_but_a", "trainable"), ("all_but_a", "kickstart")]
-STUDY = lab.study_config(runs=RUNS)
+        ("all_but_a", "trainable")]
+STUDY = lab.study_config(runs=RUNS, replicates=1)
 OUT = Path("runs/nb03")
-ids = StudyIdentities.build(STUDY)
-faces, _ = ids.world.sample([ids.a1, ids.a2, ids.b1], n=6, seed=1, size=64)
-print(f"{STUDY.preset}, batch {STUDY.batch}, stage 1: {STUDY.stage1_steps} steps, stage 2: {STUDY.stage2_steps} "
-      f"steps per run, kickstart unfreezes at step {STUDY.kickstart_steps}")
-image_grid_figure(faces, nrow=6, title="a1 (top), a2 = a1's sibling (middle), b1 (bottom)")"""),
+study = Study(STUDY, OUT, device=S.device)
+rep = study.replicate("split_decoders", STUDY.a2_towards[0])
+faces, _ = rep.world.sample([rep.a1, rep.a2, rep.b1], n=6, seed=1, size=64)
+print(f"{len(RUNS)} arms × {STUDY.stage2_steps} steps, judged every {STUDY.eval_every} steps on {STUDY.eval_n} "
+      f"frames; kickstart unfreezes at step {STUDY.kickstart_steps}. About "
+      f"{lab.estimate_minutes(len(RUNS) * STUDY.stage2_steps, S.device)} min of training on this device.")
+image_grid_figure(faces, nrow=6, title="a1 (top), a2 (middle), b1 (bottom)")"""),
     md("""
-## Run stage 1 and the stage-2 runs
+## Run the arms
 
-This trains the stage-1 model and then one stage-2 model per row of `RUNS`. Finished runs are saved in
+One stage-2 model per row of `RUNS`, with a progress line per arm. Finished runs are saved in
 `runs/nb03` and reused when the cell runs again.
 """),
     code("""results = run_study(STUDY, OUT, device=S.device, progress=print)"""),
     md("""
-## Kickstart curves
+## Curves
 
-Training loss of each stage-2 run (a trailing mean). The grey line is the target: the loss the stage-1
-model had reached part-way through its own training. *frozen* runs are dotted, *kickstart* runs dashed.
+How each arm learns, judged on fixed frames: does side A show a2 as a2 (not as a1, not as a look-alike)?
+Does the A→B swap work? *frozen* arms are dotted, *kickstart* arms dashed; the grey line is the gate.
 """),
     code("""
-from phazelab.experiments.report import aggregate, figures, summarize
-figs = figures(results, "default")
-figs["loss_a"]"""),
-    code("""figs["loss_b"]"""),
+from phazelab.experiments.report import arm_table, figures, takeaway
+print(f"gate: the judge's success ≥ {STUDY.gate}")
+figs = figures(results, "split_decoders")
+figs["recon_success_a"]"""),
+    code("""figs["success_ab"]"""),
+    code("""figs["recon_ssim_b"]"""),
     md("""
 ## The numbers behind the curves
 
-`steps_to_target_*` is the first step whose trailing mean loss is at or below the target (empty = never
-within this budget); `loss_b_step0` is side B's loss before stage 2 trains at all (`recon_ssim_b_*`: how well side B
-reproduces held-out b1 frames, at step 0 and at the end); `swap_ssim_*` compare
-the final swaps with the ground-truth renders. The sentences below are generated from this table.
+One row per arm: what it loads, the Kaplan–Meier median step at which each side reached the gate (runs
+that never did are counted as censored, not dropped), and where each measure ended.
 """),
-    code("""
-table = aggregate(results)
-table[["strategy", "mode", "steps_to_target_a", "steps_to_target_b", "loss_b_step0", "recon_ssim_b_step0",
-       "recon_ssim_b_final", "swap_ssim_ab", "swap_ssim_ba", "train_s"]]"""),
-    code("""
-for line in summarize(results, table):
-    print("-", line)"""),
+    code("""arm_table(results, "split_decoders")"""),
     md("""
 ## What did each block keep?
 
-Relative weight drift of each block from stage 1 (0 = unchanged), and the linear CKA between each
-block's outputs in stage 1 and after stage 2 (1 = the same representation up to rotation and scale).
+Relative weight drift of each block from stage 1 (0 = unchanged) for each arm. A frozen block stays at
+0; a loaded, trainable block moves less than a block that starts from random weights.
 """),
-    code("""figs.get("drift", "no drift measured in this run")"""),
-    code("""figs.get("cka_a", "no CKA measured in this run")"""),
+    code("""
+import pandas as pd
+pd.DataFrame({f"{r['strategy']}@{r['mode']}": r["drift"] for r in results["runs"]}).T.round(3)"""),
     md("""
 ## Your turn
 
-A fresh a2+b1 model and the saved stage-1 model as the source. Tick blocks to load (or pick a strategy),
-toggle **freeze**, press **Apply**, then **Train**. The cell after the panels applies one strategy for
-you so the notebook also runs unattended; change its name or use the panel instead.
+A fresh a2+b1 model and the shipped stage-1 model as the source. Tick blocks to load (or pick a
+strategy), toggle **freeze**, press **Apply**, then **Train**. The cell after the panels applies one
+strategy for you so the notebook also runs unattended; change its name or use the panel instead.
 """),
     code("""
 from phazelab import Trainer
+from phazelab.data.bank import FaceBank
 from phazelab.widgets import BlockPanel, TrainPanel
 
-model = lab.build(topology_config(STUDY, "default"))
-trainer = Trainer(model, ids.world.source(ids.a2), ids.world.source(ids.b1), batch_size=STUDY.batch,
-                  lr=STUDY.lr, device=S.device, preview_every=S.preview_every)
-blocks = BlockPanel(model, sources={"stage 1 (a1+b1)": OUT / "stage1" / "default" / "seed0"}, trainer=trainer)
+stage1 = study.stage1("split_decoders")
+model = lab.build(stage1["config"])
+trainer = Trainer(model, FaceBank(rep.world, rep.a2, 256), FaceBank(rep.world, rep.b1, 256), batch_size=8,
+                  lr=1e-3, lr_warmup=30, device=S.device, preview_every=S.preview_every)
+blocks = BlockPanel(model, sources={"stage 1 (a1+b1, shipped)": stage1["path"]}, trainer=trainer)
 blocks"""),
     code("""
-blocks.set_strategy("encoder+fc_b")
+blocks.set_strategy("all_but_a")
 blocks.apply()
 blocks.wait()
 {name: status for name, status in blocks.status().items() if status}"""),
@@ -292,7 +291,14 @@ blocks.wait()
 train = TrainPanel(trainer, steps=STUDY.stage2_steps)
 train"""),
     code("""_ = lab.autorun(train)  # headless runs only; in JupyterLab press Train above"""),
-    code("""trainer.history_frame().tail()"""),
+    md("""
+## What to take away
+
+Generated from the runs above, each number beside scratch (the arm that loads nothing) and the gate:
+"""),
+    code("""
+for line in takeaway(results):
+    print("-", line)"""),
 ]
 
 NOTEBOOKS["04_where_identity_lives.ipynb"] = [
@@ -401,36 +407,57 @@ A faceswap user asked:
 > not fc_a? Should the shared G-Block stay unloaded? And if I load and freeze the encoder of an a1+b1
 > model into an a2+b1 model, why doesn't a1 leak?*
 
-This notebook runs that experiment on the synthetic face world, where every swap has an exact ground
-truth: stage 1 trains a1+b1; stage 2 trains a2+b1 (a2 = a1's sibling) once per strategy, each with the
-loaded blocks trainable, frozen, or frozen for the first K steps (kickstart). The same study runs from
-the command line as `phazelab experiment forum` (add `--quick` for the CPU-sized version).
+The lab's forum study answers on the synthetic face world, where every swap has an exact ground truth.
+Stage 1 is an a1+b1 model that passed the swap gate; stage 2 trains a2+b1 from it under each *arm*
+(which blocks are loaded; trainable, frozen or kickstarted), paired over several a2 identities. The
+answers come from rules fixed in the code before any number is seen (`phazelab.experiments.answers`):
+each is a verdict with its confidence interval, "no measurable difference", "inconclusive", or
+"not trained enough".
 """),
     code(SETUP),
     md("""
-## The strategies, read from the model
+## The answers of the lab's recorded run
+
+`data/forum/results.json` holds the study the lab ran (its command, machine and date are printed with
+it). The text below is generated from that file by the same code that wrote it.
+"""),
+    code("""
+from IPython.display import Markdown
+from phazelab.experiments.report import answers_markdown
+try:
+    recorded = lab.forum_results()
+except FileNotFoundError as missing:  # a checkout without the recorded run
+    recorded = None
+    print(missing)
+if recorded:
+    print(recorded.get("command"), "·", recorded["machine"]["name"], "·", recorded["finished"])
+    display(Markdown(answers_markdown(recorded)))"""),
+    md("""
+## The arms, read from the model
 
 Which blocks each strategy loads depends on the topology: in faceswap's default the G-Block and the
-decoder are shared by both sides, with `split_decoders` each side has its own decoder. The table is
-computed from each topology's model.
+decoder are shared by both sides; with `split_decoders` each side has its own decoder. The table is
+computed from each topology's model. `all` loads side A's blocks too: it is the *positive control*, the
+arm where a1 must leak if the leakage measure can see a leak at all.
 """),
     code("""
 import pandas as pd
-from phazelab.strategies import STRATEGIES, STRATEGY_HELP
-from phazelab.experiments.forum import strategy_plan, topology_config
+from phazelab import PhazeAConfig
 from phazelab.model import meta_model
+from phazelab.strategies import STRATEGIES, STRATEGY_HELP
+from phazelab.experiments.forum import strategy_plan
 
-STUDY = lab.study_config(topologies=["default", "split_decoders"])
-models = {t: meta_model(topology_config(STUDY, t)) for t in STUDY.topologies}
+models = {t: meta_model(PhazeAConfig.preset("lab-slim").with_topology(t)) for t in ("default", "split_decoders")}
 pd.DataFrame({s: {"what": STRATEGY_HELP[s],
                   **{t: ", ".join(strategy_plan(m, s)["load"]) or "-" for t, m in models.items()}}
               for s in STRATEGIES}).T"""),
     md("""
-## Run the study
+## Run it yourself
 
-Choose runs and topologies, then press **Run study**. Finished runs are saved in `runs/nb05` and reused,
-so adding a run later trains only that run. When it is done the panel shows the generated summary, the
-table and the plots.
+Choose arms and topologies, then press **Run study**. On a CPU this is the 10-minute version
+(`phazelab experiment forum --quick`: the shipped split_decoders stage 1, 2 replicates, 200 steps); it
+prints which questions it cannot answer. Finished runs are saved in `runs/nb05` and reused. The panel
+shows the three answers first, then the evidence.
 """),
     code("""
 from phazelab.widgets import StudyPanel
@@ -441,26 +468,29 @@ panel"""),
     md("""
 ## Does a1 leak into side A?
 
-For each a2 frame, side A's output is compared with two ground-truth renders at the same pose,
-expression and lighting: a2's (the right answer) and a1's. `leakage` places the output on the line between
-them: 0 = a2's render, 1 = a1's. `closer_to_old` is the share of frames nearer a1's render. The scratch
-run never saw a1, so its values show how large the number gets without any leakage: the noise level.
+The judge looks at each B→A swap (b1 frames turned into a2) and names the nearest face among a2, a1
+and *placebos*: never-trained faces at a1's distance from a2. A model that never saw a1 names a1 as
+often as a placebo, so leakage is a1's share minus a placebo's. The positive control starts as the a1+b1
+model itself, so it shows what a leak looks like.
 """),
     code("""
-from phazelab.experiments.report import aggregate, figures
+from phazelab.experiments.report import figures, takeaway
 results = panel.results  # None until the study has run
 if results is None:
     print("press Run study above first: this cell reads the study's results")
+elif not results["runs"]:
+    print("no arm ran: see the answers above")
 else:
-    table = aggregate(results)
-    display(table[["topology", "strategy", "mode", "leakage_final", "leakage_max", "closer_to_old_final",
-                   "swap_ssim_ab", "recon_ssim_b_final"]])"""),
-    code("""
-figures(results, results["study"]["topologies"][0])["leakage"] if results else print("press Run study above first")"""),
+    display(figures(results, results["runs"][0]["topology"])["leak_swap_named"])"""),
     md("""
-The whole report (curves, tables, swap grids) is a single HTML file written next to the results:
+## What to take away
+
+Generated from your run's numbers (beside scratch and the gate), or a reminder to run it:
 """),
-    code("""print(panel.out / "report.html")"""),
+    code("""
+for line in (takeaway(panel.results) if panel.results else ["press Run study above first"]):
+    print("-", line)
+print("The whole report (curves, tables, swap grids) is one HTML file:", panel.out / "report.html")"""),
 ]
 
 NOTEBOOKS["06_open_your_faceswap_model.ipynb"] = [

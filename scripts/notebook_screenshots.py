@@ -34,6 +34,9 @@ class View:
 
     `cell`: text of the cell whose output is the main view. `ready`: JS body (with `out`, that cell's node)
     true once the view is drawn. `press`: a button in that output to click first, as a learner would.
+    `button`: (text of its cell, label) of the notebook's main button, which `lab.autorun` presses
+    headless under PHAZELAB_AUTORUN=1 and a browser test clicks itself (`press_in_browser`); `done`: JS
+    body (with `out`, that button cell's output) true once what it started has finished.
     The cell is aligned to the top of the notebook for the screenshot.
     """
 
@@ -42,19 +45,26 @@ class View:
     ready: str
     run_timeout_s: float
     press: str | None = None
+    button: tuple[str, str] | None = None
+    done: str = "!out.querySelector('button.jupyter-button:disabled')"
 
 
 HAS_PLOT = "[...out.querySelectorAll('.js-plotly-plot')].some(gd => (gd.data || []).some(t => (t.x || []).length))"
 
+TRAINED = f"{HAS_PLOT} && !out.querySelector('button.jupyter-button:disabled')"
 VIEWS = [
     View("01_meet_phaze_a", "TopologyPicker(", "!!out.querySelector('svg.phazelab-diagram')", 600),
     View("02_train_a_pair", "TrainPanel(",
          f"{HAS_PLOT} && !!out.querySelector('img.widget-image[src^=\"blob:\"], img.widget-image[src^=\"data:\"]')",
-         900),
-    View("03_transfer_learning", "figs = figures(", HAS_PLOT, 1800),
+         900, button=("panel = TrainPanel(", "Train"),
+         done=f"{TRAINED} && /preview at step [1-9]/.test(out.innerText)"),
+    View("03_transfer_learning", "figs = figures(", HAS_PLOT, 1800, button=("train = TrainPanel(", "Train"),
+         done=TRAINED),
     View("04_where_identity_lives", "LatentExplorer(",
          f"{HAS_PLOT} && !out.querySelector('button.jupyter-button:disabled')", 1800, press="Compute"),
-    View("05_the_forum_question", "StudyPanel(", f"{HAS_PLOT} && out.innerText.includes('Summary')", 2400),
+    View("05_the_forum_question", "StudyPanel(", f"{HAS_PLOT} && out.innerText.includes('The three answers')", 2400,
+         button=("panel = StudyPanel(", "Run study"),
+         done=f"{HAS_PLOT} && out.innerText.includes('The three answers')"),
 ]
 
 # Progress of "run all": code cells that have run, errors in any output, kernel state.
@@ -122,8 +132,21 @@ def _poll(page: Any, stem: str, what: str, timeout_s: float, check: Any) -> Any:
                         f"kernel {state and state['status']})")
 
 
-def run_notebook(page: Any, url: str, token: str, view: View) -> list[str]:
-    """Open the notebook, run all cells, wait for the view; returns stderr notes seen in outputs."""
+def _click(page: Any, stem: str, cell_text: str, label: str) -> int:
+    """Click the button `label` in the output of the cell containing `cell_text`; returns the cell index."""
+    index = page.evaluate(CELL_INDEX, cell_text)
+    if index < 0:
+        raise NotebookError(f"{stem}: no cell contains {cell_text!r}")
+    cell = page.evaluate_handle(f"() => window.jupyterapp.shell.currentWidget.content.widgets[{index}].node")
+    cell.as_element().wait_for_selector(f"button.jupyter-button:has-text('{label}')", timeout=60_000).click()
+    time.sleep(1)
+    return index
+
+
+def run_notebook(page: Any, url: str, token: str, view: View, press_in_browser: bool = False) -> list[str]:
+    """Open the notebook, run all cells, (with `press_in_browser`) click its main button and wait until
+    what it started is done, then wait for the view; returns stderr notes seen in outputs. Raises
+    NotebookError naming the notebook on a cell error or a timeout."""
     page.goto(f"{url}/lab/workspaces/shot-{view.stem[:2]}/tree/notebooks/{view.stem}.ipynb?reset&token={token}")
     page.wait_for_function(KERNEL_IDLE, timeout=300_000)
     page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
@@ -136,6 +159,10 @@ def run_notebook(page: Any, url: str, token: str, view: View) -> list[str]:
         return state if settled["n"] >= 2 else None
 
     state = _poll(page, view.stem, "all cells to run", view.run_timeout_s, all_run)
+    if press_in_browser and view.button:
+        pressed = _click(page, view.stem, *view.button)
+        _poll(page, view.stem, f"{view.button[1]!r} to finish", view.run_timeout_s,
+              lambda _s: page.evaluate(_out_js(pressed, view.done)))
     index = page.evaluate(CELL_INDEX, view.cell)
     if index < 0:
         raise NotebookError(f"{view.stem}: no cell contains {view.cell!r}")
@@ -145,10 +172,7 @@ def run_notebook(page: Any, url: str, token: str, view: View) -> list[str]:
         nb.widgets[{index}].node.scrollIntoView({{block: 'start'}});
     }}""")
     if view.press:
-        cell = page.evaluate_handle(f"() => window.jupyterapp.shell.currentWidget.content.widgets[{index}].node")
-        cell.as_element().wait_for_selector(f"button.jupyter-button:has-text('{view.press}')",
-                                            timeout=60_000).click()
-        time.sleep(1)
+        _click(page, view.stem, view.cell, view.press)
     _poll(page, view.stem, "its main view to be drawn", 600, lambda _s: page.evaluate(_out_js(index, view.ready)))
     page.evaluate(f"""() => {{
         const nb = window.jupyterapp.shell.currentWidget.content;

@@ -1,27 +1,40 @@
-"""A real browser: JupyterLab + Debian's chromium driven by Playwright, as a learner uses notebook 02.
+"""A real browser: JupyterLab + Debian's chromium driven by Playwright, as a learner uses the notebooks.
 
-Open the notebook, run all cells, press Train, and check that the loss plot gains points and the preview
-image changes. A screenshot lands in tests/artifacts/ (git-ignored).
+Every notebook of scripts/notebook_screenshots.py's VIEWS is opened and run with Run All while nobody
+presses anything (cells that read a button's result must say so, not raise), then its main button is
+clicked in chromium (Train, Run study, Compute) and the test waits until what it started has finished
+and its view is drawn. Any cell error or widget error fails the test, naming the notebook. A screenshot
+per notebook lands in tests/artifacts/ (git-ignored). Where this runs, the headless nbclient runs of the
+same notebooks (tests/test_notebooks.py) are skipped: this covers both of them.
 """
 
+import importlib.util
 import shutil
 from pathlib import Path
 
 import pytest
 
-from phazelab.labserver import KERNEL_IDLE, LabServerError, chromium_path, launch_chromium, serve_lab
+from phazelab.labserver import LabServerError, chromium_path, launch_chromium, serve_lab
 
 ROOT = Path(__file__).parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"
+_spec = importlib.util.spec_from_file_location("notebook_screenshots", ROOT / "scripts" / "notebook_screenshots.py")
+shots = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(shots)
 
 pytestmark = [pytest.mark.browser]
 
 
+def browser_available() -> bool:
+    """chromium and playwright are both here (tests/test_notebooks.py reads this too)."""
+    return chromium_path() is not None and importlib.util.find_spec("playwright") is not None
+
+
 @pytest.fixture(scope="module")
 def lab_server(tmp_path_factory):
-    if chromium_path() is None:
-        pytest.skip("Debian chromium is not installed (make test installs it where root + apt-get allow)")
-    pytest.importorskip("playwright.sync_api")
+    if not browser_available():
+        pytest.skip("Debian chromium or playwright is not installed (make test installs them where root + "
+                    "apt-get allow)")
     work = tmp_path_factory.mktemp("lab")
     shutil.copytree(ROOT / "notebooks", work / "notebooks")  # the browser saves notebooks: use copies
     try:
@@ -31,49 +44,32 @@ def lab_server(tmp_path_factory):
         pytest.fail(str(e))
 
 
-LOSS_POINTS = """() => {
-  for (const gd of document.querySelectorAll('.js-plotly-plot')) {
-    for (const t of (gd.data || [])) if (t.name === 'loss_a') return (t.x || []).length;
-  }
-  return -1;
-}"""
-
-PREVIEW_SRCS = """() => [...document.querySelectorAll('img.widget-image')].map(i => i.src)"""
-
-
-def test_train_button_updates_loss_plot_and_preview(lab_server):
+@pytest.fixture(scope="module")
+def browser(lab_server):
     from playwright.sync_api import sync_playwright
 
+    with sync_playwright() as pw:
+        b = launch_chromium(pw)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.mark.parametrize("view", shots.VIEWS, ids=[v.stem for v in shots.VIEWS])
+def test_notebook_runs_and_its_main_button_works_in_chromium(lab_server, browser, view):
     url, token = lab_server
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = launch_chromium(pw)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = browser.new_page(viewport=shots.VIEWPORT)
+    try:
+        shots.run_notebook(page, url, token, view, press_in_browser=True)
+        shots.screenshot(page, ARTIFACTS / f"{view.stem}.png")
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / f"{view.stem}-failure.png"))
+        raise
+    finally:
         try:
-            page.goto(f"{url}/lab/tree/notebooks/02_train_a_pair.ipynb?token={token}")
-            page.wait_for_function(KERNEL_IDLE, timeout=180_000)
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            train = page.locator("button.jupyter-button", has_text="Train")
-            train.wait_for(state="visible", timeout=300_000)
-            page.wait_for_function(KERNEL_IDLE, timeout=300_000)  # every cell has run
-            page.wait_for_function(f"() => ({LOSS_POINTS})() === 0", timeout=60_000)
-            train.scroll_into_view_if_needed()
-            page.wait_for_function(f"() => ({PREVIEW_SRCS})().length > 0", timeout=60_000)
-            previews_before = page.evaluate(PREVIEW_SRCS)
-            train.click()
-            page.wait_for_function(f"() => ({LOSS_POINTS})() >= 3", timeout=300_000)
-            page.wait_for_function(
-                f"() => JSON.stringify(({PREVIEW_SRCS})()) !== {repr(__import__('json').dumps(previews_before))}",
-                timeout=300_000)
-            # ...and the new image is a preview rendered after training steps, not the step-0 one again
-            page.get_by_text(__import__("re").compile(r"preview at step [1-9]")).wait_for(timeout=300_000)
-            points = page.evaluate(LOSS_POINTS)
-            assert points >= 3
-            page.locator(".js-plotly-plot").last.scroll_into_view_if_needed()
-            page.screenshot(path=str(ARTIFACTS / "02_train_a_pair.png"), full_page=False)
+            page.evaluate("async () => await window.jupyterapp?.shell?.currentWidget?.sessionContext?.shutdown()")
         except Exception:
-            page.screenshot(path=str(ARTIFACTS / "02_train_a_pair-failure.png"))
-            raise
-        finally:
-            page.evaluate("() => window.jupyterapp?.commands.execute('kernelmenu:shutdown')")
-            browser.close()
+            pass
+        page.close()

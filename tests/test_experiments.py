@@ -1,34 +1,43 @@
-"""The forum study: strategy set-up read from the model, a tiny study end to end, resumability, the report."""
+"""The forum study: arms read from the model, pairing, the answers' rules on constructed runs, a tiny study
+end to end from the shipped stage 1, a stage 1 that fails its gate, resumability, the report and the CLI."""
 
 import argparse
+import dataclasses
 import json
 import shutil
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
 from phazelab import PhazeA, PhazeAConfig
 from phazelab.experiments import (
+    ARMS,
     STRATEGIES,
+    Study,
     StudyConfig,
     StudyError,
-    aggregate,
+    answer_all,
     markdown_section,
     plan_runs,
     render_html,
     run_study,
-    steps_to_target,
     strategy_plan,
-    summarize,
     tidy,
-    topology_config,
 )
+from phazelab.experiments.answers import CENSORED, EQUIVALENT, INCONCLUSIVE, INSENSITIVE, LEAK, NOT_APPLICABLE
 from phazelab.experiments.cli import forum_main, register, study_from_args
+from phazelab.experiments.rules import NOT_TRAINED, VERDICTS
+from phazelab.lab import MODELS_DIR
 
-# lab-tiny's topology with narrower ends and no decoder residual blocks: a fraction of its compute.
-MICRO = dict(dec_res_blocks=0, fs_original_min_filters=16, dec_min_filters=16)
+
+def config(topology: str) -> PhazeAConfig:
+    return PhazeAConfig.preset("lab-slim").with_topology(topology)
+
+
+def study_model(topology: str) -> PhazeA:
+    with torch.device("meta"):
+        return PhazeA(config(topology))
 
 
 def meta_model(**topology) -> PhazeA:
@@ -36,39 +45,27 @@ def meta_model(**topology) -> PhazeA:
         return PhazeA(PhazeAConfig.preset("lab-tiny").replace(**topology))
 
 
-def study_model(topology: str) -> PhazeA:
-    with torch.device("meta"):
-        return PhazeA(topology_config(StudyConfig.quick_settings(), topology))
-
-
-# -- strategy set-up, checked against the model --------------------------------------------------------------
+# -- arms, checked against the model ---------------------------------------------------------------------------
 def test_default_topology_strategies():
     model = study_model("default")
     side_a, side_b = set(model.side_blocks("a")), set(model.side_blocks("b"))
-    assert {"fc_a", "fc_b", "g_block_both"} <= set(model.blocks)
     loads = {s: strategy_plan(model, s)["load"] for s in STRATEGIES}
-    assert loads["scratch"] == []
-    assert loads["encoder"] == ["encoder"]
+    assert loads["scratch"] == [] and loads["encoder"] == ["encoder"]
     assert set(loads["encoder+fc_b"]) == {"encoder", "fc_b"}
     assert set(loads["encoder+fc_b+gblock"]) == {"encoder", "fc_b", "fc_gblock", "g_block_both"}
     assert set(loads["all_but_a"]) == set(model.blocks) - {"fc_a"} == set(model.blocks) - (side_a - side_b)
     assert loads.pop("all") == list(model.blocks)  # the positive control loads fc_a too
     for strategy, load in loads.items():
-        assert "fc_a" not in load, strategy  # side A's private block is never reused for a new Face A
-        assert set(load) <= side_b  # everything loaded lies on B's path
-        assert strategy_plan(model, strategy)["absent"] == []
+        assert "fc_a" not in load, strategy
+        assert set(load) <= side_b
 
 
 def test_split_decoders_topology_strategies():
     model = study_model("split_decoders")
-    assert not any(b.startswith("g_block") or b == "fc_gblock" for b in model.blocks)
-    assert {"decoder_a", "decoder_b", "fc_both"} <= set(model.blocks)
     fc_b = strategy_plan(model, "encoder+fc_b")
     assert fc_b["load"] == ["encoder"] and fc_b["absent"] == ["fc_b"]
-    gblock = strategy_plan(model, "encoder+fc_b+gblock")
-    assert gblock["load"] == ["encoder"] and gblock["absent"] == ["fc_b", "shared G-Block"]
-    rest = strategy_plan(model, "all_but_a")["load"]
-    assert "decoder_a" not in rest and {"encoder", "fc_both", "decoder_b"} == set(rest)
+    assert set(strategy_plan(model, "all_but_a")["load"]) == {"encoder", "fc_both", "decoder_b"}
+    assert strategy_plan(model, "all")["load"] == ["encoder", "fc_both", "decoder_a", "decoder_b"]
 
 
 @pytest.mark.parametrize("topology, private_a", [
@@ -78,11 +75,7 @@ def test_split_decoders_topology_strategies():
 ])
 def test_all_but_a_follows_the_model(topology, private_a):
     model = meta_model(**topology)
-    load = strategy_plan(model, "all_but_a")["load"]
-    assert set(load) == set(model.blocks) - private_a
-    shared_g = set(strategy_plan(model, "encoder+fc_b+gblock")["load"]) - {"encoder", "fc_b"}
-    assert shared_g == {b for b in model.side_blocks("a") if b in model.side_blocks("b")
-                        and (b == "fc_gblock" or b.startswith("g_block"))}
+    assert set(strategy_plan(model, "all_but_a")["load"]) == set(model.blocks) - private_a
 
 
 def test_modes_decide_freeze_and_unfreeze():
@@ -95,101 +88,275 @@ def test_modes_decide_freeze_and_unfreeze():
     assert kick["freeze"] == kick["load"] and kick["unfreeze_at"] == 7
     with pytest.raises(StudyError, match="scratch"):
         strategy_plan(model, "scratch", "frozen")
-    with pytest.raises(StudyError, match="unknown strategy"):
-        strategy_plan(model, "decoder_only")
 
 
-def test_duplicate_runs_are_skipped_where_blocks_are_absent():
-    study = StudyConfig.quick_settings(topologies=("default", "split_decoders"),
-                                       runs=(("scratch", "trainable"), ("encoder", "trainable"),
-                                             ("encoder+fc_b", "trainable")))
-    plans, todo, skipped = plan_runs(study)
-    ran = {(r["topology"], r["strategy"]) for r in todo}
-    assert ("default", "encoder+fc_b") in ran and ("split_decoders", "encoder+fc_b") not in ran
-    assert skipped == [{"topology": "split_decoders", "strategy": "encoder+fc_b", "mode": "trainable",
-                        "reason": skipped[0]["reason"], "same_as": "encoder@trainable"}]
-    assert "fc_b" in skipped[0]["reason"]
-    assert plans["split_decoders"]["strategies"]["encoder+fc_b"]["absent"] == ["fc_b"]
+def test_full_arm_set_has_the_positive_control_and_duplicates_are_skipped():
+    assert ("all", "trainable") in ARMS and ("scratch", "trainable") in ARMS
+    study = StudyConfig(topologies=("default", "split_decoders"))
+    plans, todo, skipped = plan_runs(study, {t: config(t) for t in study.topologies})
+    ran = {(r["topology"], r["strategy"], r["mode"]) for r in todo}
+    assert ("default", "encoder+fc_b", "trainable") in ran and ("split_decoders", "all", "trainable") in ran
+    assert ("split_decoders", "encoder+fc_b", "trainable") not in ran  # = encoder@trainable there
+    assert {s["strategy"] for s in skipped} == {"encoder+fc_b", "encoder+fc_b+gblock"}
 
 
 def test_bad_settings_name_the_setting():
-    with pytest.raises(StudyError, match="kickstart"):
-        StudyConfig.quick_settings(kickstart=150)
-    with pytest.raises(StudyError, match="stage1_steps"):
-        StudyConfig.quick_settings(stage1_steps=10)
-    with pytest.raises(StudyError, match="topology"):
-        StudyConfig.quick_settings(topologies=("split_everything",))
-    with pytest.raises(StudyError, match="mode"):
-        StudyConfig.quick_settings(runs=(("encoder", "half-frozen"),))
+    for changes, match in ((dict(kickstart=400), "kickstart"), (dict(topologies=("split_everything",)), "topology"),
+                           (dict(runs=(("encoder", "half-frozen"),)), "mode"), (dict(a2_towards=(2, 2)), "a2_towards"),
+                           (dict(n_placebos=1), "n_placebos"), (dict(margins={"leakage": -1}), "margin leakage"),
+                           (dict(margins={"leak": 0.1}), "leak"), (dict(gate=0), "gate")):
+        with pytest.raises(StudyError, match=match):
+            StudyConfig.quick_settings(**changes)
 
 
-def test_steps_to_target_uses_the_trailing_mean():
-    steps = list(range(1, 9))
-    losses = [1.0, 0.1, 1.0, 0.5, 0.4, 0.3, 0.2, 0.2]
-    assert steps_to_target(steps, losses, 0.1, window=1) == 2  # a single low step counts without smoothing
-    assert steps_to_target(steps, losses, 0.35, window=2) == 6  # (0.4 + 0.3) / 2
-    assert steps_to_target(steps, losses, 0.05, window=2) is None
-    low_start = [0.1, 0.1, 0.9, 0.9, 0.1, 0.1, 0.1]
-    assert steps_to_target(range(1, 8), low_start, 0.2, window=3) == 7  # needs a full window
+# -- pairing ---------------------------------------------------------------------------------------------------
+def test_arms_share_the_initial_weights_of_the_blocks_they_do_not_load(tmp_path):
+    study = StudyConfig.quick_settings(stage1_from=str(MODELS_DIR))
+    s = Study(study, tmp_path)
+    model = study_model("split_decoders")
+    stage1 = s.stage1("split_decoders")
+    assert stage1["gate"]["passed"] and (stage1["a1"], stage1["b1"]) == (0, 1)
+
+    def arm(strategy, mode):
+        return s.arm_model({"topology": "split_decoders", "strategy": strategy, "mode": mode,
+                            **strategy_plan(model, strategy, mode, 5)}, towards=2, seed=0)
+
+    scratch, frozen, control = arm("scratch", "trainable"), arm("encoder", "frozen"), arm("all", "trainable")
+    from phazelab.weights import load_model
+
+    before = load_model(stage1["path"])
+    for name in ("fc_both", "decoder_a", "decoder_b"):  # not loaded by encoder@frozen: scratch's weights
+        for p, q in zip(scratch.blocks[name].parameters(), frozen.blocks[name].parameters()):
+            assert torch.equal(p, q)
+    for p, q in zip(frozen.blocks["encoder"].parameters(), before.blocks["encoder"].parameters()):
+        assert torch.equal(p, q) and not p.requires_grad
+    for p, q in zip(control.blocks["decoder_a"].parameters(), before.blocks["decoder_a"].parameters()):
+        assert torch.equal(p, q) and p.requires_grad  # the positive control carries a1's decoder
+    other = s.arm_model({"topology": "split_decoders", "strategy": "scratch", "mode": "trainable",
+                         **strategy_plan(model, "scratch")}, towards=3, seed=0)
+    assert not torch.equal(next(other.blocks["decoder_a"].parameters()), next(scratch.blocks["decoder_a"].parameters()))
 
 
-# -- the tiny study end to end -------------------------------------------------------------------------------
-TINY = dict(topologies=("default",), runs=(("scratch", "trainable"), ("encoder+fc_b", "frozen"),
-                                           ("all_but_a", "kickstart")),
-            stage1_steps=3, stage2_steps=2, kickstart=1, batch=2, smooth=2, eval_every=2, eval_n=8, cka_n=8,
-            grid_n=2, bank_size=8, overrides=MICRO)
+# -- the answers' rules on constructed runs --------------------------------------------------------------------
+STEPS = (0, 100, 200)
+
+
+def fake_run(topology, arm, towards, *, leak=(0.0, 0.0, 0.0), recon_a=(0.0, 0.9, 0.95), success_ab=(0.0, 0.5, 0.9),
+             ssim_b0=0.5, face_a=None):
+    strategy, mode = arm.split("@")
+    face_a = recon_a if face_a is None else face_a
+    evals = [{"step": t, LEAK: leak[i], f"{LEAK}_null": [0.02, -0.02, 0.0], "recon_success_a": recon_a[i],
+              "recon_face_a": face_a[i], "success_ab": success_ab[i], "success_ba": 0.5,
+              "recon_ssim_b": ssim_b0 if t == 0 else 0.8} for i, t in enumerate(STEPS)]
+    run = {"topology": topology, "strategy": strategy, "mode": mode, "towards": towards, "seed": 0, "evals": evals,
+           "load": [], "freeze": [], "unfreeze_at": None, "train_s": 1.0}
+    for side, key in (("a", "recon_success_a"), ("b", "success_ab")):
+        hit = [e["step"] for e in evals if e[key] >= 0.8]
+        run[f"time_to_gate_{side}"], run[f"reached_{side}"] = (hit[0], True) if hit else (STEPS[-1], False)
+    return run
+
+
+def fake_results(runs, topologies=("split_decoders",), stage1_passed=True):
+    study = StudyConfig(topologies=topologies, stage2_steps=200, eval_every=100).to_dict()
+    plans = {t: {"blocks": list(study_model(t).blocks),
+                 "strategies": {s: {"absent": strategy_plan(study_model(t), s)["absent"]} for s in STRATEGIES}}
+             for t in topologies}
+    stage1 = {t: {"gate": {"passed": stage1_passed, "success": 0.9 if stage1_passed else 0.3, "gate": 0.8}}
+              for t in topologies}
+    return {"study": study, "runs": runs, "plans": plans, "stage1": stage1, "nulls": {}}
+
+
+def q3_runs(frozen_leak, control_leak0=0.8, towards=(2, 3, 4), recon_a=(0.0, 0.9, 0.95)):
+    runs = []
+    for i, k in enumerate(towards):
+        runs.append(fake_run("split_decoders", "all@trainable", k, leak=(control_leak0 + 0.01 * i, 0.2, 0.05)))
+        runs.append(fake_run("split_decoders", "encoder@frozen", k, leak=frozen_leak[i], recon_a=recon_a))
+    return runs
+
+
+def test_q3_no_leak_within_margin_when_the_control_leaks():
+    runs = q3_runs([(0.0, 0.01, -0.01), (0.0, -0.02, 0.0), (0.0, 0.02, 0.01)])
+    q3 = answer_all(fake_results(runs))["q3"]
+    assert q3["verdict"] == EQUIVALENT and q3["topology"] == "split_decoders"
+    assert q3["ci"][1] < 0.10 and q3["n"] == 3
+    assert set(q3) >= {"verdict", "rule", "estimate", "ci", "n", "gates"}
+    assert q3["by_topology"]["split_decoders"]["sensitivity"]["sensitive"]
+
+
+def test_q3_a_clear_leak_is_greater():
+    runs = q3_runs([(0.0, 0.5, 0.45), (0.0, 0.55, 0.5), (0.0, 0.6, 0.5)])
+    assert answer_all(fake_results(runs))["q3"]["verdict"] == VERDICTS[0]
+
+
+def test_q3_without_a_leaking_control_prints_no_no_leak_verdict():
+    runs = q3_runs([(0.0, 0.01, -0.01), (0.0, -0.02, 0.0), (0.0, 0.02, 0.01)], control_leak0=0.0)
+    assert answer_all(fake_results(runs))["q3"]["verdict"] == INSENSITIVE
+
+
+def test_q3_needs_side_a_trained_and_a_gated_stage1():
+    runs = q3_runs([(0.0, 0.0, 0.0)] * 3, recon_a=(0.0, 0.2, 0.3))
+    assert answer_all(fake_results(runs))["q3"]["verdict"] == NOT_TRAINED
+    good = q3_runs([(0.0, 0.0, 0.0)] * 3)
+    assert answer_all(fake_results(good, stage1_passed=False))["q3"]["verdict"] == NOT_TRAINED
+
+
+def test_q3_reads_leakage_only_once_side_a_renders_faces():
+    # a1 named before side A renders faces (step 100 here) does not count; after it, it does
+    early = q3_runs([(0.0, 0.9, 0.0)] * 3, recon_a=(0.0, 0.0, 0.95))
+    assert answer_all(fake_results(early))["q3"]["verdict"] == EQUIVALENT
+    late = q3_runs([(0.0, 0.0, 0.6), (0.0, 0.0, 0.65), (0.0, 0.0, 0.7)], recon_a=(0.0, 0.0, 0.95))
+    assert answer_all(fake_results(late))["q3"]["verdict"] == VERDICTS[0]
+
+
+def test_a_side_a_that_shows_a1_counts_as_trained_and_leaking():
+    # a2 is never named (recon_success_a 0) but side A renders a face (a1) at the right pose
+    runs = q3_runs([(0.0, 0.7, 0.75), (0.0, 0.8, 0.7), (0.0, 0.75, 0.8)], recon_a=(0.0, 0.0, 0.0))
+    for r in runs:
+        for e in r["evals"]:
+            e["recon_face_a"] = 0.0 if e["step"] == 0 else 0.95
+    assert answer_all(fake_results(runs))["q3"]["verdict"] == VERDICTS[0]
+
+
+def test_two_identical_replicates_do_not_earn_equivalence():
+    runs = q3_runs([(0.0, 0.0, 0.0)] * 2, towards=(2, 3))
+    q3 = answer_all(fake_results(runs))["q3"]
+    assert q3["verdict"] == INCONCLUSIVE and q3["ci"][1] > 0  # the binomial floor of 2 × 32 frames
+
+
+def test_a_blind_blend_check_blocks_the_no_leak_verdict():
+    results = fake_results(q3_runs([(0.0, 0.0, 0.01), (0.0, -0.01, 0.0), (0.0, 0.01, 0.0)]))
+    blends = {"0": 0.0, "0.25": 0.0, "0.5": 0.0, "0.75": 0.02, "pull": {"0": 0.0, "0.25": 0.2, "0.5": 0.4}}
+    results["nulls"] = {"split_decoders": {"replicates": {f"a2→{k}": {"blend_leakage": dict(blends)}
+                                                          for k in (2, 3, 4)}}}
+    assert answer_all(results)["q3"]["verdict"] == INSENSITIVE
+    for rep in results["nulls"]["split_decoders"]["replicates"].values():
+        rep["blend_leakage"]["0.75"] = 0.9
+    assert answer_all(results)["q3"]["verdict"] == EQUIVALENT
+
+
+def test_q3_noisy_leakage_is_inconclusive():
+    runs = q3_runs([(0.0, 0.3, 0.0), (0.0, -0.2, 0.0), (0.0, 0.1, 0.0)])
+    assert answer_all(fake_results(runs))["q3"]["verdict"] == INCONCLUSIVE
+
+
+def test_q1_q2_do_not_apply_without_fc_b_and_read_time_to_gate_in_the_default_topology():
+    assert answer_all(fake_results(q3_runs([(0, 0, 0)] * 3)))["q1"]["verdict"] == NOT_APPLICABLE
+    runs = []
+    for k in (2, 3, 4):
+        runs.append(fake_run("default", "encoder@trainable", k, success_ab=(0.0, 0.3, 0.9)))  # gate at 200
+        runs.append(fake_run("default", "encoder+fc_b@trainable", k, success_ab=(0.9, 0.9, 0.9)))  # at 0
+        runs.append(fake_run("default", "encoder+fc_b+gblock@trainable", k, success_ab=(0.9, 0.9, 0.9)))
+    answers = answer_all(fake_results(runs, topologies=("default",)))
+    q1 = answers["q1"]["by_topology"]["default"]["parts"][0]
+    assert q1["verdict"] == VERDICTS[1] and q1["estimate"] == pytest.approx(-np.log2(3))  # (0+100)/(200+100)
+    assert q1["km_arm"]["median"] == 0 and q1["km_reference"]["median"] == 200
+    g = answers["q2"]["by_topology"]["default"]["parts"][1]  # G-Block, side B: identical curves
+    assert g["verdict"] == EQUIVALENT and g["estimate"] == 0
+    assert answers["q2"]["verdict"] == EQUIVALENT  # every part: identical curves over 3 replicates
+
+
+def test_a_run_without_the_compared_arms_says_so_and_a_failed_stage1_reads_not_trained():
+    from phazelab.experiments.answers import NOT_RUN
+
+    runs = [fake_run("split_decoders", "all@trainable", k) for k in (2, 3)]
+    results = fake_results(runs)
+    results["study"]["runs"] = [["scratch", "trainable"], ["all", "trainable"]]
+    q3 = answer_all(results)["q3"]
+    assert q3["verdict"] == NOT_RUN and "encoder@frozen" in q3["by_topology"]["split_decoders"]["reason"]
+    both = fake_results(q3_runs([(0.0, 0.01, -0.01), (0.0, -0.02, 0.0), (0.0, 0.02, 0.01)]),
+                        topologies=("split_decoders", "default"))
+    both["stage1"]["default"]["gate"] = {"passed": False, "success": 0.63, "gate": 0.8}
+    answers = answer_all(both)
+    assert answers["q1"]["verdict"] == NOT_TRAINED and answers["q1"]["topology"] == "default"
+    assert "0.63" in answers["q1"]["by_topology"]["default"]["reason"]
+    assert answers["q3"]["topology"] == "split_decoders" and answers["q3"]["verdict"] == EQUIVALENT
+    assert answers["q3"]["by_topology"]["default"]["verdict"] == NOT_TRAINED
+    from phazelab.experiments.report import answers_markdown
+
+    both["answers"] = answers
+    text = answers_markdown(both)
+    assert "0.63" in text and "no arm was built on it" in text
+    both["stage1"]["default"]["gate"]["success"] = None  # a stage 1 without a recorded success
+    answers_markdown({**both, "answers": answer_all(both)})
+
+
+def test_censoring_caps_only_the_claims_it_could_flatter():
+    def q1_part(arm_curves, ref_curves):
+        runs = []
+        for k, (a, r) in enumerate(zip(arm_curves, ref_curves, strict=True)):
+            runs.append(fake_run("default", "encoder@trainable", k + 2, success_ab=r))
+            runs.append(fake_run("default", "encoder+fc_b@trainable", k + 2, success_ab=a))
+        return answer_all(fake_results(runs, topologies=("default",)))["q1"]["by_topology"]["default"]["parts"][0]
+
+    at0, at200, never = (0.9, 0.9, 0.9), (0.0, 0.0, 0.9), (0.0, 0.0, 0.1)
+    # the arm is faster in 4 replicates and censored (at the budget) in one: budget-capped times flatter it
+    part = q1_part([at0, at0, at0, at0, never], [at200] * 5)
+    assert part["verdict"] == CENSORED and part["km_arm"]["censored"] == 1
+    # the reference is censored, the arm is not: the capped reference can only make the arm look slower
+    part = q1_part([at0] * 4, [never, at200, at200, at200])
+    assert part["verdict"] == VERDICTS[1]
+    # the arm is slower and censored everywhere, the reference reached: "greater" stands
+    part = q1_part([never] * 4, [at0, at0, at0, at0])
+    assert part["verdict"] == VERDICTS[0] and part["km_arm"]["median"] is None
+
+
+def test_q1_reads_fc_a_leakage_from_the_positive_control_against_all_but_a():
+    runs = []
+    for k in (2, 3, 4):
+        runs.append(fake_run("default", "all_but_a@trainable", k, leak=(0.0, 0.0, 0.02)))
+        runs.append(fake_run("default", "all@trainable", k, leak=(0.9, 0.5 + 0.02 * k, 0.4)))
+        for arm in ("encoder@trainable", "encoder+fc_b@trainable"):
+            runs.append(fake_run("default", arm, k))
+    q1 = answer_all(fake_results(runs, topologies=("default",)))["q1"]
+    leak = next(p for p in q1["by_topology"]["default"]["parts"] if p["part"].startswith("fc_a: a1 leakage"))
+    assert leak["verdict"] == VERDICTS[0] and leak["estimate"] > 0.4
+    assert "differs" in q1["verdict"] and "fc_a: a1 leakage" in q1["verdict"]
+    assert q1["primary"].startswith("fc_b") and q1["units"] == "log2 ratio"
+
+
+# -- the study end to end, tiny, from the shipped stage 1 -------------------------------------------------------
+TINY = dict(topologies=("split_decoders",),
+            runs=(("scratch", "trainable"), ("encoder", "frozen"), ("all", "trainable")),
+            stage1_from=str(MODELS_DIR), a2_towards=(2, 3), stage2_steps=4, eval_every=2, eval_n=8, cka_n=8,
+            n_placebos=3, grid_n=2)
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory, one_thread):
+def tiny(tmp_path_factory):
+    torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("forum")
-    study = StudyConfig.quick_settings(**TINY)
-    results = run_study(study, out, device="cpu")
-    return study, out, results
+    study = StudyConfig(**TINY)
+    return study, out, run_study(study, out, device="cpu")
 
 
-def test_tiny_study_writes_results_csv_and_report(tiny):
+def test_tiny_study_writes_answers_results_and_report(tiny):
     study, out, results = tiny
-    data = json.loads((out / "results.json").read_text())
-    assert {"study", "identities", "plans", "stage1", "runs", "aggregate", "summary", "machine"} <= set(data)
-    assert [(r["strategy"], r["mode"]) for r in data["runs"]] == [tuple(r) for r in study.runs]
-    model = study_model("default")
-    for run in data["runs"]:
-        for key in ("steps_to_target_a", "steps_to_target_b", "time_to_target_a", "loss_b_step0",
-                    "swap_ssim_ab", "swap_ssim_ba", "leakage_final", "target_a", "curves", "evals"):
-            assert key in run, key
-        assert run["steps"] == 2 and len(run["curves"]["loss_b"]) == 2
-        assert [e["step"] for e in run["evals"]] == [0, 2]
-        assert set(run["drift"]) == set(model.blocks)
-        assert set(run["cka_a"]) == set(model.side_blocks("a"))
-        assert (out / run["swap_grid"]).is_file()
-    csv = pd.read_csv(out / "results.csv")
-    assert list(csv.columns) == ["topology", "seed", "strategy", "mode", "metric", "value"]
-    assert {"steps_to_target_a", "swap_ssim_ab", "drift:encoder", "cka_a:fc_a"} <= set(csv["metric"])
+    for name in ("results.json", "results.csv", "arms.csv", "answers.md", "report.html"):
+        assert (out / name).is_file(), name
+    saved = json.loads((out / "results.json").read_text())
+    assert set(saved["answers"]) == {"q1", "q2", "q3"} and saved["complete"]
+    for q in saved["answers"].values():
+        assert {"verdict", "rule", "estimate", "ci", "n", "gates", "question"} <= set(q)
+    assert saved["answers"]["q3"]["verdict"] == NOT_TRAINED  # 4 steps do not teach side A a2
+    assert len(saved["runs"]) == 6 and {r["towards"] for r in saved["runs"]} == {2, 3}
+    assert saved["stage1"]["split_decoders"]["gate"]["passed"]
+    control = next(r for r in saved["runs"] if r["strategy"] == "all")
+    assert control["drift"]["decoder_a"] > 0 and control["evals"][0][LEAK] > 0  # a1's decoder, a1 named
+    frozen = next(r for r in saved["runs"] if r["mode"] == "frozen")
+    assert frozen["drift"]["encoder"] == 0 and frozen["drift"]["decoder_a"] > 0
+    probe = saved["nulls"]["split_decoders"]["replicates"]["a2→2"]["probe_a1_vs_a2"]
+    assert set(probe) == {"stage1_encoder", "untrained_encoder", "pixels"}
     page = (out / "report.html").read_text()
-    assert "Plotly.newPlot" in page and page.count('<img alt="swap grid" src="data:image/png;base64,') == 3
-    assert "encoder+fc_b @ frozen" in page and "fastest to target on A" in page
+    assert "The three answers" in page and "<script src" not in page and "data:image/png;base64" in page
+    frame = tidy(results)
+    assert set(frame["measure"]) >= {"success_ab", "recon_success_a", LEAK} and len(frame) > 0
+    assert "Q3" in markdown_section(results) and "Q3" in render_html(results)
 
 
-def test_tiny_study_freezes_loads_and_kickstarts_as_planned(tiny):
-    _, _, results = tiny
-    runs = {r["strategy"]: r for r in results["runs"]}
-    frozen = runs["encoder+fc_b"]
-    assert frozen["drift"]["encoder"] == 0.0 and frozen["drift"]["fc_b"] == 0.0  # loaded, never trained
-    assert frozen["cka_a"]["encoder"] == pytest.approx(1.0)
-    assert frozen["drift"]["fc_a"] > 0  # not loaded: a fresh block that trained
-    kick = runs["all_but_a"]
-    unfreeze = [e for e in kick["events"] if e["kind"] == "unfreeze"]
-    assert [e["step"] for e in unfreeze] == [1] and set(unfreeze[0]["blocks"]) == set(kick["load"])
-    assert all(kick["drift"][b] > 0 for b in kick["load"])  # trained after step 1
-    # B starts from stage 1's blocks: its step-0 loss is below scratch's
-    assert kick["loss_b_step0"] < runs["scratch"]["loss_b_step0"]
-
-
-def test_rerun_skips_finished_runs(tiny, one_thread, monkeypatch, tmp_path):
+def test_rerun_reuses_finished_runs_and_redoes_a_lost_one(tiny, monkeypatch, tmp_path):
     study, finished, _ = tiny
     out = tmp_path / "copy"
-    shutil.copytree(finished, out)  # the other tests keep the untouched folder
+    shutil.copytree(finished, out)
     from phazelab.train import Trainer
 
     calls = []
@@ -198,126 +365,71 @@ def test_rerun_skips_finished_runs(tiny, one_thread, monkeypatch, tmp_path):
     files = sorted((out / "runs").rglob("*.json"))
     stamps = {f: f.stat().st_mtime_ns for f in files}
     again = run_study(study, out, device="cpu", write=False)
-    assert calls == [] and again["ran"] == []
-    assert {f: f.stat().st_mtime_ns for f in files} == stamps
-    # a lost run file: exactly that run trains again, stage 1 is read back
+    assert calls == [] and again["ran"] == [] and len(again["reused"]) == 6
     lost = next(f for f in files if f.name.startswith("scratch"))
     lost.unlink()
     again = run_study(study, out, device="cpu", write=False)
-    assert again["ran"] == ["default/seed0/scratch@trainable"] and lost.is_file()
+    assert again["ran"] == ["split_decoders/a2-2/seed0/scratch@trainable"] and lost.is_file()
     assert sum(calls) == study.stage2_steps
     assert all(f.stat().st_mtime_ns == stamps[f] for f in files if f != lost)
+    changed = StudyConfig(**{**TINY, "stage2_steps": 6})  # another budget: nothing is reused
+    assert Study(changed, out)._key("split_decoders", {"strategy": "all", "mode": "trainable", "load": [],
+                                                       "freeze": [], "unfreeze_at": None}, 2, 0) != \
+        Study(study, out)._key("split_decoders", {"strategy": "all", "mode": "trainable", "load": [], "freeze": [],
+                                                  "unfreeze_at": None}, 2, 0)
 
 
-# -- the report from a results dict --------------------------------------------------------------------------
-def fake_run(strategy, mode, seed, steps_a, leak, swap, topology="default"):
-    curve = {"step": [1, 2, 3, 4], "loss_a": [0.5, 0.4, 0.3, 0.2], "loss_b": [0.3, 0.2, 0.2, 0.2]}
-    return {"topology": topology, "seed": seed, "strategy": strategy, "mode": mode,
-            "load": [] if strategy == "scratch" else ["encoder"],
-            "freeze": ["encoder"] if mode == "frozen" else [], "unfreeze_at": None, "absent": [],
-            "steps": 4, "steps_to_target_a": steps_a, "steps_to_target_b": 2, "time_to_target_a": None,
-            "time_to_target_b": 1.0, "loss_b_step0": 0.3, "recon_ssim_b_step0": 0.5,
-            "recon_ssim_b_final": 0.6,
-            "recon_ssim_a_final": 0.6, "final_loss_a": 0.2, "final_loss_b": 0.2, "swap_ssim_ab": swap,
-            "swap_ssim_ba": swap, "leakage_final": leak, "leakage_max": leak, "train_s": 10.0,
-            "target_a": 0.25, "target_b": 0.25, "curves": curve,
-            "evals": [{"step": 0, "leakage": leak, "recon_ssim_b": 0.5}, {"step": 4, "leakage": leak,
-                                                                          "recon_ssim_b": 0.6}],
-            "drift": {"encoder": 0.0 if mode == "frozen" else 0.1, "fc_a": 0.5},
-            "cka_a": {"encoder": 1.0, "fc_a": 0.2}, "cka_b": {"encoder": 1.0}}
+def test_max_seconds_stops_between_runs_and_says_incomplete(tiny, tmp_path):
+    study, _, _ = tiny
+    results = run_study(study, tmp_path, device="cpu", write=False, max_seconds=0)
+    assert not results["complete"] and results["runs"] == [] and results["answers"] == {}
 
 
-def fake_results():
-    runs = []
-    for seed, (s_scratch, s_enc, leak_scratch) in enumerate([(100, 40, 0.10), (120, 60, 0.14)]):
-        runs += [fake_run("scratch", "trainable", seed, s_scratch, leak_scratch, 0.50),
-                 fake_run("encoder", "trainable", seed, s_enc, 0.12, 0.55),
-                 fake_run("encoder", "frozen", seed, None, 0.40, 0.45)]
-    return {"study": StudyConfig.quick_settings(seeds=2).to_dict(), "runs": runs, "skipped": [],
-            "identities": {"a1": 0, "b1": 1, "a2": 2}}
+def test_a_stage1_that_failed_its_gate_is_not_built_on(tmp_path):
+    from phazelab.experiments.swap import SwapRecipe
+    from phazelab.weights import save
+
+    folder = tmp_path / "models" / "split_decoders"
+    save(PhazeA(config("split_decoders"), seed=0), folder,
+         meta={"step": 10, "recipe": dataclasses.asdict(SwapRecipe()), "confirm": {"success": 0.3}})
+    study = StudyConfig(**{**TINY, "stage1_from": str(tmp_path / "models")})
+    results = run_study(study, tmp_path / "out", device="cpu")
+    assert results["runs"] == [] and "failed its gate" in results["skipped"][-1]["reason"]
+    assert results["answers"]["q3"]["verdict"] == NOT_TRAINED
+    assert "not trained enough" in (tmp_path / "out" / "answers.md").read_text()
 
 
-def test_aggregate_and_tidy_from_a_results_dict():
-    results = fake_results()
-    table = aggregate(results).set_index("strategy")
-    enc = table[table["mode"] == "trainable"].loc["encoder"]
-    assert enc["steps_to_target_a"] == 50
-    assert enc["steps_to_target_a_sd"] == pytest.approx(np.std([40, 60], ddof=1))
-    assert enc["speedup_a"] == pytest.approx(110 / 50)
-    frozen = table[table["mode"] == "frozen"].loc["encoder"]
-    assert frozen["steps_to_target_a_n"] == 0 and np.isnan(frozen["steps_to_target_a"])
-    rows = tidy(results)
-    assert len(rows[rows["metric"] == "swap_ssim_ab"]) == 6 and "drift:fc_a" in set(rows["metric"])
+def test_a_missing_or_wrong_stage1_is_refused(tmp_path):
+    with pytest.raises(StudyError, match="holds no model"):
+        Study(StudyConfig(**{**TINY, "stage1_from": str(tmp_path)}), tmp_path).stage1("split_decoders")
+    from phazelab.experiments.swap import SwapRecipe
+    from phazelab.weights import save
+
+    save(PhazeA(config("default"), seed=0), tmp_path / "split_decoders",
+         meta={"step": 1, "recipe": dataclasses.asdict(SwapRecipe()), "confirm": {"success": 0.9}})
+    with pytest.raises(StudyError, match="not a split_decoders model"):
+        Study(StudyConfig(**{**TINY, "stage1_from": str(tmp_path)}), tmp_path).stage1("split_decoders")
 
 
-def test_summary_states_what_the_numbers_show():
-    text = "\n".join(summarize(fake_results()))
-    fastest = "fastest to target on A: encoder @ trainable (50 ± 14.1 steps vs 110 for scratch, 2.2× faster)"
-    assert fastest in text
-    assert "never reached: encoder @ frozen" in text
-    noise = np.std([0.10, 0.14], ddof=1)
-    assert f"noise level {noise:.3f} = sd of scratch's final leakage over 2 seeds" in text
-    assert "above scratch + 2 × noise: encoder @ frozen (0.400)" in text  # 0.12 is within the noise
-    assert "best final GT swap SSIM A→B: encoder @ trainable 0.550" in text
-    assert "largest drift of a block frozen throughout: 0.000" in text
-
-
-def test_report_html_is_self_contained():
-    results = fake_results()
-    page = render_html(results)
-    assert page.startswith("<!doctype html>") and "<script src=" not in page  # plotly.js is inline
-    assert page.count('class="plotly-graph-div"') >= 5
-    assert "encoder @ frozen" in page and "fastest to target on A" in page
-
-
-def test_markdown_section_tables_the_numbers():
-    results = {**fake_results(), "command": "phazelab experiment forum --quick", "wall_s": 12.0,
-               "machine": {"name": "test box", "device": "cpu", "torch": "x", "threads": 1}, "ran": [], "reused": []}
-    text = markdown_section(results)
-    rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if " @ " in line and "|" in line}
-    assert set(rows) - {"strategy @ mode"} == {"scratch @ trainable", "encoder @ trainable", "encoder @ frozen"}
-    assert "| 50 ± 14.1 / 2.00 ± 0.000 |" in rows["encoder @ trainable"]  # mean ± sd over the two seeds
-    assert "| never / 2.00 ± 0.000 |" in rows["encoder @ frozen"] and "encoder (frozen)" in rows["encoder @ frozen"]
-    assert "`phazelab experiment forum --quick`" in text and "test box" in text
-    assert "- " + summarize(results)[1] in text  # the generated summary, verbatim
-
-
-# -- command line --------------------------------------------------------------------------------------------
-def parse(argv):
-    parser = argparse.ArgumentParser(prog="phazelab")
-    register(parser.add_subparsers(dest="command"))
-    return parser.parse_args(argv)
+# -- the command line ------------------------------------------------------------------------------------------
+def parse(*argv):
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    return parser.parse_args(["experiment", "forum", *argv])
 
 
 def test_cli_builds_the_study():
-    args = parse(["experiment", "forum", "--quick", "--strategies", "encoder:frozen", "all_but_a",
-                  "--steps", "40", "--sibling-distance", "0.3"])
-    study = study_from_args(args)
-    assert study.topologies == ("default",) and study.preset == "lab-tiny" and study.seeds == 1
-    assert study.runs == (("scratch", "trainable"), ("encoder", "frozen"), ("all_but_a", "trainable"),
-                          ("all_but_a", "frozen"), ("all_but_a", "kickstart"))
-    assert (study.stage2_steps, study.stage1_steps, study.sibling_distance) == (40, 80, 0.3)
-    full = study_from_args(parse(["experiment", "forum", "--set", "split_gblock=True"]))
-    assert full.topologies == ("default", "split_decoders") and full.seeds == 3
-    assert full.base().split_gblock is True
+    quick = study_from_args(parse("--quick"))
+    assert quick == StudyConfig.quick_settings()
+    full = study_from_args(parse("--topology", "default", "--strategies", "encoder:frozen", "all:trainable",
+                                 "--steps", "300", "--a2-towards", "5", "6", "--placebos", "4"))
+    assert full.topologies == ("default",) and full.stage2_steps == 300 and full.a2_towards == (5, 6)
+    assert full.runs == (("scratch", "trainable"), ("encoder", "frozen"), ("all", "trainable")) and full.n_placebos == 4
+    assert study_from_args(parse("--train-stage1")).stage1_from is None
 
 
 def test_cli_bad_input_exits_2_naming_the_option(tmp_path, capsys):
-    args = parse(["experiment", "forum", "--quick", "--strategies", "decoder_only", "--out", str(tmp_path)])
-    assert forum_main(args) == 2
-    assert "--strategies: unknown strategy 'decoder_only'" in capsys.readouterr().err
-    args = parse(["experiment", "forum", "--config", str(tmp_path / "missing.json"), "--out", str(tmp_path)])
-    assert forum_main(args) == 2
-    assert "missing.json" in capsys.readouterr().err
-
-
-def test_table_html_gives_every_cell_a_number_or_a_reason():
-    """Issue 17.4: the study table (report and StudyPanel) never shows a bare NaN."""
-    from phazelab.experiments.report import table_html
-
-    results = fake_results()
-    results["runs"] = [r for r in results["runs"] if r["seed"] == 0]  # one seed: every sd is NaN
-    page = table_html(aggregate(results))
-    assert "nan" not in page.lower().replace("n/a", "")
-    assert "never" in page  # encoder @ frozen never reached the target on A
-    assert "n/a (this run or scratch never reached the target)" in page
+    assert forum_main(parse("--quick", "--steps", "0", "--out", str(tmp_path))) == 2
+    assert "stage2_steps" in capsys.readouterr().err
+    assert forum_main(parse("--quick", "--stage1-from", str(tmp_path / "nowhere"), "--out", str(tmp_path))) == 2
+    assert "holds no model" in capsys.readouterr().err

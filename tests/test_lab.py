@@ -47,8 +47,7 @@ def test_autorun_only_when_asked_and_fails_loudly(monkeypatch):
 def test_study_config_is_sized_by_mode(monkeypatch):
     monkeypatch.setenv("PHAZELAB_QUICK", "1")
     study = lab.study_config(runs=[("scratch", "trainable"), ("encoder", "kickstart")])
-    s = lab.settings()
-    assert study.stage2_steps == s.stage2_steps and study.preset == s.preset and study.quick
+    assert study.stage2_steps == 4 and study.a2_towards == (2,) and study.stage1_from == str(lab.MODELS_DIR)
     assert study.runs == (("scratch", "trainable"), ("encoder", "kickstart"))
     study.validate()
 
@@ -60,11 +59,19 @@ def test_full_cpu_study_config_is_the_cli_quick_study(monkeypatch):
     monkeypatch.delenv("PHAZELAB_QUICK", raising=False)
     monkeypatch.setattr(lab.torch.cuda, "is_available", lambda: False)
     study = lab.study_config(runs=[("scratch", "trainable")], topologies=["split_decoders"])
-    expected = StudyConfig.quick_settings(runs=(("scratch", "trainable"),), topologies=("split_decoders",))
+    expected = StudyConfig.quick_settings(runs=(("scratch", "trainable"),), topologies=("split_decoders",),
+                                          stage1_from=str(lab.MODELS_DIR))
     assert study == expected
+    assert lab.study_config(replicates=1).a2_towards == (2,)
     monkeypatch.setattr(lab.torch.cuda, "is_available", lambda: True)
     gpu = lab.study_config()
-    assert gpu.preset == "lab-small" and gpu.stage1_steps > study.stage1_steps and not gpu.quick
+    assert gpu.stage2_steps > study.stage2_steps and len(gpu.a2_towards) == 3 and not gpu.quick
+
+
+def test_forum_results_names_the_command_when_missing(monkeypatch, tmp_path):
+    monkeypatch.setattr(lab, "FORUM_RESULTS", tmp_path / "results.json")
+    with pytest.raises(FileNotFoundError, match="phazelab experiment forum"):
+        lab.forum_results()
 
 
 def test_work_copies_keep_outputs_out_of_the_repository(tmp_path):

@@ -9,6 +9,25 @@ from nbclient import NotebookClient
 NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
 
 
+def _in_browser() -> set[str]:
+    """Notebooks tests/test_browser.py runs in chromium here (Run All unpressed, then its main button):
+    the headless runs below skip them, so the default suite runs each notebook once, not three times."""
+    import importlib.util
+
+    from phazelab.labserver import chromium_path
+
+    if chromium_path() is None or importlib.util.find_spec("playwright") is None:
+        return set()
+    root = Path(__file__).parents[1]
+    spec = importlib.util.spec_from_file_location("notebook_screenshots", root / "scripts" / "notebook_screenshots.py")
+    shots = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shots)
+    return {v.stem for v in shots.VIEWS}
+
+
+IN_BROWSER = _in_browser()
+
+
 # Notebooks too slow for the default suite go here (they then run in `make test-all`). None is now:
 # 04 in quick mode took 80 s on the 2-core CPU at load average 4.6 once its probes used pooled latents.
 SLOW: set[str] = set()
@@ -18,6 +37,8 @@ SLOW: set[str] = set()
 @pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.stem in SLOW else p
                                   for p in NOTEBOOKS], ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_in_quick_mode(path, tmp_path, monkeypatch):
+    if path.stem in IN_BROWSER:
+        pytest.skip("run and its button pressed in chromium by tests/test_browser.py")
     monkeypatch.setenv("PHAZELAB_QUICK", "1")
     monkeypatch.setenv("PHAZELAB_AUTORUN", "1")
     monkeypatch.chdir(tmp_path)  # anything a notebook writes lands in a scratch folder
@@ -36,6 +57,8 @@ WITH_BUTTONS = [p for p in NOTEBOOKS if "lab.autorun(" in p.read_text()]
 @pytest.mark.parametrize("path", WITH_BUTTONS, ids=[p.stem for p in WITH_BUTTONS])
 def test_notebook_runs_with_nobody_pressing_a_button(path, tmp_path, monkeypatch):
     """Run All before any button is pressed: cells that read what a button produces say so, no traceback."""
+    if path.stem in IN_BROWSER:
+        pytest.skip("run unpressed, then pressed, in chromium by tests/test_browser.py")
     monkeypatch.setenv("PHAZELAB_QUICK", "1")
     monkeypatch.delenv("PHAZELAB_AUTORUN", raising=False)
     monkeypatch.chdir(tmp_path)

@@ -521,6 +521,41 @@ def test_doubled_run_study_runs_once(monkeypatch, tmp_path):
     assert len(runs) == 1 and made == [1] and "stop here" in panel.error.value
 
 
+def test_study_panel_shows_the_answers_first_then_the_evidence(monkeypatch, tmp_path):
+    import phazelab.experiments as experiments
+    from phazelab.experiments import StudyConfig, answer_all
+    from phazelab.experiments.answers import LEAK
+    from phazelab.widgets.study import StudyPanel
+
+    study = StudyConfig(topologies=("split_decoders",), stage2_steps=200, eval_every=100)
+    runs = []
+    for k in (2, 3, 4):
+        for arm, leak0 in (("all@trainable", 0.8 + 0.01 * k), ("encoder@frozen", 0.0)):
+            strategy, mode = arm.split("@")
+            evals = [{"step": t, LEAK: leak0 if t == 0 else 0.0, "recon_success_a": 0.9 * (t > 0),
+                      "recon_face_a": 0.9 * (t > 0), "success_ab": 0.5, "success_ba": 0.3, "recon_ssim_b": 0.8}
+                     for t in (0, 100, 200)]
+            runs.append({"topology": "split_decoders", "strategy": strategy, "mode": mode, "towards": k, "seed": 0,
+                         "evals": evals, "load": ["encoder"], "freeze": ["encoder"] if mode == "frozen" else [],
+                         "unfreeze_at": None, "train_s": 1.0, "time_to_gate_a": 100, "reached_a": True,
+                         "time_to_gate_b": 200, "reached_b": False, "steps": 200})
+    results = {"study": study.to_dict(), "runs": runs, "nulls": {},
+               "plans": {"split_decoders": {"blocks": ["encoder", "fc_both", "decoder_a", "decoder_b"],
+                                            "strategies": {}}},
+               "stage1": {"split_decoders": {"gate": {"passed": True, "success": 0.91, "gate": 0.8}}}}
+    results["answers"] = answer_all(results)
+    monkeypatch.setattr(experiments, "run_study", lambda *a, **k: results)
+    panel = StudyPanel(lambda runs_, topologies: study, tmp_path)
+    panel.start()
+    panel.wait()
+    assert panel.error.value == ""
+    children = list(panel.widget.children)
+    assert children.index(panel.answers) < children.index(panel.summary) < children.index(panel.plots)
+    assert "Q3" in panel.answers.value and "no measurable difference" in panel.answers.value
+    assert "white-space:normal" in panel.answers.value and "encoder@frozen" in panel.summary.value
+    assert len(panel.plots.children) == 4
+
+
 # -- degenerate latents in the LatentExplorer (issue 17.2) ---------------------------------------------
 def test_latent_explorer_says_when_the_latents_are_identical_or_not_finite(world):
     from phazelab.widgets import LatentExplorer

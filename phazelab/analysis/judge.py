@@ -254,6 +254,12 @@ class SwapJudge:
         """The number of candidate identities."""
         return len(self.candidates)
 
+    def truth_distances(self) -> np.ndarray:
+        """(N, K) blur-matched distances of the exact target renders to each candidate (computed once)."""
+        if getattr(self, "_truth_d", None) is None:
+            self._truth_d = self(self.truth)["frames"]["distances"]
+        return self._truth_d
+
     @property
     def chance(self) -> float:
         """The identity top-1 of a random guess among the candidates (1/K)."""

@@ -46,7 +46,7 @@ from ..data.world import FaceWorld
 from .judge import SwapJudge, _identity
 from .metrics import HELD_OUT_SEED, _run
 
-__all__ = ["placebo_identities", "placebo_leakage", "placebo_leakage_of_outputs"]
+__all__ = ["leakage_judge", "placebo_identities", "placebo_leakage", "placebo_leakage_of_outputs"]
 
 
 def placebo_identities(world: FaceWorld, old: int, new: int, n: int = 8, seed: int = 50_000,
@@ -90,20 +90,30 @@ def _bootstrap_ci(per_frame: np.ndarray, n_boot: int, seed: int) -> tuple[float,
     return float(lo), float(hi)
 
 
+def leakage_judge(world: FaceWorld, factors: Any, old: int, new: int, placebos: Sequence[int], size: int,
+                  device: torch.device | str = "cpu") -> SwapJudge:
+    """The judge `placebo_leakage_of_outputs` uses for these frames: candidates [new, old, *placebos],
+    pose read against `new`'s renders. Build it once to judge many models on the same frames."""
+    return SwapJudge(world, factors, new, size, [new, old, *placebos], device=device, pose_of="target")
+
+
 def placebo_leakage_of_outputs(outputs: torch.Tensor, world: FaceWorld, factors: Any, old: int, new: int,
-                               placebos: Sequence[int], *, n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
+                               placebos: Sequence[int], *, n_boot: int = 2000, seed: int = 0,
+                               judge: SwapJudge | None = None) -> dict[str, Any]:
     """Leakage of `old` into `outputs` (N, 3, S, S) floats in [0, 1], meant to show `new` with each of
     the N frames' `factors` (Labels or Factors), against `placebos` (≥ 2 ids of `world`, never trained on).
 
     Returns floats "leakage", "leakage_ci" (2-list, bootstrap over frames), "pull_old", "pull_placebo",
-    "judged_old", "judged_placebo", "judged_new", "null_by_placebo" (list), "null_sd", "noise_floor",
+    "judged_old", "judged_placebo", "judged_new", "judged_by_placebo" (list: the share named as each
+    placebo — the null of "judged_old"), "null_by_placebo" (list), "null_sd", "noise_floor",
     "rank_p", "beyond_noise" (bool: the CI lies wholly above the noise floor), "frame_sd" (the
     per-frame spread of the leakage score), "n", "placebos"; and "per_frame" (N,) leakage scores.
     Leakage is not bounded by 1 (an output equal to a1 scores 1 minus the placebos' mean pull).
 
     Raises:
         ValueError: ids that are not ints of the world, fewer than 2 placebos, repeated ids, n_boot < 1,
-            or outputs the judge refuses (shape, dtype, range, frame count).
+            or outputs the judge refuses (shape, dtype, range, frame count), or a `judge` (from
+            `leakage_judge`) built for other candidates or frames.
     """
     old, new = _identity(world, old, "placebo_leakage old"), _identity(world, new, "placebo_leakage new")
     placebos = [_identity(world, p, "placebo_leakage placebo") for p in placebos]
@@ -114,10 +124,14 @@ def placebo_leakage_of_outputs(outputs: torch.Tensor, world: FaceWorld, factors:
     if not isinstance(n_boot, int) or n_boot < 1:
         raise ValueError(f"placebo_leakage: n_boot must be a positive int, got {n_boot!r}")
     cands = [new, old, *placebos]
-    judge = SwapJudge(world, factors, new, int(outputs.shape[-1]), cands, device=outputs.device,
-                      pose_of="target")
+    if judge is None:
+        judge = leakage_judge(world, factors, old, new, placebos, int(outputs.shape[-1]), outputs.device)
+    elif judge.candidates.tolist() != cands or judge.n != len(outputs) or judge.size != outputs.shape[-1]:
+        raise ValueError(f"placebo_leakage: the judge given has candidates {judge.candidates.tolist()}, "
+                         f"{judge.n} frames at {judge.size} px; need {cands}, {len(outputs)} frames at "
+                         f"{outputs.shape[-1]} px (build it with leakage_judge)")
     res = judge(outputs)
-    d_truth = np.maximum(judge(judge.truth)["frames"]["distances"], 1e-12)
+    d_truth = np.maximum(judge.truth_distances(), 1e-12)
     named = res["frames"]["identity"]
 
     def pulls(result: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -137,6 +151,7 @@ def placebo_leakage_of_outputs(outputs: torch.Tensor, world: FaceWorld, factors:
         "pull_old": float(p_old.mean()), "pull_placebo": float(p_pl.mean()),
         "judged_old": float((named == old).mean()),
         "judged_placebo": float(np.mean([(named == p).mean() for p in placebos])),
+        "judged_by_placebo": [float((named == p).mean()) for p in placebos],
         "judged_new": float((named == new).mean()),
         "null_by_placebo": null, "null_sd": float(np.std(null, ddof=1)), "noise_floor": floor,
         "beyond_noise": bool(ci[0] > floor),

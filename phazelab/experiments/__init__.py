@@ -1,6 +1,9 @@
-"""Experiments built on the lab: the forum study (load/freeze strategies for a new Face A with the same B)."""
+"""Experiments built on the lab: the forum study (load/freeze strategies for a new Face A with the same B),
+the swap recipe and where identity lives."""
 
+from .answers import QUESTIONS, answer_all
 from .forum import (
+    ARMS,
     MODES,
     QUICK_RUNS,
     STRATEGIES,
@@ -10,16 +13,13 @@ from .forum import (
     StudyError,
     plan_runs,
     run_study,
-    steps_to_target,
     strategy_blocks,
     strategy_plan,
-    topology_config,
 )
-from .report import aggregate, markdown_section, render_html, summarize, tidy, write_outputs
+from .report import markdown_section, render_html, tidy, write_outputs
 
 __all__ = [
-    "MODES", "QUICK_RUNS", "STRATEGIES", "TOPOLOGIES", "Study", "StudyConfig", "StudyError", "aggregate",
-    "markdown_section",
-    "plan_runs", "render_html", "run_study", "steps_to_target", "strategy_blocks", "strategy_plan",
-    "summarize", "tidy", "topology_config", "write_outputs",
+    "ARMS", "MODES", "QUESTIONS", "QUICK_RUNS", "STRATEGIES", "TOPOLOGIES", "Study", "StudyConfig", "StudyError",
+    "answer_all", "markdown_section", "plan_runs", "render_html", "run_study", "strategy_blocks", "strategy_plan",
+    "tidy", "write_outputs",
 ]

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..config import PhazeAConfig
 from ..model import PhazeA
 from ..model.summary import meta_model
 from ..strategies import StrategyError
 from ..strategies import strategy_blocks as _strategy_blocks
-from .study_config import MODES, StudyConfig, StudyError, topology_config
+from .study_config import MODES, StudyConfig, StudyError
 
 
 def strategy_blocks(model: PhazeA, strategy: str) -> tuple[list[str], list[str]]:
@@ -37,9 +38,10 @@ def strategy_plan(model: PhazeA, strategy: str, mode: str = "trainable", kicksta
             "absent": absent}
 
 
-def plan_runs(study: StudyConfig
+def plan_runs(study: StudyConfig, configs: dict[str, PhazeAConfig]
               ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    """Per topology, each strategy's blocks; the stage-2 runs to do; the runs skipped and why.
+    """Per topology (its stage-1 model config in `configs`), each strategy's blocks; the stage-2 runs
+    to do; the runs skipped and why.
 
     A run whose blocks (and mode) are the same as an earlier run's in that topology — because the blocks
     it asks for are absent there — is skipped as a duplicate, naming the run it equals.
@@ -48,7 +50,7 @@ def plan_runs(study: StudyConfig
     todo: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
     for topology in study.topologies:
-        model = meta_model(topology_config(study, topology))
+        model = meta_model(configs[topology])
         plans[topology] = {"blocks": list(model.blocks), "side_a": model.side_blocks("a"),
                            "side_b": model.side_blocks("b"), "strategies": {}}
         seen: dict[tuple, str] = {}

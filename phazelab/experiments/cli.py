@@ -8,12 +8,9 @@ import sys
 import time
 from typing import Any
 
-from ..cliargs import add_model_args
+from .study_config import TOPOLOGIES
 
 __all__ = ["forum_main", "identity_main", "register", "study_from_args", "swap_main"]
-
-_TOPOLOGY_CHOICES = ("default", "split_decoders", "both", "config")
-
 
 def _words(values: list[str] | None) -> list[str]:
     return [w for v in values or [] for w in v.replace(",", " ").split() if w]
@@ -33,7 +30,9 @@ def register(subparsers: Any) -> None:
                     "judge's numbers); OUT/checkpoints lets the same command resume. This is how the "
                     "stage-1 models in data/models are made.")
     sw.add_argument("--out", required=True, help="run folder (resumed when it holds the same recipe)")
-    sw.add_argument("--recipe", default="cpu",
+    from .swap import RECIPES
+
+    sw.add_argument("--recipe", default="cpu", choices=tuple(RECIPES),
                     help="a recipe of phazelab.experiments.swap.RECIPES: cpu (the hard world's matched "
                     "pair, split decoders), cpu-default-topology, cpu-distinct (the default world's pair "
                     "0/1); default cpu")
@@ -68,55 +67,60 @@ def register(subparsers: Any) -> None:
     idn.set_defaults(func=identity_main)
     f = studies.add_parser(
         "forum", help="a1+b1 → a2+b1: which blocks to load, frozen, trainable or kickstarted",
-        description="Train a1+b1 from scratch (stage 1), then a2+b1 under each load/freeze strategy with the "
-                    "same seeds and budget (stage 2), and measure steps to a target loss, B quality, GT swap "
-                    "SSIM, a1 leakage and CKA/drift against stage 1. Writes OUT/results.json, results.csv, "
-                    "aggregate.csv, summary.md and report.html. Finished runs in OUT are reused.")
+        description="Stage 1: an a1+b1 model that passed the swap gate (the shipped data/models/<topology>, or "
+                    "trained here with --train-stage1). Stage 2: a2+b1 from it under each arm (strategy × "
+                    "mode), paired over replicates (a2 identities × seeds). Measures the judge's swap success "
+                    "both ways, side B's quality, censored time to gate, placebo-controlled a1 leakage and "
+                    "CKA/drift against stage 1; answers the forum's three questions by fixed rules. Writes "
+                    "OUT/results.json (with \"answers\"), results.csv, arms.csv, answers.md, report.html. "
+                    "Finished runs in OUT are reused: the same command resumes.")
     f.add_argument("--quick", action="store_true",
-                   help="the CPU version: lab-tiny, batch 4, 1 seed, default topology, 8 runs, "
-                        "200 + 100 steps")
+                   help="≤ 10 min on a 2-core CPU: the shipped split_decoders stage 1, arms scratch, "
+                        "encoder@frozen and all (the positive control), 2 replicates, 200 steps; it says which "
+                        "questions it cannot answer")
     f.add_argument("--out", help="output folder (default runs/forum, with --quick runs/forum-quick)")
-    f.add_argument("--topology", choices=_TOPOLOGY_CHOICES,
-                   help="default: faceswap's (split fc, shared G-Block and decoder); split_decoders: the "
-                        "classic shared encoder + two decoders (split_fc off, no G-Block); both; config: the "
-                        "given config's own topology (default: config with --config, default with --quick, "
-                        "else both)")
-    add_model_args(f, topology=False, default_model="lab-small; with --quick lab-tiny")  # own --topology above
+    f.add_argument("--topology", action="append", choices=tuple(TOPOLOGIES),
+                   help="topology (repeatable; default split_decoders and default; quick split_decoders)")
+    f.add_argument("--stage1-from", metavar="DIR",
+                   help="folder with one gated stage-1 model per topology (default data/models)")
+    f.add_argument("--train-stage1", action="store_true",
+                   help="train stage 1 here with the lab's swap recipe, stopping at the gate (hours on a CPU)")
+    f.add_argument("--stage1-steps", type=int, help="with --train-stage1: at most this many steps (default 20000)")
     f.add_argument("--strategies", nargs="+", metavar="S[:MODE]",
                    help="strategies (scratch encoder encoder+fc_b encoder+fc_b+gblock all_but_a all), each "
                         "with all its modes, or STRATEGY:MODE (modes trainable frozen kickstart); scratch "
-                        "is always added")
-    f.add_argument("--seeds", type=int, help="seeds per run (default 3; quick 1)")
-    f.add_argument("--steps", type=int, help="stage-2 steps per run (default 1000; quick 100)")
-    f.add_argument("--stage1-steps", type=int, help="stage-1 steps (default 2 × --steps: 2000; quick 200)")
-    f.add_argument("--batch", type=int, help="faces per side per step (default 16; quick 4)")
-    f.add_argument("--lr", type=float, help="Adam learning rate (default faceswap's 5e-5; quick 2e-4)")
-    f.add_argument("--sibling-distance", type=float, metavar="D",
-                   help="a2 = a1 moved D of the way to a random identity (0 = a1 itself, 1 = random; "
-                        "default 0.5)")
-    f.add_argument("--kickstart", type=int, metavar="K",
-                   help="kickstart: unfreeze at step K (default steps/4)")
-    f.add_argument("--eval-every", type=int, metavar="M", help="leakage / held-out SSIM every M steps")
-    f.add_argument("--eval-n", type=int, metavar="N", help="held-out frames for leakage and swap SSIM")
-    f.add_argument("--bank-size", type=int, metavar="N",
-                   help="faces rendered per identity and reused (0 = a fresh render every batch)")
+                        "is added as the reference unless --no-scratch (default: the full arm set, "
+                        "study_config.ARMS)")
+    f.add_argument("--no-scratch", action="store_true",
+                   help="with --strategies: do not add scratch (Q3 compares encoder@frozen with the positive "
+                        "control only)")
+    f.add_argument("--a2-towards", type=int, nargs="+", metavar="ID",
+                   help="replicates: a2 = a1 moved towards each of these never-trained identities (default 2 3 4)")
+    f.add_argument("--a2-distance", type=float, metavar="D", help="how far a2 moves from a1 (0..1], default 0.5")
+    f.add_argument("--seeds", type=int, help="stage-2 seeds per a2 (default 1)")
+    f.add_argument("--steps", type=int, help="stage-2 steps per run (default 600; quick 200)")
+    f.add_argument("--kickstart", type=int, metavar="K", help="kickstart: unfreeze at step K (default steps/4)")
+    f.add_argument("--eval-every", type=int, metavar="M", help="judge every M steps (default 100)")
+    f.add_argument("--eval-n", type=int, metavar="N", help="evaluation frames per side (default 32; quick 24)")
+    f.add_argument("--placebos", type=int, metavar="P", help="placebo identities per replicate (default 6)")
+    f.add_argument("--max-minutes", type=float, metavar="M",
+                   help="start no new run after M minutes; the same command later resumes (for time-limited "
+                        "machines)")
     f.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    f.add_argument("--precision", choices=("auto", "bf16", "fp16", "fp32"), help="training precision")
     f.add_argument("--threads", type=int, metavar="N",
                    help="torch CPU threads (default torch's; on a busy shared CPU 1 thread can be several "
                         "times faster than 2)")
     f.add_argument("--quiet", action="store_true", help="no progress lines")
     f.add_argument("--readme", metavar="FILE",
-                   help="also write the results table and generated summary into FILE (e.g. README.md), "
-                        "between <!-- forum-study:begin/end --> markers (forum-study-quick with --quick); "
-                        "appended when the markers are missing")
+                   help="also write the answers and arm tables into FILE (e.g. README.md) between "
+                        "<!-- forum-study:begin/end --> markers (forum-study-quick with --quick)")
     f.set_defaults(func=forum_main)
 
 
-def _runs(words: list[str]) -> tuple[tuple[str, str], ...]:
+def _runs(words: list[str], scratch: bool = True) -> tuple[tuple[str, str], ...]:
     from .forum import MODES, STRATEGIES, StudyError
 
-    runs: list[tuple[str, str]] = [("scratch", "trainable")]
+    runs: list[tuple[str, str]] = [("scratch", "trainable")] if scratch else []
     for word in words:
         strategy, _, mode = word.partition(":")
         if strategy not in STRATEGIES:
@@ -130,39 +134,35 @@ def _runs(words: list[str]) -> tuple[tuple[str, str], ...]:
 
 def study_from_args(args: argparse.Namespace) -> Any:
     """The StudyConfig that the command line asks for."""
-    from ..config import PhazeAConfig, load_config
     from .forum import StudyConfig
 
     changes: dict[str, Any] = {}
-    topology = args.topology or ("config" if args.config else "default" if args.quick else "both")
-    changes["topologies"] = ("default", "split_decoders") if topology == "both" else (topology,)
-    if args.config or args.set:
-        base = load_config(args.config) if args.config else PhazeAConfig.preset(
-            args.preset or ("lab-tiny" if args.quick else "lab-small"))
-        changes["base_config"] = base.with_overrides(args.set).to_dict()
-    if args.preset:
-        changes["preset"] = args.preset
-    elif args.config:
-        changes["preset"] = f"config file {args.config}"
+    if args.topology:
+        changes["topologies"] = tuple(dict.fromkeys(args.topology))
+    if args.train_stage1:
+        changes["stage1_from"] = None
+    elif args.stage1_from:
+        changes["stage1_from"] = args.stage1_from
     if args.strategies:
-        changes["runs"] = _runs(_words(args.strategies))
+        changes["runs"] = _runs(_words(args.strategies), scratch=not args.no_scratch)
     for arg, name in (("seeds", "seeds"), ("steps", "stage2_steps"), ("stage1_steps", "stage1_steps"),
-                      ("batch", "batch"), ("lr", "lr"), ("sibling_distance", "sibling_distance"),
                       ("kickstart", "kickstart"), ("eval_every", "eval_every"), ("eval_n", "eval_n"),
-                      ("bank_size", "bank_size"), ("precision", "precision")):
+                      ("placebos", "n_placebos"), ("a2_distance", "a2_distance")):
         if getattr(args, arg) is not None:
             changes[name] = getattr(args, arg)
-    if args.steps is not None and args.stage1_steps is None:
-        changes["stage1_steps"] = 2 * args.steps  # stage 1 trains twice as long as each stage-2 run
+    if args.a2_towards:
+        changes["a2_towards"] = tuple(args.a2_towards)
+    if args.eval_n is not None:
+        changes["cka_n"] = args.eval_n
     return StudyConfig.quick_settings(**changes) if args.quick else StudyConfig(**changes)
 
 
 def forum_main(args: argparse.Namespace) -> int:
-    """Run `phazelab experiment forum`; 0 = done, 2 = bad input."""
+    """Run `phazelab experiment forum`; 0 = done (or stopped by --max-minutes: run again), 2 = bad input."""
     from ..config import ConfigError
     from ..weights import BlockError, ModelFileError
     from .forum import StudyError, run_study
-    from .report import write_outputs
+    from .report import answers_markdown, write_outputs
 
     t0 = time.perf_counter()
 
@@ -177,29 +177,35 @@ def forum_main(args: argparse.Namespace) -> int:
             import torch
 
             torch.set_num_threads(args.threads)
+        if args.max_minutes is not None and not args.max_minutes > 0:
+            raise ValueError(f"--max-minutes must be > 0, got {args.max_minutes}")
         study = study_from_args(args)
         out = args.out or ("runs/forum-quick" if study.quick else "runs/forum")
-        say(f"forum study → {out}: topologies {', '.join(study.topologies)}, {len(study.runs)} runs × "
-            f"{study.seeds} seed(s), {study.stage1_steps} + {study.stage2_steps} steps, batch {study.batch}")
-        results = run_study(study, out, device=args.device, progress=say, write=False)
+        say(f"forum study → {out}: topologies {', '.join(study.topologies)}; {len(study.runs)} arms × "
+            f"{len(study.replicates)} replicates × {study.stage2_steps} steps; stage 1 from "
+            f"{study.stage1_from or 'training here (swap recipe)'}")
+        results = run_study(study, out, device=args.device, progress=say, write=False,
+                            max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
     except (StudyError, ConfigError, BlockError, ModelFileError, FileNotFoundError, ValueError) as exc:
         print(f"phazelab experiment forum: error: {exc}", file=sys.stderr)
         return 2
     results["command"] = "phazelab " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     paths = write_outputs(results, out)
-    if args.readme:
+    if args.readme and results["complete"]:
         from ..markdown import replace_marked
         from .report import markdown_section
 
         try:
             replace_marked(args.readme, "forum-study-quick" if study.quick else "forum-study",
-                           markdown_section(results, summary=results["summary"]))
+                           markdown_section(results))
         except (OSError, ValueError) as exc:
             print(f"phazelab experiment forum: error: --readme {args.readme}: {exc} (results are saved in {out})",
                   file=sys.stderr)
             return 2
     if not args.quiet:
-        print("\n".join(f"- {s}" for s in results["summary"]))
+        print(answers_markdown(results))
+        if not results["complete"]:
+            print(f"stopped after --max-minutes {args.max_minutes:g}: run the same command again to resume")
         print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0
 

@@ -2,93 +2,58 @@
 
 A faceswap user asked whether, for a new Face A with the same Face B, one should load the encoder and
 fc_b but not fc_a, whether to leave the shared G-Block unloaded, and why a frozen encoder from an a1+b1
-model does not leak a1 into an a2+b1 model. This module answers with measurements on the synthetic face
-world, where every swap has an exact ground truth:
+model does not leak a1 into an a2+b1 model. The study answers on the synthetic face world, where every
+swap has an exact ground truth, with the swap judge and placebo-controlled leakage:
 
-* stage 1 trains a1+b1 from scratch and saves it (OUT/stage1/<topology>/seed<s>);
-* stage 2 trains a2+b1 (a2 = `FaceWorld.add_sibling(a1, distance)`) once per strategy × mode, with the
-  same seed, initial weights of the unloaded blocks, data stream and step budget;
-* each run measures steps and wall time to a target loss on both sides, B's loss at step 0 and over
-  time, the ground-truth swap SSIM both ways, a1 leakage on side A over training, and CKA and weight
-  drift of every block against stage 1.
+* **stage 1** is an a1+b1 model that passed the swap gate (judge A→B success ≥ `gate` on fresh frames):
+  the shipped `data/models/<topology>` (or one trained here with the lab's swap recipe, stopping at the
+  gate). A stage 1 that failed its gate is not built on: its topology's runs are skipped and every
+  answer that needs it reads "not trained enough";
+* **stage 2** trains a2+b1 from stage 1 once per arm (strategy × mode, `phazelab.strategies`) and
+  replicate (a2 = a1 moved towards a never-trained identity, × seed), paired: the blocks an arm does not
+  load start from the same weights in every arm, the data order and the budget are the same;
+* every `eval_every` steps each run is judged on the replicate's fixed frames (`measures.evaluate`):
+  swap success both ways, side B's reconstruction, a1 leakage against placebos; at the end, weight
+  drift and CKA of every block against stage 1 (null: an untrained model against stage 1);
+* `answers.answer_all` turns the runs into the three answers with the rules of `rules.py`.
 
-Which blocks a strategy loads is read from the model (`PhazeA.blocks`, `side_blocks`), never from a list
-kept per topology. Each finished run is written atomically to its own JSON file; a re-run with the same
-settings skips it. `phazelab.experiments.report` turns the results into results.json / .csv / report.html.
-
-Target loss (per side, per topology and seed): the trailing-mean training loss that the stage-1 model
-(a1+b1 from scratch, same size and batch) had reached after `target_fraction` × stage-2 steps, or a
-fixed `target_loss`. A run reaches it at the first step whose mean over the last `smooth` steps (a full
-window) is at or below it. Scratch in stage 2 (a2 in place of a1) needs about that many steps, so
-scratch's "steps to target" over a strategy's is that strategy's speed-up.
+Runs are written atomically, one JSON file each, with a fingerprint of their settings; the same command
+again reuses finished runs, so a study killed or stopped by `max_seconds` resumes where it stopped.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
+from ..config import PhazeAConfig
 from ..data.bank import FaceBank
-from ..data.world import FaceWorld
 from ..model import PhazeA
-from ..model.summary import meta_model
 from ..strategies import STRATEGIES
-from ..weights import atomic_write_bytes, atomic_write_text, freeze, load_blocks, load_model, save
+from ..weights import atomic_write_bytes, atomic_write_text, freeze, load_blocks, load_config_of, read_meta
+from .answers import GATE_KEYS
 from .arms import plan_runs, strategy_blocks, strategy_plan
-from .measures import _eval_point, _swap_grid_png, clean_json, steps_to_target, trailing_mean
-from .study_config import METHOD_VERSION, MODES, QUICK_RUNS, TOPOLOGIES, StudyConfig, StudyError, topology_config
+from .measures import Replicate, blend_leakage, clean_json, evaluate, swap_grid_png
+from .rules import time_to_gate
+from .study_config import ARMS, METHOD_VERSION, MODES, QUICK_RUNS, TOPOLOGIES, StudyConfig, StudyError
 
-__all__ = [
-    "MODES", "QUICK_RUNS", "STRATEGIES", "TOPOLOGIES", "StudyConfig", "StudyError", "Study",
-    "plan_runs", "run_study", "steps_to_target", "strategy_blocks", "strategy_plan", "topology_config",
-]
+__all__ = ["ARMS", "MODES", "QUICK_RUNS", "STRATEGIES", "TOPOLOGIES", "Study", "StudyConfig", "StudyError",
+           "plan_runs", "run_study", "strategy_blocks", "strategy_plan"]
 
-# --------------------------------------------------------------------------------------------------
-# data
-@dataclass
-class StudyIdentities:
-    """The study's identities: a1, b1 and a2 (a1's sibling) in one FaceWorld."""
-
-    world: FaceWorld
-    a1: int
-    b1: int
-    a2: int
-    _banks: dict[tuple, FaceBank] = field(default_factory=dict, repr=False)
-
-    @classmethod
-    def build(cls, study: StudyConfig) -> StudyIdentities:
-        world = FaceWorld(study.world_seed, n_identities=max(study.a1, study.b1) + 1)
-        a2 = world.add_sibling(study.a1, study.sibling_distance, seed=study.sibling_seed)
-        if study.sibling_distance > 0:
-            latent = world.latent
-            if torch.equal(latent[a2], latent[study.a1]):
-                raise StudyError(f"a2 came out identical to a1 (world seed {study.world_seed}, sibling_seed "
-                                 f"{study.sibling_seed}): choose another sibling_seed")
-        return cls(world, study.a1, study.b1, a2)
-
-    def source(self, identity: int, study: StudyConfig, size: int, seed: int) -> Any:
-        """Side data: a fresh render per batch (bank_size 0) or a FaceBank (cached: rendered once)."""
-        if study.bank_size == 0:
-            return self.world.stream(identity)
-        key = (identity, study.bank_size, seed)
-        if key not in self._banks:
-            self._banks[key] = FaceBank(self.world, identity, study.bank_size, seed=seed)
-        return self._banks[key]
+Progress = Callable[[str], None]
 
 
-# --------------------------------------------------------------------------------------------------
-# the study
+
 def _fingerprint(data: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(clean_json(data), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -102,7 +67,8 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-Progress = Callable[[str], None]
+def _dumps(obj: Any) -> str:
+    return json.dumps(clean_json(obj), allow_nan=False)
 
 
 class Study:
@@ -112,235 +78,302 @@ class Study:
                  progress: Progress | None = None) -> None:
         from ..train import resolve_device
 
-        self.config, self.out = study, Path(out)  # the StudyConfig this study runs
+        self.config, self.out = study, Path(out)
         self.device = resolve_device(device)
         self.progress = progress or (lambda _msg: None)
-        self.w = StudyIdentities.build(study)
         self.ran: list[str] = []
         self.reused: list[str] = []
-        self._held_out: dict[str, torch.Tensor] | None = None
+        self._stage1: dict[str, dict[str, Any]] = {}
+        self._replicates: dict[tuple[str, int], Replicate] = {}
+        self._banks: dict[tuple, FaceBank] = {}
 
-    # -- paths and fingerprints ------------------------------------------------------------------------
-    def stage1_dir(self, topology: str, seed: int) -> Path:
-        return self.out / "stage1" / topology / f"seed{seed}"
+    # -- stage 1 ---------------------------------------------------------------------------------------
+    def stage1(self, topology: str) -> dict[str, Any]:
+        """Stage 1 of `topology`: {"path", "config", "recipe", "world", "a1", "b1", "gate"} where gate =
+        {"success", "gate", "passed", "reads"}. Reads `stage1_from/<topology>` or trains it (swap recipe).
 
-    def run_file(self, topology: str, seed: int, strategy: str, mode: str) -> Path:
-        return self.out / "runs" / topology / f"seed{seed}" / f"{strategy}@{mode}.json"
+        Raises StudyError when the folder holds no model, a model of another topology, or no recipe."""
+        if topology in self._stage1:
+            return self._stage1[topology]
+        from .swap import SwapRecipe, gate_success, recorded_pair, run_swap
 
-    def _stage1_key(self, topology: str, seed: int) -> dict[str, Any]:
         s = self.config
-        return {"config": topology_config(s, topology).to_dict(), "seed": seed, "steps": s.stage1_steps,
-                "batch": s.batch, "lr": s.lr, "precision": s.precision, "world_seed": s.world_seed,
-                "a1": s.a1, "b1": s.b1, "bank_size": s.bank_size}
+        if s.stage1_from is not None:
+            folder = Path(s.stage1_from) / topology
+            shipped = Path(__file__).resolve().parents[2] / s.stage1_from / topology  # from another cwd
+            if not folder.exists() and not folder.is_absolute() and shipped.exists():
+                folder = shipped
+            if not (folder / "model.safetensors").is_file() or not (folder / "meta.json").is_file():
+                raise StudyError(f"stage1_from: {folder} holds no model (model.safetensors + meta.json); "
+                                 f"make it with `phazelab experiment swap --topology {topology} --ship {folder}` "
+                                 "or pass stage1_from=None to train stage 1 here")
+        else:
+            folder = self.out / "stage1" / topology
+            recipe = SwapRecipe(preset=s.stage1_preset, topology=topology, steps=s.stage1_steps, target=s.gate)
+            made = folder / "model" / "meta.json"
+            if made.is_file() and read_meta(folder / "model").get("recipe") != dataclasses.asdict(recipe):
+                raise StudyError(f"{folder}: holds a stage 1 of another recipe (stage1_steps, stage1_preset or gate "
+                                 "changed); choose another output folder or delete it")
+            if not (folder / "model" / "model.safetensors").is_file():
+                self.progress(f"stage 1 · {topology}: a1+b1 with the swap recipe until the judge's success "
+                              f"reaches {s.gate} (at most {s.stage1_steps} steps)")
+                run_swap(recipe, folder, device=str(self.device), progress=False,
+                         command=f"phazelab experiment forum (stage 1 of {topology})")
+                self.ran.append(f"stage1/{topology}")
+            else:
+                self.reused.append(f"stage1/{topology}")
+            folder = folder / "model"
+        meta = read_meta(folder)
+        try:
+            recipe = SwapRecipe.from_dict(meta.get("recipe", {}), str(folder / "meta.json"))
+            world, a1, b1 = recorded_pair(meta, str(folder / "meta.json"))
+        except ValueError as exc:
+            raise StudyError(str(exc)) from exc
+        config = load_config_of(folder)
+        want = PhazeAConfig.preset(recipe.preset).with_topology(topology)
+        if {k: getattr(config, k) for k in TOPOLOGIES[topology]} != {k: getattr(want, k) for k in TOPOLOGIES[topology]}:
+            raise StudyError(f"stage1_from: {folder} is not a {topology} model (its config differs in the "
+                             f"topology options {sorted(TOPOLOGIES[topology])})")
+        if config.to_dict() != want.to_dict():
+            diff = sorted(k for k, v in want.to_dict().items() if config.to_dict().get(k) != v)
+            raise StudyError(f"stage1_from: {folder}'s config is not its recorded recipe's (preset {recipe.preset}, "
+                             f"{topology}): it differs in {diff}")
+        digest = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()[:16]
+        success = gate_success(meta)
+        info = {"path": str(folder), "config": config, "recipe": recipe, "world": world, "a1": a1, "b1": b1,
+                "step": meta.get("step"), "command": meta.get("command"), "sha256": digest,
+                "gate": {"success": success, "gate": s.gate, "passed": bool(success >= s.gate),
+                         "reads": "confirm_swap on fresh frames" if "confirm" in meta else "last evaluation"}}
+        self._stage1[topology] = info
+        return info
 
-    def _stage2_key(self, topology: str, seed: int, run: Mapping[str, Any]) -> dict[str, Any]:
-        s = self.config
-        return {"method": METHOD_VERSION, "stage1": self._stage1_key(topology, seed),
-                "strategy": run["strategy"], "mode": run["mode"],
-                "load": run["load"], "freeze": run["freeze"], "unfreeze_at": run["unfreeze_at"],
-                "steps": s.stage2_steps, "sibling_distance": s.sibling_distance,
-                "sibling_seed": s.sibling_seed,
-                "target_fraction": s.target_fraction, "target_loss": s.target_loss, "smooth": s.smooth,
-                "eval_every": s.eval_every, "eval_n": s.eval_n, "cka_n": s.cka_n, "grid_n": s.grid_n}
+    # -- replicates ------------------------------------------------------------------------------------
+    def replicate(self, topology: str, towards: int) -> Replicate:
+        key = (topology, towards)
+        if key not in self._replicates:
+            st, s = self.stage1(topology), self.config
+            cfg = st["config"]
+            from ..model.summary import meta_model
 
-    # -- running ---------------------------------------------------------------------------------------
-    def held_out(self) -> dict[str, torch.Tensor]:
-        """Held-out frames (never trained on) for SSIM over time: a2 through side A, b1 through side B."""
-        from ..analysis.metrics import HELD_OUT_SEED
+            m = meta_model(cfg)
+            if towards >= st["world"].n_identities:
+                raise StudyError(f"a2_towards {towards}: the stage-1 world has ids 0..{st['world'].n_identities - 1}")
+            self.progress(f"replicate {topology} · a2 towards identity {towards}: rendering frames and judges")
+            try:
+                self._replicates[key] = Replicate.build(st["world"], st["a1"], st["b1"], towards, s.a2_distance,
+                                                        s.n_placebos, s.eval_n, m.input_size, m.output_size)
+            except ValueError as exc:
+                raise StudyError(f"replicate a2 towards {towards}: {exc}") from exc
+        return self._replicates[key]
 
-        if self._held_out is None:
-            size = meta_model(topology_config(self.config, self.config.topologies[0])).input_size
-            self._held_out = {"a": self.w.world.sample(self.w.a2, self.config.eval_n, HELD_OUT_SEED, size)[0],
-                              "b": self.w.world.sample(self.w.b1, self.config.eval_n, HELD_OUT_SEED, size)[0]}
-        return self._held_out
+    def _bank(self, rep: Replicate, identity: int, seed: int, size: int, bank_size: int) -> FaceBank:
+        key = (id(rep), identity, seed, size, bank_size)
+        if key not in self._banks:
+            self._banks[key] = FaceBank(rep.world, identity, bank_size, seed=seed)
+        return self._banks[key]
 
-    def _trainer(self, model: PhazeA, a: int, seed: int, train_seed: int, unfreeze_at: int | None,
-                 on_metrics: Callable[[dict[str, Any]], None]) -> Any:
-        """A Trainer on side A = identity `a`, side B = b1. The face sets depend on the study seed only,
-        so stage 2 reuses stage 1's Face B set (as the forum user does); `train_seed` draws batches."""
+    # -- stage 2 ---------------------------------------------------------------------------------------
+    def run_file(self, topology: str, towards: int, seed: int, strategy: str, mode: str) -> Path:
+        return self.out / "runs" / topology / f"a2-{towards}_seed{seed}" / f"{strategy}@{mode}.json"
+
+    def _key(self, topology: str, run: Mapping[str, Any], towards: int, seed: int) -> dict[str, Any]:
+        s, st = self.config, self.stage1(topology)
+        # stage 1 by its weights' digest (not its path: the notebooks and the CLI share finished runs)
+        return {"method": METHOD_VERSION, "gate": s.gate,
+                "stage1": {"sha256": st["sha256"], "recipe": dataclasses.asdict(st["recipe"])},
+                "strategy": run["strategy"], "mode": run["mode"], "load": run["load"], "freeze": run["freeze"],
+                "unfreeze_at": run["unfreeze_at"], "towards": towards, "seed": seed,
+                "a2_distance": s.a2_distance, "n_placebos": s.n_placebos, "steps": s.stage2_steps,
+                "batch": s.batch, "lr": s.lr, "eval_every": s.eval_every, "eval_n": s.eval_n, "cka_n": s.cka_n}
+
+    def stage2(self, run: Mapping[str, Any], towards: int, seed: int, label: str = "") -> dict[str, Any]:
+        """One a2+b1 run of one arm on one replicate (or the finished run read back)."""
         from ..train import Trainer
 
         s = self.config
-        size = max(model.input_size, model.output_size)
-        every = s.metrics_every or (1 if self.device.type == "cpu" else 10)
-        data_a = self.w.source(a, s, size, seed * 7919 + a)
-        data_b = self.w.source(self.w.b1, s, size, seed * 7919 + self.w.b1)
-        return Trainer(model, data_a, data_b, batch_size=s.batch, lr=s.lr, seed=train_seed,
-                       device=self.device, precision=s.precision, metrics_every=every,
-                       unfreeze_at=unfreeze_at, on_metrics=on_metrics)
-
-    def stage1(self, topology: str, seed: int) -> dict[str, Any]:
-        """Train a1+b1 from scratch (or read back the finished stage 1) and save the model."""
-        key = self._stage1_key(topology, seed)
-        folder = self.stage1_dir(topology, seed)
-        info_file = folder.parent / f"seed{seed}.json"
-        info = _read_json(info_file)
-        if info and info.get("fingerprint") == _fingerprint(key) and (folder / "model.safetensors").is_file():
-            self.reused.append(f"stage1/{topology}/seed{seed}")
-            return info
-        self.progress(f"stage 1 · {topology} · seed {seed}: a1+b1 from scratch, "
-                      f"{self.config.stage1_steps} steps")
-        torch.manual_seed(seed)
-        model = PhazeA(topology_config(self.config, topology))
-        trainer = self._trainer(model, self.w.a1, seed, seed, None, lambda _r: None)
-        t0 = time.perf_counter()
-        trainer.run(self.config.stage1_steps)
-        wall = time.perf_counter() - t0
-        save(trainer.model, folder, meta={"step": trainer.step, "study": "forum stage 1",
-                                         "identities": {"a": self.w.a1, "b": self.w.b1}})
-        info = {"topology": topology, "seed": seed, "steps": trainer.step, "wall_s": wall,
-                "fingerprint": _fingerprint(key), "path": str(folder.relative_to(self.out)),
-                "curves": _curves(trainer.history), "finished": _now()}
-        atomic_write_text(info_file, _dumps(info))
-        self.ran.append(f"stage1/{topology}/seed{seed}")
-        return info
-
-    def targets(self, stage1: Mapping[str, Any]) -> dict[str, float]:
-        """Target loss per side from stage 1's curve (or the fixed target_loss)."""
-        s = self.config
-        if s.target_loss is not None:
-            return {"a": float(s.target_loss), "b": float(s.target_loss)}
-        at = max(1, round(s.target_fraction * s.stage2_steps))
-        curves = stage1["curves"]
-        i = min(int(np.searchsorted(curves["step"], at)), len(curves["step"]) - 1)
-        return {side: float(trailing_mean(curves[f"loss_{side}"], s.smooth)[i]) for side in "ab"}
-
-    def stage2(self, run: Mapping[str, Any], seed: int, stage1: Mapping[str, Any], label: str = ""
-               ) -> dict[str, Any]:
-        """One a2+b1 run under one strategy × mode (or the finished run read back)."""
-        s = self.config
         topology, strategy, mode = run["topology"], run["strategy"], run["mode"]
-        key = self._stage2_key(topology, seed, run)
-        path = self.run_file(topology, seed, strategy, mode)
+        key = self._key(topology, run, towards, seed)
+        path = self.run_file(topology, towards, seed, strategy, mode)
+        name = f"{topology}/a2-{towards}/seed{seed}/{strategy}@{mode}"
         done = _read_json(path)
-        name = f"{topology}/seed{seed}/{strategy}@{mode}"
         if done and done.get("fingerprint") == _fingerprint(key):
             self.reused.append(name)
             return done
+        st, rep = self.stage1(topology), self.replicate(topology, towards)
+        recipe = st["recipe"]
         until = f" until step {run['unfreeze_at']}" if run["unfreeze_at"] is not None else ""
-        self.progress(f"{label}stage 2 · {topology} · seed {seed} · {strategy} @ {mode}: "
-                      f"load {run['load'] or '-'}, freeze {run['freeze'] or '-'}{until}")
-        stage1_dir = self.stage1_dir(topology, seed)
-        seed2 = seed + 100_003  # stage 2 draws other faces than stage 1 did; same for every strategy
-        torch.manual_seed(seed2)  # the blocks that are not loaded start from the same weights in every run
-        model = PhazeA(topology_config(s, topology))
-        if run["load"]:
-            report = load_blocks(model, stage1_dir, run["load"])
-            if sorted(report.loaded) != sorted(run["load"]):
-                raise StudyError(f"{name}: loaded {report.loaded} but the plan says {run['load']}")
-        if run["freeze"]:
-            freeze(model, run["freeze"])
-        clock = {"offset": 0.0}
-        times: dict[int, float] = {}
-
-        def on_metrics(record: dict[str, Any]) -> None:
-            times[record["step"]] = time.perf_counter() - clock["offset"]
-
-        trainer = self._trainer(model, self.w.a2, seed, seed2, run["unfreeze_at"], on_metrics)
-        held = self.held_out()
-        evals = []
-        eval_s = 0.0
-        clock["offset"] = time.perf_counter()
+        self.progress(f"{label}stage 2 · {name}: load {', '.join(run['load']) or '-'}; freeze "
+                      f"{', '.join(run['freeze']) or '-'}{until}; {s.stage2_steps} steps")
+        model = self.arm_model(run, towards, seed)
+        size = max(model.input_size, model.output_size)
+        bank_a = self._bank(rep, rep.a2, seed, size, recipe.bank_size)
+        bank_b = self._bank(rep, rep.b1, recipe.seed, size, recipe.bank_size)  # stage 1's Face B set
+        steps = s.stage2_steps
+        trainer = Trainer(model, bank_a, bank_b, batch_size=s.batch or recipe.batch, lr=s.lr or recipe.lr,
+                          lr_warmup=min(recipe.lr_warmup, steps - 1), lr_schedule="constant",
+                          seed=20_000 + seed, device=self.device, precision=recipe.precision, metrics_every=10,
+                          unfreeze_at=run["unfreeze_at"])
+        evals, train_s, eval_s = [], 0.0, 0.0
         while True:
             t = time.perf_counter()
-            evals.append(_eval_point(trainer.model, self.w, s, held, trainer.step))
-            dt = time.perf_counter() - t
-            eval_s += dt
-            clock["offset"] += dt
-            if trainer.step >= s.stage2_steps:
+            evals.append(evaluate(trainer.model, rep, trainer.step))
+            eval_s += time.perf_counter() - t
+            if trainer.step >= steps:
                 break
-            trainer.run(min(s.eval_every, s.stage2_steps - trainer.step))
-        train_s = time.perf_counter() - clock["offset"]
-
+            t = time.perf_counter()
+            trainer.run(min(s.eval_every, steps - trainer.step))
+            train_s += time.perf_counter() - t
         t = time.perf_counter()
-        result = self._final_measures(trainer, stage1_dir, run, stage1, times, evals, path)
+        result = {"run": name, "topology": topology, "strategy": strategy, "mode": mode, "towards": towards,
+                  "seed": seed, "load": run["load"], "freeze": run["freeze"], "unfreeze_at": run["unfreeze_at"],
+                  "steps": trainer.step, "evals": evals, **self._final(trainer.model, st, rep, path)}
+        for side, metric in GATE_KEYS.items():  # stored for reading; answers.py recomputes with its gate
+            when, reached = time_to_gate([e["step"] for e in evals], [e[metric] for e in evals], s.gate)
+            result[f"time_to_gate_{side}"], result[f"reached_{side}"] = when, reached
         eval_s += time.perf_counter() - t
-        result.update({"run": name, "topology": topology, "seed": seed, "strategy": strategy, "mode": mode,
-                       "load": run["load"], "freeze": run["freeze"], "unfreeze_at": run["unfreeze_at"],
-                       "absent": run["absent"], "steps": trainer.step, "train_s": train_s, "eval_s": eval_s,
-                       "events": trainer.events, "fingerprint": _fingerprint(key), "finished": _now(),
-                       "device": str(self.device), "precision": trainer.precision})
+        result.update({"train_s": train_s, "eval_s": eval_s, "events": trainer.events, "device": str(self.device),
+                       "precision": trainer.precision, "fingerprint": _fingerprint(key), "finished": _now()})
         atomic_write_text(path, _dumps(result))
         self.ran.append(name)
-        self.progress(f"{label}done: {train_s:.0f} s training + {eval_s:.0f} s measuring; steps to target A "
-                      f"{result['steps_to_target_a']}, B {result['steps_to_target_b']}; swap SSIM A→B "
-                      f"{result['swap_ssim_ab']:.3f}; a1 leakage {result['leakage_final']:.3f}")
+        last = evals[-1]
+        self.progress(f"{label}done in {train_s:.0f} s + {eval_s:.0f} s measuring: side A shows a2 "
+                      f"{last['recon_success_a']:.2f}, A→B success {last['success_ab']:.2f}; a1 named in the B→A "
+                      f"swaps {last['leak_swap_named']:+.2f} beyond a placebo "
+                      f"(floor {last['leak_swap_named_floor']:.2f})")
         return result
 
-    def _final_measures(self, trainer: Any, stage1_dir: Path, run: Mapping[str, Any],
-                        stage1: Mapping[str, Any], times: Mapping[int, float], evals: list[dict[str, float]],
-                        path: Path) -> dict[str, Any]:
-        from ..analysis.metrics import HELD_OUT_SEED, block_cka, swap_scores, weight_drift
+    def arm_model(self, run: Mapping[str, Any], towards: int, seed: int) -> PhazeA:
+        """A fresh model of the run's topology with the arm's blocks loaded from stage 1 and frozen as
+        planned. The blocks it does not load start from the same weights in every arm of a replicate
+        (the seed depends on the replicate only): the pairing of the study."""
+        st = self.stage1(run["topology"])
+        model = PhazeA(st["config"], seed=10_000 + 100 * seed + towards)
+        if run["load"]:
+            report = load_blocks(model, st["path"], run["load"])
+            if sorted(report.loaded) != sorted(run["load"]):
+                raise StudyError(f"{run['topology']} {run['strategy']}@{run['mode']}: loaded {report.loaded} "
+                                 f"but the plan says {run['load']}")
+        if run["freeze"]:
+            freeze(model, run["freeze"])
+        return model
 
-        s, w, model = self.config, self.w, trainer.model
-        curves = _curves(trainer.history)
-        target = self.targets(stage1)
-        out: dict[str, Any] = {"target_a": target["a"], "target_b": target["b"], "curves": curves,
-                               "evals": evals}
-        for side in "ab":
-            hit = steps_to_target(curves["step"], curves[f"loss_{side}"], target[side], s.smooth)
-            out[f"steps_to_target_{side}"] = hit
-            out[f"time_to_target_{side}"] = times.get(hit) if hit is not None else None
-            out[f"loss_{side}_step0"] = curves[f"loss_{side}"][0]  # loss of step 1's batch, before any update
-            out[f"final_loss_{side}"] = float(np.mean(curves[f"loss_{side}"][-s.smooth:]))
-        out["recon_ssim_b_step0"] = evals[0]["recon_ssim_b"]
-        out["recon_ssim_b_final"] = evals[-1]["recon_ssim_b"]
-        out["recon_ssim_a_final"] = evals[-1]["recon_ssim_a"]
-        out["leakage_step0"], out["leakage_final"] = evals[0]["leakage"], evals[-1]["leakage"]
-        out["closer_to_old_final"] = evals[-1]["closer_to_old"]
-        out["leakage_max"] = max(e["leakage"] for e in evals[1:]) if len(evals) > 1 else evals[0]["leakage"]
-        ab = swap_scores(model, w.world, w.a2, w.b1, n=s.eval_n, to="b")
-        ba = swap_scores(model, w.world, w.b1, w.a2, n=s.eval_n, to="a")
-        out.update({"swap_ssim_ab": ab["ssim"], "swap_ssim_ba": ba["ssim"], "swap_attribution_ab":
-                    ab["attribution"], "swap_attribution_ba": ba["attribution"]})
-        before = load_model(stage1_dir, device=self.device)
-        out["drift"] = weight_drift(before, model)
-        cka: dict[str, dict[str, float]] = {}
-        for side, ident in (("a", w.a2), ("b", w.b1)):
-            images = w.world.sample(ident, s.cka_n, seed=HELD_OUT_SEED + 1, size=model.input_size)[0]
+    def _final(self, model: PhazeA, st: Mapping[str, Any], rep: Replicate, path: Path) -> dict[str, Any]:
+        from ..analysis.similarity import block_cka, weight_drift
+        from ..weights import load_model
+
+        before = load_model(st["path"], device=self.device)
+        out: dict[str, Any] = {"drift": weight_drift(before, model)}
+        n = self.config.cka_n
+        for side, x in (("a", rep.x_a2[:n]), ("b", rep.x_b1[:n])):
             was = model.training
             try:
-                cka[side] = block_cka(before, model, images, blocks=model.side_blocks(side), side=side)
+                out[f"cka_{side}"] = block_cka(before, model, x, blocks=model.side_blocks(side), side=side)
             finally:
                 model.train(was)
-        out["cka_a"], out["cka_b"] = cka["a"], cka["b"]
         grid = path.with_suffix(".png")
-        atomic_write_bytes(grid, _swap_grid_png(model, w, s.grid_n, HELD_OUT_SEED + 2))
+        atomic_write_bytes(grid, swap_grid_png(model, rep, self.config.grid_n))
         out["swap_grid"] = str(grid.relative_to(self.out))
         return out
 
-    def run(self) -> dict[str, Any]:
-        """Every stage-1 and stage-2 run of the study; returns the results dict (see report.write_outputs)."""
+    # -- nulls and the explanation test ---------------------------------------------------------------
+    def nulls(self, topology: str) -> dict[str, Any]:
+        """Per topology: CKA of an untrained model against stage 1 (the floor for "the block changed"),
+        and per replicate the judge's baselines (B's / a2's mean face, a copy of the source) and the
+        explanation test of Q3: a linear probe on the stage-1 encoder's codes tells a1 from a2 (the
+        information is there), beside the same probe on raw pixels and on an untrained encoder."""
+        from ..analysis.judge import swap_baselines
+        from ..analysis.latents import latents
+        from ..analysis.metrics import identity_probe
+        from ..analysis.similarity import block_cka
+        from ..weights import load_model
+
+        st, s = self.stage1(topology), self.config
+        key = {"method": METHOD_VERSION, "stage1": {"sha256": st["sha256"]},
+               "a2_towards": list(s.a2_towards), "a2_distance": s.a2_distance, "n_placebos": s.n_placebos,
+               "eval_n": s.eval_n, "cka_n": s.cka_n}
+        path = self.out / "nulls" / f"{topology}.json"
+        done = _read_json(path)
+        if done and done.get("fingerprint") == _fingerprint(key):
+            return done
+        self.progress(f"nulls · {topology}: CKA of an untrained model, the judge's baselines, a1-vs-a2 probes, "
+                      "the leakage measure on known a1 blends")
+        before = load_model(st["path"], device=self.device)
+        untrained = PhazeA(st["config"], seed=10_000).to(self.device)
+        out: dict[str, Any] = {"cka_untrained": {}, "replicates": {}, "fingerprint": _fingerprint(key)}
+        rep0 = self.replicate(topology, s.a2_towards[0])
+        for side, x in (("a", rep0.x_a2[:s.cka_n]), ("b", rep0.x_b1[:s.cka_n])):
+            out["cka_untrained"][side] = block_cka(before, untrained, x, blocks=before.side_blocks(side), side=side)
+        for towards in s.a2_towards:
+            rep = self.replicate(topology, towards)
+            size = before.output_size
+            base_ab = swap_baselines(rep.world, rep.labels_a2, rep.a2, rep.b1, size, judge=rep.judges["ab"])
+            base_ba = swap_baselines(rep.world, rep.labels_b1, rep.b1, rep.a2, size, judge=rep.judges["ba"])
+            x_a1, _ = rep.world.sample(rep.a1, s.eval_n, seed=5_000_011, size=before.input_size)
+            x = torch.cat([x_a1, rep.x_a2])
+            y = [0] * len(x_a1) + [1] * len(rep.x_a2)
+            cv = min(5, len(x_a1))
+            probe = {
+                "stage1_encoder": identity_probe(latents(before, x, ["encoder"], progress=False)["encoder"], y, cv=cv),
+                "untrained_encoder": identity_probe(latents(untrained, x, ["encoder"], progress=False)["encoder"],
+                                                    y, cv=cv),
+                "pixels": identity_probe(x.flatten(1).numpy(), y, cv=cv),
+            }
+            out["replicates"][rep.name] = {
+                **rep.describe(),
+                "baselines": {"a_to_b": _baseline_numbers(base_ab), "b_to_a": _baseline_numbers(base_ba)},
+                "probe_a1_vs_a2": probe,
+                "blend_leakage": blend_leakage(rep),
+            }
+        atomic_write_text(path, _dumps(out))
+        return out
+
+    # -- the whole study -------------------------------------------------------------------------------
+    def run(self, max_seconds: float | None = None) -> dict[str, Any]:
+        """Every stage-1 and stage-2 run (or until `max_seconds` of wall time: then "complete" is False
+        and the same call later resumes); returns the results dict (report.write_outputs)."""
+        from .answers import answer_all
+
         s = self.config
-        plans, todo, skipped = plan_runs(s)
-        t0 = time.perf_counter()
-        started = _now()
-        probe = [_matmul_gflops(self.device)]
-        stage1: dict[str, Any] = {}
+        t0, started = time.perf_counter(), _now()
+        stage1 = {t: self.stage1(t) for t in s.topologies}
+        plans, todo, skipped = plan_runs(s, {t: stage1[t]["config"] for t in s.topologies})
+        gated = [r for r in todo if stage1[r["topology"]]["gate"]["passed"]]
+        for t in s.topologies:
+            if not stage1[t]["gate"]["passed"]:
+                g = stage1[t]["gate"]
+                skipped.append({"topology": t, "strategy": "*", "mode": "*",
+                                "reason": f"stage 1 failed its gate (success {g['success']:.2f} < {g['gate']}): "
+                                          "not trained enough to build on"})
         runs: list[dict[str, Any]] = []
-        total = len(todo) * s.seeds
-        k = 0
-        for seed in range(s.seeds):
-            for topology in s.topologies:
-                info = stage1[f"{topology}/seed{seed}"] = self.stage1(topology, seed)
-                for run in (r for r in todo if r["topology"] == topology):
+        total = len(gated) * len(s.replicates)
+        complete, k = True, 0
+        for topology in s.topologies:
+            for towards, seed in s.replicates:
+                for run in (r for r in gated if r["topology"] == topology):
                     k += 1
-                    runs.append(self.stage2(run, seed, info, label=f"[{k}/{total}] "))
-        return {
-            "study": s.to_dict(), "identities": {"a1": self.w.a1, "b1": self.w.b1, "a2": self.w.a2},
-            "configs": {t: topology_config(s, t).to_dict() for t in s.topologies},
-            "plans": plans, "skipped": skipped, "stage1": stage1, "runs": runs,
-            "machine": {**_machine(self.device),
-                        "matmul_gflops_start_end": [*probe, _matmul_gflops(self.device)]},
-            "started": started, "finished": _now(),
+                    if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+                        complete = False
+                        break
+                    runs.append(self.stage2(run, towards, seed, label=f"[{k}/{total}] "))
+        nulls = {t: self.nulls(t) for t in s.topologies if stage1[t]["gate"]["passed"]} if complete else {}
+        results = {
+            "study": s.to_dict(), "complete": complete,
+            "stage1": {t: {k: v for k, v in st.items() if k in ("path", "gate", "a1", "b1", "step", "command")}
+                       | {"recipe": dataclasses.asdict(st["recipe"]), "config": st["config"].to_dict()}
+                       for t, st in stage1.items()},
+            "plans": plans, "skipped": skipped, "runs": runs, "nulls": nulls,
+            "machine": _machine(self.device), "started": started, "finished": _now(),
             "wall_s": time.perf_counter() - t0, "ran": list(self.ran), "reused": list(self.reused),
         }
+        results["answers"] = answer_all(results) if complete else {}
+        return clean_json(results)
 
 
 def run_study(study: StudyConfig, out: str | Path, device: str | torch.device | None = None,
-              progress: Progress | None = None, write: bool = True) -> dict[str, Any]:
-    """Run (or resume) the study in `out` and, with write=True, write results.json/.csv, report.html."""
-    results = Study(study, out, device, progress).run()
+              progress: Progress | None = None, write: bool = True, max_seconds: float | None = None
+              ) -> dict[str, Any]:
+    """Run (or resume) the study in `out`; with write=True write results.json/.csv, report.html."""
+    results = Study(study, out, device, progress).run(max_seconds=max_seconds)
     if write:
         from .report import write_outputs
 
@@ -348,9 +381,8 @@ def run_study(study: StudyConfig, out: str | Path, device: str | torch.device | 
     return results
 
 
-def _curves(history: Sequence[Mapping[str, Any]]) -> dict[str, list]:
-    return {"step": [int(r["step"]) for r in history], "loss_a": [float(r["loss_a"]) for r in history],
-            "loss_b": [float(r["loss_b"]) for r in history]}
+def _baseline_numbers(baselines: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    return {name: {m: float(row[m]) for m in ("success", "id_top1")} for name, row in baselines.items()}
 
 
 def _machine(device: torch.device) -> dict[str, Any]:
@@ -360,14 +392,3 @@ def _machine(device: torch.device) -> dict[str, Any]:
 
     return {"device": str(device), "name": device_name(device), "torch": torch.__version__,
             "python": platform.python_version(), "threads": torch.get_num_threads()}
-
-
-def _matmul_gflops(device: torch.device) -> float:
-    """fp32 matmul GFLOP/s right now: how fast this (possibly shared) machine was during the study."""
-    from ..bench import matmul_tflops
-
-    return 1000 * matmul_tflops(device, torch.float32, n=1024 if device.type == "cpu" else None, reps=3)
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(clean_json(obj), allow_nan=False)

@@ -1,30 +1,45 @@
-"""Small measurement helpers the study and its report share (so the report never imports the study)."""
+"""What the forum study measures on a model, on one replicate's fixed evaluation frames.
+
+A `Replicate` is one (a1, b1, a2) triple with its placebos and held-out frames, and the judges built on
+those frames once (renders cached), so every arm and every evaluation of that replicate is judged on
+the same frames:
+
+- ``success_ab``: the swap judge's A→B success, a2 frames → side B (b1 with a2's pose);
+- ``success_ba``: B→A success, b1 frames → side A (a2 with b1's pose): side A has learnt a2;
+- ``recon_success_a``: the judge's success on side A's reconstructions of a2, choosing among {a2, a1,
+  placebos}: side A shows a2 as a2 (not a1, not a look-alike) with the frame's pose — side A has learnt a2;
+- ``recon_face_a``: the share of those reconstructions named a2 *or a1* with the right pose: side A
+  renders a face (not noise). Leakage is read once this passes the gate, so a side A that shows a1
+  counts as trained and as leaking, rather than as "not trained enough";
+- ``recon_success_b`` / ``recon_ssim_b``: the judge's success on side B's reconstructions of b1, and
+  their face-masked SSIM (does loading keep B?);
+- ``leak_swap_named`` / ``leak_recon_named``: the share of the B→A swaps (of side A's reconstructions
+  of a2) that the judge, choosing among {a2, a1, placebos}, names as a1, minus the mean share named as
+  a placebo; ``*_named_floor`` is the largest such excess of a placebo over the others (the null);
+- ``leak_swap`` / ``leak_recon``: the continuous placebo-corrected pull towards a1
+  (`phazelab.analysis.leakage`), with its noise floor from the placebos;
+- ``named_a1_ba`` beside ``named_placebo_ba``: the share of B→A swaps the judge names as a1, and as a
+  placebo (mean over placebos) — the null a model that never saw a1 would score.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from ..data.world import FaceWorld, Labels
 from ..model import PhazeA
 from ..model.modes import evaluating
 
-if TYPE_CHECKING:
-    from .forum import StudyIdentities
-    from .study_config import StudyConfig
+__all__ = ["Replicate", "blend_leakage", "clean_json", "evaluate", "make_a2", "swap_grid_png"]
 
-__all__ = ["clean_json", "steps_to_target", "trailing_mean"]
-
-
-def trailing_mean(values: Sequence[float], window: int) -> np.ndarray:
-    """Mean of the last `window` values at each position (fewer at the start); exact, no running sums."""
-    v = np.asarray(values, dtype=np.float64)
-    return np.array([v[max(0, i + 1 - window):i + 1].mean() for i in range(v.size)])
+EVAL_SEED = 2_000_003  # world.sample seed of the study's evaluation frames (never in a training bank)
 
 
 def clean_json(obj: Any) -> Any:
@@ -33,6 +48,8 @@ def clean_json(obj: Any) -> Any:
         return {str(k): clean_json(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [clean_json(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return clean_json(obj.tolist())
     if isinstance(obj, (np.floating, np.integer, np.bool_)):
         obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):
@@ -42,61 +59,173 @@ def clean_json(obj: Any) -> Any:
     return obj
 
 
-def steps_to_target(steps: Sequence[int], losses: Sequence[float], target: float, window: int) -> int | None:
-    """First step whose mean loss over the last `window` steps (a full window) is ≤ target; None if never.
+def make_a2(world: FaceWorld, a1: int, towards: int, distance: float) -> int:
+    """Add a2 = a1 moved `distance` (0..1] of the way towards identity `towards` to `world`; its id.
 
-    A full window means no run counts as "there" on one lucky batch: the earliest possible answer is
-    step `window`."""
-    smooth = trailing_mean(losses, window)
-    smooth[: max(0, window - 1)] = np.inf
-    hit = np.nonzero(smooth <= target)[0]
-    return int(steps[hit[0]]) if hit.size else None
+    In the hard world both ends share skin, hair and glasses, so a2 does too and differs from a1 in
+    geometry only. Raises ValueError when `towards` is a1 or not in the world."""
+    a1, towards = world._check_identity(a1), world._check_identity(towards)
+    if towards == a1:
+        raise ValueError(f"make_a2: towards must differ from a1 ({a1})")
+    lat = world.latent
+    return world.add_identity(lat[a1] + float(distance) * (lat[towards] - lat[a1]))
 
 
-def _recon_ssim(model: PhazeA, images: torch.Tensor, side: str) -> float:
-    """Mean SSIM of side `side`'s reconstructions of held-out frames (eval mode, no gradients)."""
-    from ..analysis.metrics import ssim_scores
+@dataclass
+class Replicate:
+    """One replicate's identities, frames and judges (see the module docstring). Build with `build`."""
 
+    world: FaceWorld
+    a1: int
+    b1: int
+    a2: int
+    towards: int
+    placebos: list[int]
+    x_a2: torch.Tensor
+    labels_a2: Labels
+    x_b1: torch.Tensor
+    labels_b1: Labels
+    judges: dict[str, Any]
+
+    @classmethod
+    def build(cls, world: FaceWorld, a1: int, b1: int, towards: int, distance: float, n_placebos: int,
+              n: int, input_size: int, output_size: int, device: torch.device | str = "cpu") -> Replicate:
+        """a2 (`make_a2`), `n_placebos` placebos at a1's distance from a2 (`placebo_identities`), `n`
+        evaluation frames of a2 and of b1, and the four judges. `world` is copied, not changed.
+
+        Raises ValueError when a2 cannot get its placebos (a2 too far from a1) or an id is wrong."""
+        import copy
+
+        from ..analysis.judge import SwapJudge
+        from ..analysis.leakage import leakage_judge, placebo_identities
+
+        if towards in (a1, b1):
+            raise ValueError(f"replicate: a2_towards {towards} is a1 or b1 ({a1}, {b1}); choose a never-trained id")
+        world = copy.deepcopy(world)
+        a2 = make_a2(world, a1, towards, distance)
+        placebos = placebo_identities(world, a1, a2, n=n_placebos, seed=50_000 + towards)
+        x_a2, labels_a2 = world.sample(a2, n, seed=EVAL_SEED, size=input_size)
+        x_b1, labels_b1 = world.sample(b1, n, seed=EVAL_SEED, size=input_size)
+        judges = {
+            "ab": SwapJudge(world, labels_a2, b1, output_size, device=device, pose_of="target"),
+            "ba": SwapJudge(world, labels_b1, a2, output_size, device=device, pose_of="target"),
+            "leak_swap": leakage_judge(world, labels_b1, a1, a2, placebos, output_size, device),
+            "leak_recon": leakage_judge(world, labels_a2, a1, a2, placebos, output_size, device),
+            "recon_b": SwapJudge(world, labels_b1, b1, output_size, device=device, pose_of="target"),
+        }
+        return cls(world, a1, b1, a2, towards, placebos, x_a2, labels_a2, x_b1, labels_b1, judges)
+
+    @property
+    def name(self) -> str:
+        return f"a2→{self.towards}"
+
+    def describe(self) -> dict[str, Any]:
+        lat = self.world.latent
+        return {"a1": self.a1, "b1": self.b1, "a2": self.a2, "towards": self.towards, "placebos": self.placebos,
+                "distance_a1_a2": float((lat[self.a1] - lat[self.a2]).norm()),
+                "distance_a2_b1": float((lat[self.b1] - lat[self.a2]).norm()), "n_frames": len(self.labels_a2)}
+
+
+def _outputs(model: PhazeA, x: torch.Tensor, to: str) -> torch.Tensor:
     device = next(model.parameters()).device
-    with evaluating(model):
-        with torch.no_grad():
-            out = model.decode(model.encode(images.to(device)), side)
-    out = out.float().cpu()
-    return float(ssim_scores(out, F.interpolate(images, size=out.shape[-2:], mode="area")
-                             if images.shape[-1] != out.shape[-1] else images).mean())
+    with evaluating(model), torch.no_grad():
+        return torch.cat([model.swap(x[i:i + 64].to(device), to).float().clamp(0, 1).cpu()
+                          for i in range(0, len(x), 64)])
 
 
-def _swap_grid_png(model: PhazeA, w: StudyIdentities, n: int, seed: int) -> bytes:
-    """Rows: a2 frames, their A→B swaps, the A→B ground truth, b1 frames, B→A swaps, B→A ground truth."""
+def evaluate(model: PhazeA, rep: Replicate, step: int) -> dict[str, Any]:
+    """The measures of the module docstring for `model` at training step `step` (floats; leakage
+    entries also carry their CI, noise floor and rank p)."""
+    import pytorch_msssim
+
+    from ..analysis.leakage import placebo_leakage_of_outputs
+
+    ab, ba = _outputs(model, rep.x_a2, "b"), _outputs(model, rep.x_b1, "a")
+    ra, rb = _outputs(model, rep.x_a2, "a"), _outputs(model, rep.x_b1, "b")
+    j_ab, j_ba = rep.judges["ab"](ab), rep.judges["ba"](ba)
+    j_ra, j_rb = rep.judges["leak_recon"](ra), rep.judges["recon_b"](rb)
+    truth_b, mask_b = _truth(rep, "b", rb.shape[-1])
+    named = j_ba["frames"]["identity"]
+    row: dict[str, Any] = {
+        "step": int(step), "success_ab": float(j_ab["success"]), "success_ba": float(j_ba["success"]),
+        "id_top1_ab": float(j_ab["id_top1"]), "id_top1_ba": float(j_ba["id_top1"]),
+        "pose_err_ab": float(j_ab["pose_err_deg"]), "pose_err_ba": float(j_ba["pose_err_deg"]),
+        "recon_success_a": float(j_ra["success"]), "recon_success_b": float(j_rb["success"]),
+        "recon_face_a": _face_share(j_ra, (rep.a2, rep.a1)),
+        "recon_ssim_b": float(pytorch_msssim.ssim(rb * mask_b, truth_b * mask_b, data_range=1.0)),
+        "named_a1_ba": float((named == rep.a1).mean()),
+        "named_placebo_ba": float(np.mean([(named == p).mean() for p in rep.placebos])),
+    }
+    for key, outputs, labels in (("leak_swap", ba, rep.labels_b1), ("leak_recon", ra, rep.labels_a2)):
+        res = placebo_leakage_of_outputs(outputs, rep.world, labels, rep.a1, rep.a2, rep.placebos,
+                                         n_boot=500, judge=rep.judges[key])
+        # the judge's naming among {a2, a1, placebos}: a1's share beyond a placebo's, and the same for
+        # each placebo in a1's place (the null: a model without a1 names it as often as a placebo)
+        shares = np.asarray(res["judged_by_placebo"])
+        null = [float(shares[j] - np.delete(shares, j).mean()) for j in range(len(shares))]
+        row[f"{key}_named"] = res["judged_old"] - res["judged_placebo"]
+        row[f"{key}_named_a1"] = res["judged_old"]
+        row[f"{key}_named_null"] = null
+        row[f"{key}_named_floor"] = float(np.max(np.abs(null)))
+        row[key] = res["leakage"]
+        row[f"{key}_ci"] = res["leakage_ci"]
+        row[f"{key}_floor"] = res["noise_floor"]
+        row[f"{key}_rank_p"] = res["rank_p"]
+    return row
+
+
+def _face_share(result: dict[str, Any], identities: tuple[int, ...]) -> float:
+    """Share of frames the judge names as one of `identities` with the pose within its tolerance."""
+    from ..analysis.judge import POSE_TOLERANCE_DEG
+
+    f = result["frames"]
+    ok = np.isin(f["identity"], identities) & (np.abs(f["d_yaw"]) < POSE_TOLERANCE_DEG) \
+        & (np.abs(f["d_pitch"]) < POSE_TOLERANCE_DEG)
+    return float(ok.mean())
+
+
+def blend_leakage(rep: Replicate, alphas: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75)) -> dict[str, Any]:
+    """The leakage measures on constructed B→A swaps with a known leak: exact renders of a2 blended with
+    a1 (α = a1's weight) at the replicate's b1 frames' factors. α = 0 is the null; a measure that does
+    not rise with α cannot see a leak of that size. Keys: f"{α:g}" → the judge-named leakage (LEAK);
+    "pull": f"{α:g}" → the continuous pull (analysis.leakage "leakage") and "pull_floor" its placebo floor."""
+    from ..analysis.leakage import placebo_leakage_of_outputs
+
+    size = rep.judges["leak_swap"].size
+    a2 = rep.world.render(rep.a2, rep.labels_b1.factors, size)
+    a1 = rep.world.render(rep.a1, rep.labels_b1.factors, size)
+    out: dict[str, Any] = {"pull": {}, "pull_floor": {}}
+    for alpha in alphas:
+        res = placebo_leakage_of_outputs((1 - alpha) * a2 + alpha * a1, rep.world, rep.labels_b1, rep.a1, rep.a2,
+                                         rep.placebos, n_boot=10, judge=rep.judges["leak_swap"])
+        out[f"{alpha:g}"] = float(res["judged_old"] - res["judged_placebo"])
+        out["pull"][f"{alpha:g}"], out["pull_floor"][f"{alpha:g}"] = float(res["leakage"]), float(res["noise_floor"])
+    return out
+
+
+def _truth(rep: Replicate, side: str, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact renders (and face masks) of the side's own identity with its frames' factors."""
+    ident, labels = (rep.b1, rep.labels_b1) if side == "b" else (rep.a2, rep.labels_a2)
+    rgba = rep.world.render(ident, labels.factors, size, with_mask=True)
+    return rgba[:, :3], rgba[:, 3:]
+
+
+def swap_grid_png(model: PhazeA, rep: Replicate, n: int) -> bytes:
+    """Rows: a2 frames, their A→B swaps, the A→B truth, b1 frames, B→A swaps, the B→A truth."""
     import io
 
+    import torch.nn.functional as F
     from PIL import Image
 
     from ..analysis.plots import tile
 
-    device = next(model.parameters()).device
     rows = []
-    with evaluating(model):
-        for src, dst, to in ((w.a2, w.b1, "b"), (w.b1, w.a2, "a")):
-            images, labels = w.world.sample(src, n, seed=seed, size=model.input_size)
-            with torch.no_grad():
-                out = model.swap(images.to(device), to=to)
-            out = out.float().cpu().clamp(0, 1)
-            size = out.shape[-1]
-            truth = w.world.swap_target(labels, dst, size=size)
-            shown = F.interpolate(images, size=(size, size), mode="bilinear") if images.shape[-1] != size \
-                else images
-            rows += [shown, out, truth]
+    for x, labels, to, dst in ((rep.x_a2[:n], rep.labels_a2, "b", rep.b1), (rep.x_b1[:n], rep.labels_b1, "a", rep.a2)):
+        out = _outputs(model, x, to)
+        size = out.shape[-1]
+        truth = rep.world.render(dst, labels.factors.index(slice(0, n)), size)
+        shown = F.interpolate(x, size=(size, size), mode="bilinear") if x.shape[-1] != size else x
+        rows += [shown, out, truth]
     buf = io.BytesIO()
     Image.fromarray(tile(torch.cat(rows), nrow=n)).save(buf, format="PNG")
     return buf.getvalue()
-
-
-def _eval_point(model: PhazeA, w: StudyIdentities, study: StudyConfig, held_out: dict[str, torch.Tensor], step: int
-                ) -> dict[str, float]:
-    from ..analysis.metrics import leakage
-
-    leak = leakage(model, w.world, old_identity=w.a1, new_identity=w.a2, n=study.eval_n, side="a")
-    return {"step": step, "leakage": leak["leakage"], "closer_to_old": leak["closer_to_old"],
-            "recon_ssim_a": _recon_ssim(model, held_out["a"], "a"),
-            "recon_ssim_b": _recon_ssim(model, held_out["b"], "b")}

@@ -1,89 +1,123 @@
-"""The forum study's settings (`StudyConfig`), its named topologies and modes, and its error type."""
+"""The forum study's settings (`StudyConfig`), its arms and modes, and its error type.
+
+Defaults are the full study; `StudyConfig.quick_settings()` is the ≤ 10-minute CPU run from the shipped
+stage-1 models. The decision margins live here too, as defaults, so they are fixed before any number
+is seen and recorded with every result.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..analysis.gates import GATE_SUCCESS
 from ..config import TOPOLOGIES as _TOPOLOGIES
-from ..config import ConfigError, PhazeAConfig, require_known
+from ..config import require_known
 from ..strategies import STRATEGIES
 
-# The named topologies of phazelab.config.TOPOLOGIES; "config" keeps the given config's own topology.
-TOPOLOGIES: Mapping[str, Mapping[str, Any]] = {**_TOPOLOGIES, "config": {}}
+TOPOLOGIES: Mapping[str, Mapping[str, Any]] = dict(_TOPOLOGIES)
 MODES = ("trainable", "frozen", "kickstart")
-# --quick: the runs that answer the forum question most directly, one seed.
-QUICK_RUNS = (("scratch", "trainable"), ("encoder", "trainable"), ("encoder", "frozen"),
-              ("encoder", "kickstart"), ("encoder+fc_b", "trainable"), ("encoder+fc_b+gblock", "trainable"),
-              ("all_but_a", "trainable"), ("all_but_a", "frozen"))
-
+# The full study's arms: scratch (the reference), the forum's strategies, the kickstart, and the
+# positive control "all" (fc_a / decoder_a included: a1 must leak there if the measure can see a leak).
+ARMS = (("scratch", "trainable"), ("encoder", "trainable"), ("encoder", "frozen"), ("encoder", "kickstart"),
+        ("encoder+fc_b", "trainable"), ("encoder+fc_b+gblock", "trainable"), ("all_but_a", "trainable"),
+        ("all_but_a", "frozen"), ("all", "trainable"))
+# --quick: the arms Q3 needs (frozen encoder against the positive control) and the reference.
+QUICK_RUNS = (("scratch", "trainable"), ("encoder", "frozen"), ("all", "trainable"))
+QUICK_RUNS_ALL = ARMS
 
 # Bump when what a finished run measures changes: older run files are then re-run, not reused.
-METHOD_VERSION = 2
+METHOD_VERSION = 4
 
 
 class StudyError(ValueError):
     """Bad study settings (the message names the setting and what was expected)."""
 
 
-# --------------------------------------------------------------------------------------------------
-# settings
+@dataclass
+class Margins:
+    """Decision margins (rules.verdict), fixed before the numbers. Differences inside ±margin count as
+    "no measurable difference"; see phazelab.experiments.answers for which rule uses which."""
+
+    log2_time: float = math.log2(1.5)  # time to gate: a ratio within 1/1.5 … 1.5 is "the same speed"
+    success: float = 0.10  # judge swap success (0..1)
+    leakage: float = 0.10  # a1 leakage: share of swaps the judge names a1, minus a placebo's share
+    ssim: float = 0.02  # side-B reconstruction SSIM
+
+
 @dataclass
 class StudyConfig:
-    """Everything that defines the study. Defaults are the full study; `StudyConfig.quick()` the CPU one."""
+    """Everything that defines the study (defaults: the full study; see the module docstring).
 
-    topologies: tuple[str, ...] = ("default", "split_decoders")
-    runs: tuple[tuple[str, str], ...] = tuple((s, m) for s in STRATEGIES for m in MODES
-                                              if s != "scratch" or m == "trainable")
-    seeds: int = 3
-    stage1_steps: int = 2000
-    stage2_steps: int = 1000
-    batch: int = 16
-    preset: str = "lab-small"
-    base_config: dict[str, Any] | None = None  # a full PhazeAConfig dict (from --config); wins over preset
-    overrides: dict[str, Any] = field(default_factory=dict)  # options applied on top (e.g. from --set)
-    lr: float = 5e-5  # faceswap's Adam learning rate
-    precision: str = "auto"
-    target_fraction: float = 0.75  # target = stage-1 trailing loss after this fraction of stage-2 steps
-    target_loss: float | None = None  # a fixed target for both sides instead
-    smooth: int = 20  # trailing-mean window (steps) for the target test and final losses
-    kickstart: int | None = None  # K for the kickstart mode; None = stage2_steps // 4
-    world_seed: int = 0
-    a1: int = 0
-    b1: int = 1
-    sibling_distance: float = 0.5  # a2 = a1 moved this far towards a random identity (0 = a1, 1 = random)
-    sibling_seed: int = 0  # which random identity a2 moves towards (FaceWorld.add_sibling seed)
-    bank_size: int = 1024  # faces rendered once per identity and sampled from (0 = a fresh render per batch)
-    eval_every: int = 100  # leakage and held-out SSIM every this many stage-2 steps (and at 0 and the end)
-    eval_n: int = 64  # held-out frames for leakage and swap SSIM
-    cka_n: int = 64  # held-out frames per side for CKA
-    grid_n: int = 4  # faces in each run's swap grid
-    metrics_every: int | None = None  # trainer metric reads; None = 1 on CPU, 10 on GPU
+    Stage 1 is a1+b1 trained to the swap gate: with `stage1_from` (a folder holding one model folder per
+    topology, e.g. data/models) it is read from there and its meta.json's gate is checked; with
+    `stage1_from=None` it is trained with the lab's swap recipe (`experiments.swap`, stopping at the gate,
+    at most `stage1_steps`). a1 and b1 are the stage-1 model's recorded pair in its recorded world.
+
+    Replicates are (a2, seed) pairs: a2 = a1 moved `a2_distance` of the way towards the world's
+    never-trained identity k, for each k in `a2_towards` (in the hard world a2 then shares a1's colours
+    and differs in geometry only), times `seeds` stage-2 seeds. Every arm runs every replicate (paired).
+    """
+
+    topologies: tuple[str, ...] = ("split_decoders", "default")
+    runs: tuple[tuple[str, str], ...] = ARMS
+    stage1_from: str | None = "data/models"
+    stage1_steps: int = 20000
+    stage1_preset: str = "lab-slim"
+    gate: float = GATE_SUCCESS
+    a2_towards: tuple[int, ...] = (2, 3, 4)
+    a2_distance: float = 0.5
+    seeds: int = 1
+    n_placebos: int = 6
+    stage2_steps: int = 600
+    kickstart: int | None = None  # K of the kickstart mode; None = stage2_steps // 4
+    batch: int | None = None  # None = stage 1's recipe batch
+    lr: float | None = None  # None = stage 1's recipe lr (constant after its warm-up in stage 2)
+    eval_every: int = 100
+    eval_n: int = 32
+    cka_n: int = 32
+    grid_n: int = 4
+    margins: Margins = field(default_factory=Margins)
     quick: bool = False
 
     def __post_init__(self) -> None:
         self.topologies = tuple(self.topologies)
         self.runs = tuple((str(s), str(m)) for s, m in self.runs)
+        self.a2_towards = tuple(int(k) for k in self.a2_towards)
+        if isinstance(self.margins, Mapping):
+            require_known(self.margins, Margins, StudyError, "study margin")
+            self.margins = Margins(**self.margins)
         self.validate()
 
     @classmethod
     def quick_settings(cls, **changes: Any) -> StudyConfig:
-        """`--quick`: lab-tiny, batch 4, one seed, one topology, a subset of runs (QUICK_RUNS), 200 + 100
-        steps at 4× faceswap's learning rate (so that 100 steps learn something)."""
-        base = dict(topologies=("default",), runs=QUICK_RUNS, seeds=1, stage1_steps=200, stage2_steps=100,
-                    batch=4, preset="lab-tiny", lr=2e-4, smooth=15, eval_every=50, eval_n=24, cka_n=32,
-                    bank_size=256, quick=True)
+        """`--quick` (≤ 10 min on the 2-core CPU): the shipped split_decoders stage 1, the arms of
+        QUICK_RUNS, two replicates, 200 stage-2 steps, 24 evaluation frames."""
+        base = dict(topologies=("split_decoders",), runs=QUICK_RUNS, a2_towards=(2, 3), stage2_steps=200,
+                    eval_every=100, eval_n=24, cka_n=24, n_placebos=5, quick=True)
         return cls(**{**base, **changes})
 
+    @property
+    def replicates(self) -> list[tuple[int, int]]:
+        """(towards, seed) of every replicate, in run order."""
+        return [(k, s) for s in range(self.seeds) for k in self.a2_towards]
+
+    @property
+    def kickstart_steps(self) -> int:
+        return self.kickstart if self.kickstart is not None else max(1, self.stage2_steps // 4)
+
     def validate(self) -> None:
-        for name in ("seeds", "stage1_steps", "stage2_steps", "batch", "smooth", "eval_every", "eval_n",
-                     "cka_n", "grid_n"):
+        for name in ("seeds", "stage1_steps", "stage2_steps", "eval_every", "eval_n", "cka_n", "grid_n",
+                     "n_placebos"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise StudyError(f"study setting {name} must be an integer ≥ 1, got {value!r}")
         if self.eval_n < 8 or self.cka_n < 8:
             raise StudyError(f"eval_n and cka_n must be ≥ 8 frames, got {self.eval_n} and {self.cka_n}")
+        if self.n_placebos < 2:
+            raise StudyError(f"n_placebos must be ≥ 2 (one serves as the null), got {self.n_placebos}")
         if not self.topologies:
             raise StudyError("topologies is empty; choose from " + ", ".join(TOPOLOGIES))
         bad = [t for t in self.topologies if t not in TOPOLOGIES]
@@ -98,45 +132,31 @@ class StudyConfig:
                 raise StudyError(f"unknown mode {mode!r} for {strategy}; choose from {list(MODES)}")
             if strategy == "scratch" and mode != "trainable":
                 raise StudyError("scratch loads nothing, so it has only the 'trainable' mode")
-        if not 0.0 <= self.sibling_distance <= 1.0:
-            raise StudyError(f"sibling_distance must be in [0, 1], got {self.sibling_distance!r}")
-        if not 0.0 < self.target_fraction <= 1.0:
-            raise StudyError(f"target_fraction must be in (0, 1], got {self.target_fraction!r}")
-        if round(self.target_fraction * self.stage2_steps) > self.stage1_steps:
-            at = round(self.target_fraction * self.stage2_steps)
-            raise StudyError(f"the target is stage 1's loss at step {at} but stage 1 trains only "
-                             f"{self.stage1_steps} steps; raise stage1_steps")
-        if self.target_loss is not None and not self.target_loss > 0:
-            raise StudyError(f"target_loss must be > 0, got {self.target_loss!r}")
+        if len(set(self.runs)) != len(self.runs):
+            raise StudyError(f"runs has repeats: {list(self.runs)}")
+        if (not self.a2_towards or min(self.a2_towards) < 0 or max(self.a2_towards) >= 100
+                or len(set(self.a2_towards)) != len(self.a2_towards)):
+            raise StudyError(f"a2_towards must be distinct identity ids in 0..99, got {list(self.a2_towards)}")
+        if not 0.0 < self.a2_distance <= 1.0:
+            raise StudyError(f"a2_distance must be in (0, 1], got {self.a2_distance!r}")
+        if not 0.0 < self.gate <= 1.0:
+            raise StudyError(f"gate must be a swap success in (0, 1], got {self.gate!r}")
         k = self.kickstart_steps
         if not 0 < k < self.stage2_steps:
             raise StudyError(f"kickstart K must be in 1..{self.stage2_steps - 1} (stage-2 steps), got {k}")
-        if self.a1 == self.b1 or min(self.a1, self.b1) < 0:
-            raise StudyError(f"a1 and b1 must be two different identity ids ≥ 0, got {self.a1} and {self.b1}")
-        if isinstance(self.bank_size, bool) or not isinstance(self.bank_size, int) or self.bank_size < 0:
-            raise StudyError(f"bank_size must be an integer ≥ 0, got {self.bank_size!r}")
-        every = self.metrics_every
-        if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
-            raise StudyError(f"metrics_every must be an integer ≥ 1 or None, got {self.metrics_every!r}")
-        if not self.lr > 0:
-            raise StudyError(f"lr must be > 0, got {self.lr!r}")
-
-    @property
-    def kickstart_steps(self) -> int:
-        return self.kickstart if self.kickstart is not None else max(1, self.stage2_steps // 4)
-
-    def base(self) -> PhazeAConfig:
-        """The model config before the topology is applied (config file, else preset; then overrides)."""
-        try:
-            cfg = (PhazeAConfig.from_dict(self.base_config) if self.base_config is not None
-                   else PhazeAConfig.preset(self.preset))
-            return cfg.replace(**self.overrides) if self.overrides else cfg
-        except ConfigError as exc:
-            raise StudyError(f"study model config: {exc}") from exc
+        if self.batch is not None and (isinstance(self.batch, bool) or not isinstance(self.batch, int)
+                                       or self.batch < 1):
+            raise StudyError(f"batch must be an integer ≥ 1 or None (stage 1's), got {self.batch!r}")
+        if self.lr is not None and not self.lr > 0:
+            raise StudyError(f"lr must be > 0 or None (stage 1's), got {self.lr!r}")
+        for name, value in asdict(self.margins).items():
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise StudyError(f"margin {name} must be a finite number > 0, got {value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["topologies"], out["runs"] = list(self.topologies), [list(r) for r in self.runs]
+        out["a2_towards"] = list(self.a2_towards)
         return out
 
     @classmethod
@@ -146,13 +166,3 @@ class StudyConfig:
         if "runs" in data:
             data["runs"] = tuple(tuple(r) for r in data["runs"])
         return cls(**data)
-
-
-def topology_config(study: StudyConfig, topology: str) -> PhazeAConfig:
-    """The stage-1/stage-2 model config of one topology."""
-    if topology not in TOPOLOGIES:
-        raise StudyError(f"unknown topology {topology!r}; choose from {list(TOPOLOGIES)}")
-    try:
-        return study.base().replace(**TOPOLOGIES[topology])
-    except ConfigError as exc:
-        raise StudyError(f"topology {topology}: {exc}") from exc
