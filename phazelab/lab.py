@@ -181,7 +181,7 @@ def study_config(runs: Any = None, topologies: Any = ("split_decoders",), replic
 
     Quick mode (CI): one replicate, 4 stage-2 steps, 8 frames — a smoke run, not evidence. Full mode on
     a CPU: the `phazelab experiment forum --quick` sizes (2 replicates, 200 steps: about 10 minutes for
-    its 3 arms). On a GPU: the full study's sizes (3 replicates, 600 steps).
+    its 3 arms). On a GPU: the full study's sizes (3 replicates, 1600 steps).
     """
     from .experiments import StudyConfig
     from .experiments.study_config import QUICK_RUNS

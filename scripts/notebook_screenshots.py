@@ -51,7 +51,7 @@ class View:
 
 HAS_PLOT = "[...out.querySelectorAll('.js-plotly-plot')].some(gd => (gd.data || []).some(t => (t.x || []).length))"
 
-TRAINED = f"{HAS_PLOT} && !out.querySelector('button.jupyter-button:disabled')"
+TRAINED = f"{HAS_PLOT} && /finished/.test(out.innerText)"  # the TrainPanel's status line (Pause stays disabled)
 VIEWS = [
     View("01_meet_phaze_a", "TopologyPicker(", "!!out.querySelector('svg.phazelab-diagram')", 600),
     View("02_train_a_pair", "TrainPanel(",

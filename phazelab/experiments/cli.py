@@ -98,9 +98,9 @@ def register(subparsers: Any) -> None:
                    help="replicates: a2 = a1 moved towards each of these never-trained identities (default 2 3 4)")
     f.add_argument("--a2-distance", type=float, metavar="D", help="how far a2 moves from a1 (0..1], default 0.5")
     f.add_argument("--seeds", type=int, help="stage-2 seeds per a2 (default 1)")
-    f.add_argument("--steps", type=int, help="stage-2 steps per run (default 600; quick 200)")
+    f.add_argument("--steps", type=int, help="stage-2 steps per run (default 1600; quick 200)")
     f.add_argument("--kickstart", type=int, metavar="K", help="kickstart: unfreeze at step K (default steps/4)")
-    f.add_argument("--eval-every", type=int, metavar="M", help="judge every M steps (default 100)")
+    f.add_argument("--eval-every", type=int, metavar="M", help="judge every M steps (default 200; quick 100)")
     f.add_argument("--eval-n", type=int, metavar="N", help="evaluation frames per side (default 32; quick 24)")
     f.add_argument("--placebos", type=int, metavar="P", help="placebo identities per replicate (default 6)")
     f.add_argument("--max-minutes", type=float, metavar="M",

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..weights import atomic_write_text
-from .answers import GATE_KEYS, LEAK, QUESTIONS, arm_values, time_to
+from .answers import GATE_KEYS, LEAK, MIN_N_EQUIVALENT, QUESTIONS, arm_values, time_to
 from .measures import clean_json
 
 __all__ = ["MEASURES", "answers_markdown", "arm_table", "figures", "markdown_section", "render_html", "takeaway",
@@ -182,8 +182,9 @@ def _answer_lines(q: str, a: Mapping[str, Any]) -> list[str]:
                          + (f" — estimate {_fmt(other.get('estimate'))}, {_ci(other.get('ci'))}"
                             if other.get("estimate") is not None else ""))
     gates = head.get("gates")
-    if isinstance(gates, Mapping) and "stage1_passed" in gates and not gates.get("passed", True):
-        lines.append(f"- Gate not passed: {gates.get('rule', '')}.")
+    if (isinstance(gates, Mapping) and gates.get("rule") and not gates.get("passed", True)
+            and not head.get("reason")):
+        lines.append(f"- Gate not passed: {gates['rule']}.")
     return lines + [""]
 
 
@@ -193,6 +194,15 @@ def answers_markdown(results: Mapping[str, Any]) -> str:
     if not answers:
         return "The study is not complete (stopped by its time limit): run the same command again to resume.\n"
     out: list[str] = []
+    s = results["study"]
+    n = len(s["a2_towards"]) * s["seeds"]
+    if s.get("quick") or n < MIN_N_EQUIVALENT:
+        out += [f"*What this run can answer* ({'--quick: ' if s.get('quick') else ''}{n} replicate"
+                f"{'s' * (n != 1)} × {s['stage2_steps']} steps, arms {', '.join(a + '@' + b for a, b in s['runs'])}): "
+                + (f"'no measurable difference' needs ≥ {MIN_N_EQUIVALENT} replicates, so this run can show a "
+                   "difference but never an equivalence; " if n < MIN_N_EQUIVALENT else "")
+                + "questions whose arms it did not run read 'not answered by this run'. The full study is "
+                "`phazelab experiment forum` (all arms, 3 replicates).", ""]
     for q in ("q1", "q2", "q3"):
         out += _answer_lines(q, answers[q])
     return "\n".join(out)
@@ -297,6 +307,7 @@ def _md_to_html(text: str) -> str:
     out, in_list = [], False
     for line in text.splitlines():
         esc = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(line.strip()))
+        esc = re.sub(r"`(.+?)`", r"<code>\1</code>", re.sub(r"(?<![*\w])\*(\S.*?)\*(?!\*)", r"<i>\1</i>", esc))
         if line.lstrip().startswith("- "):
             out.append(("<ul>" if not in_list else "") + f"<li>{esc[2:]}</li>")
             in_list = True
@@ -311,10 +322,15 @@ def _md_to_html(text: str) -> str:
 
 def _where(results: Mapping[str, Any]) -> str:
     machine = results.get("machine", {})
+    runs = results.get("runs", [])
+    compute = sum(float(r.get("train_s", 0)) + float(r.get("eval_s", 0)) for r in runs)
+    finished = sorted(r["finished"] for r in runs if r.get("finished"))
     return (f"machine {machine.get('name', '?')}, device {machine.get('device', '?')}, torch "
-            f"{machine.get('torch', '?')}, {machine.get('threads', '?')} thread(s); finished "
-            f"{results.get('finished', '?')}; wall time {results.get('wall_s', 0):.0f} s "
-            f"({len(results.get('ran', []))} trainings run, {len(results.get('reused', []))} read back)")
+            f"{machine.get('torch', '?')}, {machine.get('threads', '?')} thread(s); the {len(runs)} stage-2 runs took "
+            f"{compute / 60:.0f} min of training and judging" + (f" (finished {finished[0]} … {finished[-1]})"
+                                                                 if finished else "")
+            + f"; this command: wall time {results.get('wall_s', 0):.0f} s, {len(results.get('ran', []))} trainings "
+            f"run, {len(results.get('reused', []))} read back")
 
 
 def _stage1_lines(results: Mapping[str, Any]) -> list[str]:

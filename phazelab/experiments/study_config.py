@@ -71,11 +71,11 @@ class StudyConfig:
     a2_distance: float = 0.5
     seeds: int = 1
     n_placebos: int = 6
-    stage2_steps: int = 600
+    stage2_steps: int = 1600  # the frozen-encoder arm's side A first rendered faces at 800–1000 steps (RESULTS)
     kickstart: int | None = None  # K of the kickstart mode; None = stage2_steps // 4
     batch: int | None = None  # None = stage 1's recipe batch
     lr: float | None = None  # None = stage 1's recipe lr (constant after its warm-up in stage 2)
-    eval_every: int = 100
+    eval_every: int = 200
     eval_n: int = 32
     cka_n: int = 32
     grid_n: int = 4
