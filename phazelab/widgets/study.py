@@ -38,7 +38,7 @@ class StudyPanel(Panel):
         self.error = W.HTML()
         # the answers wrap and the tables scroll inside the notebook's width; plots size to the output
         self.answers = W.HTML(layout=W.Layout(max_width="100%"))
-        self.summary = W.HTML(layout=W.Layout(max_width="100%", overflow_x="auto"))
+        self.summary = W.HTML(layout=W.Layout(max_width="100%", overflow="auto"))
         self.plots = W.VBox(layout=W.Layout(max_width="100%"))
         self._job = Background(self.error)
         self._lines: list[str] = []
