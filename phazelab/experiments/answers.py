@@ -36,7 +36,7 @@ import numpy as np
 
 from .rules import NOT_TRAINED, VERDICTS, km_median, paired_ci, time_to_gate, verdict
 
-__all__ = ["QUESTIONS", "answer_all", "arm_values"]
+__all__ = ["QUESTIONS", "answer_all", "arm_name", "arm_values"]
 
 QUESTIONS = {
     "q1": "Reusing Face B with a new Face A: load the encoder and fc_b but not fc_a?",
@@ -71,7 +71,7 @@ LEAK_WHAT = ("a1 leakage in the B→A swaps (judge's a1 share minus a placebo's)
 
 # --------------------------------------------------------------------------------------------------
 # per-run values
-def _arm(run: Mapping[str, Any]) -> str:
+def arm_name(run: Mapping[str, Any]) -> str:
     return f"{run['strategy']}@{run['mode']}"
 
 
@@ -81,7 +81,7 @@ def _replicate(run: Mapping[str, Any]) -> tuple[int, int]:
 
 def arm_values(runs: Sequence[Mapping[str, Any]], topology: str, arm: str) -> dict[tuple[int, int], Mapping[str, Any]]:
     """The runs of one arm ("strategy@mode") in one topology, keyed by replicate (towards, seed)."""
-    return {_replicate(r): r for r in runs if r["topology"] == topology and _arm(r) == arm}
+    return {_replicate(r): r for r in runs if r["topology"] == topology and arm_name(r) == arm}
 
 
 def _final(run: Mapping[str, Any], key: str) -> float:

@@ -39,10 +39,8 @@ from ..data.bank import FaceBank
 from ..model import PhazeA
 from ..strategies import STRATEGIES
 from ..weights import atomic_write_bytes, atomic_write_text, freeze, load_blocks, load_config_of, read_meta
-from .answers import GATE_KEYS
 from .arms import plan_runs, strategy_blocks, strategy_plan
 from .measures import Replicate, blend_leakage, clean_json, evaluate, swap_grid_png
-from .rules import time_to_gate
 from .study_config import ARMS, METHOD_VERSION, MODES, QUICK_RUNS, TOPOLOGIES, StudyConfig, StudyError
 
 __all__ = ["ARMS", "MODES", "QUICK_RUNS", "STRATEGIES", "TOPOLOGIES", "Study", "StudyConfig", "StudyError",
@@ -86,6 +84,7 @@ class Study:
         self._stage1: dict[str, dict[str, Any]] = {}
         self._replicates: dict[tuple[str, int], Replicate] = {}
         self._banks: dict[tuple, FaceBank] = {}
+        self._models: dict[str, PhazeA] = {}
 
     # -- stage 1 ---------------------------------------------------------------------------------------
     def stage1(self, topology: str) -> dict[str, Any]:
@@ -130,14 +129,12 @@ class Study:
         except ValueError as exc:
             raise StudyError(str(exc)) from exc
         config = load_config_of(folder)
-        want = PhazeAConfig.preset(recipe.preset).with_topology(topology)
-        if {k: getattr(config, k) for k in TOPOLOGIES[topology]} != {k: getattr(want, k) for k in TOPOLOGIES[topology]}:
-            raise StudyError(f"stage1_from: {folder} is not a {topology} model (its config differs in the "
-                             f"topology options {sorted(TOPOLOGIES[topology])})")
-        if config.to_dict() != want.to_dict():
-            diff = sorted(k for k, v in want.to_dict().items() if config.to_dict().get(k) != v)
-            raise StudyError(f"stage1_from: {folder}'s config is not its recorded recipe's (preset {recipe.preset}, "
-                             f"{topology}): it differs in {diff}")
+        have, want = config.to_dict(), PhazeAConfig.preset(recipe.preset).with_topology(topology).to_dict()
+        diff = sorted(k for k, v in want.items() if have.get(k) != v)
+        if diff:
+            what = f"is not a {topology} model" if set(diff) & set(TOPOLOGIES[topology]) else \
+                f"has a config that is not its recorded recipe's (preset {recipe.preset}, {topology})"
+            raise StudyError(f"stage1_from: {folder} {what}: it differs in {diff}")
         digest = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()[:16]
         success = gate_success(meta)
         info = {"path": str(folder), "config": config, "recipe": recipe, "world": world, "a1": a1, "b1": b1,
@@ -227,9 +224,6 @@ class Study:
         result = {"run": name, "topology": topology, "strategy": strategy, "mode": mode, "towards": towards,
                   "seed": seed, "load": run["load"], "freeze": run["freeze"], "unfreeze_at": run["unfreeze_at"],
                   "steps": trainer.step, "evals": evals, **self._final(trainer.model, st, rep, path)}
-        for side, metric in GATE_KEYS.items():  # stored for reading; answers.py recomputes with its gate
-            when, reached = time_to_gate([e["step"] for e in evals], [e[metric] for e in evals], s.gate)
-            result[f"time_to_gate_{side}"], result[f"reached_{side}"] = when, reached
         eval_s += time.perf_counter() - t
         result.update({"train_s": train_s, "eval_s": eval_s, "events": trainer.events, "device": str(self.device),
                        "precision": trainer.precision, "fingerprint": _fingerprint(key), "finished": _now()})
@@ -257,11 +251,18 @@ class Study:
             freeze(model, run["freeze"])
         return model
 
-    def _final(self, model: PhazeA, st: Mapping[str, Any], rep: Replicate, path: Path) -> dict[str, Any]:
-        from ..analysis.similarity import block_cka, weight_drift
+    def stage1_model(self, st: Mapping[str, Any]) -> PhazeA:
+        """The stage-1 model of `st` (Study.stage1's info) on the study's device, loaded once."""
         from ..weights import load_model
 
-        before = load_model(st["path"], device=self.device)
+        if st["path"] not in self._models:
+            self._models[st["path"]] = load_model(st["path"], device=self.device)
+        return self._models[st["path"]]
+
+    def _final(self, model: PhazeA, st: Mapping[str, Any], rep: Replicate, path: Path) -> dict[str, Any]:
+        from ..analysis.similarity import block_cka, weight_drift
+
+        before = self.stage1_model(st)
         out: dict[str, Any] = {"drift": weight_drift(before, model)}
         n = self.config.cka_n
         for side, x in (("a", rep.x_a2[:n]), ("b", rep.x_b1[:n])):
@@ -278,14 +279,13 @@ class Study:
     # -- nulls and the explanation test ---------------------------------------------------------------
     def nulls(self, topology: str) -> dict[str, Any]:
         """Per topology: CKA of an untrained model against stage 1 (the floor for "the block changed"),
-        and per replicate the judge's baselines (B's / a2's mean face, a copy of the source) and the
-        explanation test of Q3: a linear probe on the stage-1 encoder's codes tells a1 from a2 (the
-        information is there), beside the same probe on raw pixels and on an untrained encoder."""
+        and per replicate the judge's baselines (B's / a2's mean face, a copy of the source), the leakage
+        measure on known a1 blends, and Q3's probe: how well a linear probe on the stage-1 encoder's codes
+        tells a1 from a2, beside the same probe on raw pixels and on an untrained encoder."""
         from ..analysis.judge import swap_baselines
         from ..analysis.latents import latents
         from ..analysis.metrics import identity_probe
         from ..analysis.similarity import block_cka
-        from ..weights import load_model
 
         st, s = self.stage1(topology), self.config
         key = {"method": METHOD_VERSION, "stage1": {"sha256": st["sha256"]},
@@ -297,7 +297,7 @@ class Study:
             return done
         self.progress(f"nulls · {topology}: CKA of an untrained model, the judge's baselines, a1-vs-a2 probes, "
                       "the leakage measure on known a1 blends")
-        before = load_model(st["path"], device=self.device)
+        before = self.stage1_model(st)
         untrained = PhazeA(st["config"], seed=10_000).to(self.device)
         out: dict[str, Any] = {"cka_untrained": {}, "replicates": {}, "fingerprint": _fingerprint(key)}
         rep0 = self.replicate(topology, s.a2_towards[0])
@@ -344,17 +344,15 @@ class Study:
                 skipped.append({"topology": t, "strategy": "*", "mode": "*",
                                 "reason": f"stage 1 failed its gate (success {g['success']:.2f} < {g['gate']}): "
                                           "not trained enough to build on"})
+        order = [(run, towards, seed) for topology in s.topologies for towards, seed in s.replicates
+                 for run in gated if run["topology"] == topology]
         runs: list[dict[str, Any]] = []
-        total = len(gated) * len(s.replicates)
-        complete, k = True, 0
-        for topology in s.topologies:
-            for towards, seed in s.replicates:
-                for run in (r for r in gated if r["topology"] == topology):
-                    k += 1
-                    if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
-                        complete = False
-                        break
-                    runs.append(self.stage2(run, towards, seed, label=f"[{k}/{total}] "))
+        complete = True
+        for k, (run, towards, seed) in enumerate(order, 1):
+            if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+                complete = False
+                break
+            runs.append(self.stage2(run, towards, seed, label=f"[{k}/{len(order)}] "))
         nulls = {t: self.nulls(t) for t in s.topologies if stage1[t]["gate"]["passed"]} if complete else {}
         results = {
             "study": s.to_dict(), "complete": complete,

@@ -144,7 +144,7 @@ def evaluate(model: PhazeA, rep: Replicate, step: int) -> dict[str, Any]:
     ra, rb = _outputs(model, rep.x_a2, "a"), _outputs(model, rep.x_b1, "b")
     j_ab, j_ba = rep.judges["ab"](ab), rep.judges["ba"](ba)
     j_ra, j_rb = rep.judges["leak_recon"](ra), rep.judges["recon_b"](rb)
-    truth_b, mask_b = _truth(rep, "b", rb.shape[-1])
+    truth_b, mask_b = rep.judges["recon_b"].truth, rep.judges["recon_b"].mask  # b1's exact renders, cached
     named = j_ba["frames"]["identity"]
     row: dict[str, Any] = {
         "step": int(step), "success_ab": float(j_ab["success"]), "success_ba": float(j_ba["success"]),
@@ -201,13 +201,6 @@ def blend_leakage(rep: Replicate, alphas: tuple[float, ...] = (0.0, 0.25, 0.5, 0
         out[f"{alpha:g}"] = float(res["judged_old"] - res["judged_placebo"])
         out["pull"][f"{alpha:g}"], out["pull_floor"][f"{alpha:g}"] = float(res["leakage"]), float(res["noise_floor"])
     return out
-
-
-def _truth(rep: Replicate, side: str, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact renders (and face masks) of the side's own identity with its frames' factors."""
-    ident, labels = (rep.b1, rep.labels_b1) if side == "b" else (rep.a2, rep.labels_a2)
-    rgba = rep.world.render(ident, labels.factors, size, with_mask=True)
-    return rgba[:, :3], rgba[:, 3:]
 
 
 def swap_grid_png(model: PhazeA, rep: Replicate, n: int) -> bytes:

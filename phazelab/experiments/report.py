@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..weights import atomic_write_text
-from .answers import GATE_KEYS, LEAK, MIN_N_EQUIVALENT, QUESTIONS, arm_values, time_to
+from .answers import GATE_KEYS, LEAK, MIN_N_EQUIVALENT, QUESTIONS, arm_name, arm_values, time_to
 from .measures import clean_json
 
 __all__ = ["MEASURES", "answers_markdown", "arm_table", "figures", "markdown_section", "render_html", "takeaway",
@@ -53,10 +53,6 @@ code{background:#f3f3f3;padding:1px 3px}
 """
 
 
-def _arm(run: Mapping[str, Any]) -> str:
-    return f"{run['strategy']}@{run['mode']}"
-
-
 def _fmt(v: Any, digits: int = 3) -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "∞" if isinstance(v, float) and v == math.inf else "–"
@@ -79,7 +75,7 @@ def tidy(results: Mapping[str, Any]) -> pd.DataFrame:
     measure, value."""
     rows = []
     for r in results["runs"]:
-        base = {"topology": r["topology"], "arm": _arm(r), "strategy": r["strategy"], "mode": r["mode"],
+        base = {"topology": r["topology"], "arm": arm_name(r), "strategy": r["strategy"], "mode": r["mode"],
                 "towards": r["towards"], "seed": r["seed"]}
         for e in r["evals"]:
             for key, value in e.items():
@@ -111,7 +107,7 @@ def arm_table(results: Mapping[str, Any], topology: str) -> pd.DataFrame:
     """One row per arm of `topology`: what it loads / freezes, KM median steps to gate per side, and
     end-of-run (or step-0) means ± sd over replicates."""
     rows, gate = [], results["study"]["gate"]
-    for arm in dict.fromkeys(_arm(r) for r in results["runs"] if r["topology"] == topology):
+    for arm in dict.fromkeys(arm_name(r) for r in results["runs"] if r["topology"] == topology):
         runs = list(arm_values(results["runs"], topology, arm).values())
         r0 = runs[0]
         frozen = "" if not r0["freeze"] else (" (frozen)" if r0["unfreeze_at"] is None
@@ -214,8 +210,8 @@ def takeaway(results: Mapping[str, Any]) -> list[str]:
     lines, gate = [], results["study"]["gate"]
     for topology in dict.fromkeys(r["topology"] for r in results["runs"]):
         runs = [r for r in results["runs"] if r["topology"] == topology]
-        arms = list(dict.fromkeys(_arm(r) for r in runs))
-        mean = {key: {a: float(np.mean([r["evals"][-1][key] for r in runs if _arm(r) == a])) for a in arms}
+        arms = list(dict.fromkeys(arm_name(r) for r in runs))
+        mean = {key: {a: float(np.mean([r["evals"][-1][key] for r in runs if arm_name(r) == a])) for a in arms}
                 for key in ("recon_success_a", "success_ab")}
         n = len({(r["towards"], r["seed"]) for r in runs})
         steps = runs[0]["steps"]
@@ -247,13 +243,13 @@ def figures(results: Mapping[str, Any], topology: str) -> dict[str, Any]:
     from scipy.stats import t as student_t
 
     runs = [r for r in results["runs"] if r["topology"] == topology]
-    arms = list(dict.fromkeys(_arm(r) for r in runs))
+    arms = list(dict.fromkeys(arm_name(r) for r in runs))
     colour = {a: qualitative.T10[i % len(qualitative.T10)] for i, a in enumerate(arms)}
     figs: dict[str, Any] = {}
     for key in ("recon_success_a", "success_ab", LEAK, "recon_ssim_b"):
         fig = go.Figure()
         for arm in arms:
-            group = [r for r in runs if _arm(r) == arm]
+            group = [r for r in runs if arm_name(r) == arm]
             steps = [e["step"] for e in group[0]["evals"]]
             y = np.array([[math.nan if e.get(key) is None else float(e[key]) for e in r["evals"]][:len(steps)]
                           for r in group])
@@ -293,7 +289,7 @@ def _grid_html(results: Mapping[str, Any], topology: str, out: Path | None) -> s
         if png.is_file():
             data = base64.b64encode(png.read_bytes()).decode("ascii")
             items.append(f'<figure><img alt="swap grid" src="data:image/png;base64,{data}"><figcaption>'
-                         f'{html.escape(_arm(r))}</figcaption></figure>')
+                         f'{html.escape(arm_name(r))}</figcaption></figure>')
     if not items:
         return ""
     return (f"<h3>Sample swaps at the end (replicate a2→{first[0]}, seed {first[1]})</h3><p>Rows: a2 frames · "
