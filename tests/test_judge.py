@@ -9,7 +9,7 @@ import torch
 from pytorch_msssim import ssim
 
 from phazelab.analysis import SwapJudge, judge_swap, masked_ssim, swap_baselines
-from phazelab.analysis.judge import SUMMARY_KEYS, judge_for
+from phazelab.analysis.judge import SUMMARY_KEYS, judge_for, success_among
 from phazelab.analysis.metrics import HELD_OUT_SEED, gaussian_blur
 from phazelab.data.world import FaceWorld
 
@@ -144,6 +144,24 @@ def test_pose_of_judged_or_target(world, frames, a2):
         assert r["id_top1"] == 0.0 and (r["frames"]["identity"] == a2).all() and r["success"] == 0.0
     np.testing.assert_allclose(r_judged["frames"]["d_yaw"], 10.0, atol=0.6)  # against a2's own renders
     assert np.abs(r_target["frames"]["d_yaw"] - 10.0).max() > 1.0  # against B's: another face
+
+
+def test_success_among_a_set_of_identities(world, frames, a2):
+    """Success for a set of accepted identities (the forum study's "side A renders a face": a2 or a1):
+    exact renders of either count, a third face does not, nor does a right face at the wrong pose."""
+    small = frames.factors.index(slice(0, 6))
+    judge = SwapJudge(world, small, a2, SIZE, candidates=[A1, B])
+    turned = small.index(slice(4, 6)).with_values(yaw=small.pose[4:6, 0] + 12)
+    outputs = torch.cat([world.render(a2, small.index(slice(0, 2)), SIZE),
+                         world.render(A1, small.index(slice(2, 4)), SIZE),
+                         world.render(a2, turned, SIZE)])  # frames 4–5: a2, but 12° off in yaw
+    r = judge(outputs)
+    assert r["success"] == pytest.approx(2 / 6)  # only a2 at the right pose is the target's success
+    assert success_among(r, (a2, A1)) == pytest.approx(4 / 6)
+    assert success_among(r, (a2,)) == pytest.approx(r["success"])
+    assert success_among(r, (B,)) == 0.0
+    others = judge(world.render(B, small, SIZE))
+    assert success_among(others, (a2, A1)) == 0.0 and success_among(others, (B,)) >= 5 / 6
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])

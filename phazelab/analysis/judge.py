@@ -355,7 +355,7 @@ class SwapJudge:
             ssim = masked_ssim(out.reshape(-1, 3, self.size, self.size), self.truth, self.mask)
         ssim_np = ssim.double().cpu().numpy()
         pose_err = np.maximum(np.abs(d_yaw), np.abs(d_pitch))
-        success = is_target & (np.abs(d_yaw) < POSE_TOLERANCE_DEG) & (np.abs(d_pitch) < POSE_TOLERANCE_DEG)
+        success = is_target & pose_within_tolerance(d_yaw, d_pitch)
         blur = np.array([self._read_blur(s, r) for s, r in zip(ssim_np, self._blur_ref, strict=True)])
         frames = {
             "identity": judged, "is_target": is_target, "target_rank": rank.cpu().numpy(),
@@ -487,6 +487,19 @@ def judge_swap(world: FaceWorld, outputs: torch.Tensor, labels: Labels | Factors
                          f"got {list(outputs.shape)}")
     judge = judge_for(world, labels, identity, int(outputs.shape[-1]), candidates, outputs.device, pose_of)
     return judge(outputs)
+
+
+def pose_within_tolerance(d_yaw: np.ndarray, d_pitch: np.ndarray) -> np.ndarray:
+    """Per frame, whether both pose errors (degrees) are under POSE_TOLERANCE_DEG: the pose half of success."""
+    return (np.abs(d_yaw) < POSE_TOLERANCE_DEG) & (np.abs(d_pitch) < POSE_TOLERANCE_DEG)
+
+
+def success_among(result: dict[str, Any], identities: Sequence[int]) -> float:
+    """The judge's success rule with a set of accepted identities: the share of frames (0–1) named as any of
+    `identities` with the pose within tolerance. `result` is a `SwapJudge.__call__` result (with "frames")."""
+    frames = result["frames"]
+    ok = np.isin(frames["identity"], np.asarray(identities)) & pose_within_tolerance(frames["d_yaw"], frames["d_pitch"])
+    return float(ok.mean())
 
 
 def summary(result: dict[str, Any]) -> dict[str, Any]:

@@ -138,6 +138,7 @@ def evaluate(model: PhazeA, rep: Replicate, step: int) -> dict[str, Any]:
     entries also carry their CI, noise floor and rank p)."""
     import pytorch_msssim
 
+    from ..analysis.judge import success_among
     from ..analysis.leakage import placebo_leakage_of_outputs
 
     ab, ba = _outputs(model, rep.x_a2, "b"), _outputs(model, rep.x_b1, "a")
@@ -151,7 +152,7 @@ def evaluate(model: PhazeA, rep: Replicate, step: int) -> dict[str, Any]:
         "id_top1_ab": float(j_ab["id_top1"]), "id_top1_ba": float(j_ba["id_top1"]),
         "pose_err_ab": float(j_ab["pose_err_deg"]), "pose_err_ba": float(j_ba["pose_err_deg"]),
         "recon_success_a": float(j_ra["success"]), "recon_success_b": float(j_rb["success"]),
-        "recon_face_a": _face_share(j_ra, (rep.a2, rep.a1)),
+        "recon_face_a": success_among(j_ra, (rep.a2, rep.a1)),
         "recon_ssim_b": float(pytorch_msssim.ssim(rb * mask_b, truth_b * mask_b, data_range=1.0)),
         "named_a1_ba": float((named == rep.a1).mean()),
         "named_placebo_ba": float(np.mean([(named == p).mean() for p in rep.placebos])),
@@ -172,16 +173,6 @@ def evaluate(model: PhazeA, rep: Replicate, step: int) -> dict[str, Any]:
         row[f"{key}_floor"] = res["noise_floor"]
         row[f"{key}_rank_p"] = res["rank_p"]
     return row
-
-
-def _face_share(result: dict[str, Any], identities: tuple[int, ...]) -> float:
-    """Share of frames the judge names as one of `identities` with the pose within its tolerance."""
-    from ..analysis.judge import POSE_TOLERANCE_DEG
-
-    f = result["frames"]
-    ok = np.isin(f["identity"], identities) & (np.abs(f["d_yaw"]) < POSE_TOLERANCE_DEG) \
-        & (np.abs(f["d_pitch"]) < POSE_TOLERANCE_DEG)
-    return float(ok.mean())
 
 
 def blend_leakage(rep: Replicate, alphas: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75)) -> dict[str, Any]:
