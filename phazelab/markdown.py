@@ -15,7 +15,7 @@ import pandas as pd
 
 from .weights import atomic_write_text
 
-__all__ = ["cell", "table", "replace_marked"]
+__all__ = ["cell", "table", "to_html", "replace_marked"]
 
 
 def cell(value: Any, digits: int = 3) -> str:
@@ -32,6 +32,14 @@ def table(df: pd.DataFrame, digits: int = 3) -> str:
     lines = ["| " + " | ".join(cell(c) for c in df.columns) + " |", "|" + "---|" * len(df.columns)]
     lines += ["| " + " | ".join(cell(v, digits) for v in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join(lines)
+
+
+def to_html(text: str) -> str:
+    """Markdown (paragraphs, lists, **bold**, *italic*, `code`) as HTML for a widget or report.html, by
+    mistune (CommonMark) with any raw HTML in `text` escaped, so a generated sentence can never inject markup."""
+    import mistune
+
+    return str(mistune.create_markdown(escape=True)(text))
 
 
 def replace_marked(path: str | Path, name: str, body: str) -> bool:

@@ -31,3 +31,12 @@ def test_replace_marked_refuses_a_broken_section_and_leaves_the_file(tmp_path):
     assert doc.read_text() == "<!-- study:begin -->\nold\n"
     with pytest.raises(ValueError, match="marker name"):
         replace_marked(doc, "Bad Name", "x")
+
+
+def test_to_html_renders_lists_and_emphasis_and_escapes_markup():
+    from phazelab.markdown import to_html
+
+    out = to_html("**Q3** is *inconclusive*: 0.63 < 0.8 `x`\n\n- one\n  - nested <script>\n- two")
+    assert "<strong>Q3</strong>" in out and "<em>inconclusive</em>" in out and "<code>x</code>" in out
+    assert "0.63 &lt; 0.8" in out and "&lt;script&gt;" in out and "<script>" not in out
+    assert out.count("<ul>") == 2 and "<li>two</li>" in out
