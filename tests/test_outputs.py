@@ -74,3 +74,13 @@ def test_trainer_refuses_a_checkpoint_dir_inside_a_face_folder(faces):
     check_output_folder(faces.parent / "elsewhere", [src, "synthetic:0"])  # a sibling folder is fine
     with pytest.raises(OutputFolderError, match="contains the face folder"):
         check_output_folder(faces.parent, [str(faces)])
+
+
+def test_quiet_hides_the_face_folder_loading_bar(faces, tmp_path, capsys):
+    """--quiet means no progress bars at all: not training's, not the face folder's loading bar."""
+    common = ["--b", "synthetic:1", "--config", _micro(tmp_path), "--steps", "1", "--batch", "1", "--device", "cpu"]
+    assert _cli("train", "--a", str(faces), *common, "--out", str(tmp_path / "loud")) == 0
+    assert "loading faces" in capsys.readouterr().err
+    assert _cli("train", "--a", str(faces), *common, "--out", str(tmp_path / "quiet"), "--quiet") == 0
+    err = capsys.readouterr().err
+    assert "loading" not in err and "step/s" not in err and "it/s" not in err

@@ -70,7 +70,7 @@ def register(subparsers: Any) -> None:
                    help="write TensorBoard logs to OUT/logs/session_N (losses, lr, images/s, previews, events)")
     t.add_argument("--seed", type=int, help="seeds the initial weights, data and noise (default 0): same "
                                             "command, same seed, same weights on CPU")
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--quiet", action="store_true", help="no progress bars (training, loading a face folder)")
     t.set_defaults(func=train_main)
 
 
@@ -125,9 +125,11 @@ def _build_trainer(args: argparse.Namespace):
     from ..data.outputs import check_output_folder
     from ..model import PhazeA
     from .checkpoint import find_snapshot, list_snapshots
+    from .distributed import is_main
     from .resume import CLI_META_KEY, TRAIN_DEFAULTS, cli_record, resume_conflicts
     from .trainer import Trainer
 
+    quiet = args.quiet or not is_main()  # --quiet, and every torchrun rank but the first: no progress bars
     out = Path(args.out)
     root = out / "checkpoints"
     for value, flag in ((args.steps, "--steps"), (1 if args.batch is None else args.batch, "--batch"),
@@ -152,7 +154,8 @@ def _build_trainer(args: argparse.Namespace):
         if not spec_a or not spec_b:
             raise CliError("--resume: the checkpoint does not name its sources; pass --a and --b")
         check_output_folder(out, (spec_a, spec_b), "--out")
-        trainer = Trainer.from_checkpoint(root, make_source(spec_a), make_source(spec_b), device=args.device,
+        trainer = Trainer.from_checkpoint(root, make_source(spec_a, progress=not quiet),
+                                          make_source(spec_b, progress=not quiet), device=args.device,
                                           **common)
         if trainer.step >= args.steps:
             print(f"{out}: already at step {trainer.step} ≥ --steps {args.steps}; nothing to train")
@@ -171,7 +174,7 @@ def _build_trainer(args: argparse.Namespace):
             if getattr(args, key) is None:
                 setattr(args, key, value)
         cfg = _config(args)
-        src_a, src_b = make_source(args.a), make_source(args.b)
+        src_a, src_b = make_source(args.a, progress=not quiet), make_source(args.b, progress=not quiet)
         model = PhazeA(cfg, seed=args.seed)  # same command, same seed: same initial weights
         if args.load_from:
             blocks = args.load or list(cfg.load_layers)
@@ -196,9 +199,6 @@ def _build_trainer(args: argparse.Namespace):
             for w in caught:
                 print(f"note: {w.message}", file=sys.stderr)
             print(f"frozen: {', '.join(frozen) or '-'}")
-    from .distributed import is_main
-
-    quiet = args.quiet or not is_main()
     bar = None if quiet else tqdm(total=args.steps, initial=trainer.step, unit="step", dynamic_ncols=True)
     if bar is not None:
         def progress(record: dict[str, Any]) -> None:
