@@ -23,21 +23,27 @@ def _int_list(text: str) -> list[int]:
 
 def register(subparsers: Any) -> None:
     """Add the `bench` subcommand to an argparse subparsers object."""
+    from .experiments.swap import RECIPES
+
     b = subparsers.add_parser(
         "bench", help="measure training speed, FLOPs and MFU",
         description="Time whole training steps (interleaved with a reference matmul on CPU), count FLOPs "
                     "per step (forward + backward) and report best and median images/s and MFU.")
     _add_model_args(b)
-    b.add_argument("--size", type=int, default=64, help="output size in px (sets output_size)")
-    b.add_argument("--batch", type=int, default=16, help="faces per side per step")
-    b.add_argument("--steps", type=int, default=3, help="steps per timed repeat")
-    b.add_argument("--repeats", type=int, default=3, help="timed repeats (interleaved with the matmul)")
-    b.add_argument("--warmup", type=int, default=1, help="untimed steps first")
-    b.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp16", "fp32"))
+    b.add_argument("--size", type=int, default=64, help="output size in px (sets output_size) (default: %(default)s)")
+    b.add_argument("--batch", type=int, default=16, help="faces per side per step (default: %(default)s)")
+    b.add_argument("--steps", type=int, default=3, help="steps per timed repeat (default: %(default)s)")
+    b.add_argument("--repeats", type=int, default=3,
+                   help="timed repeats, interleaved with the matmul (default: %(default)s)")
+    b.add_argument("--warmup", type=int, default=1, help="untimed steps first (default: %(default)s)")
+    b.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp16", "fp32"),
+                   help="auto: bf16 on a CUDA GPU that has it (else fp16); on a CPU bf16 only where a timed probe "
+                        "shows it faster than fp32 (train/precision.py) (default: %(default)s)")
     b.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    b.add_argument("--compile", action="store_true")
+    b.add_argument("--compile", action="store_true", help="torch.compile the model")
     b.add_argument("--cuda-graph", action="store_true", help="the training step as CUDA graphs")
-    b.add_argument("--no-channels-last", action="store_true")
+    b.add_argument("--no-channels-last", action="store_true",
+                   help="keep tensors in the default NCHW layout instead of channels-last")
     b.add_argument("--matmul-size", type=int, metavar="N",
                    help="reference matmul N×N (default 2048 on CPU, 8192 on GPU)")
     b.add_argument("--json", action="store_true", help="print one JSON object")
@@ -45,7 +51,8 @@ def register(subparsers: Any) -> None:
     b.add_argument("--time-to-swap", action="store_true",
                    help="train A+B with the lab's swap recipe until the swap judge's A→B success on held-out "
                         "frames reaches 0.8, per topology (default and split_decoders)")
-    b.add_argument("--recipe", default="cpu", help="swap recipe (phazelab.experiments.swap.RECIPES; --time-to-swap)")
+    b.add_argument("--recipe", default="cpu", choices=tuple(RECIPES),
+                   help="swap recipe of phazelab.experiments.swap.RECIPES, for --time-to-swap (default: %(default)s)")
     b.add_argument("--max-steps", type=int, help="step budget (default: the recipe's; --time-to-swap)")
     b.add_argument("--eval-every", type=int, help="judge interval in steps (default: the recipe's; --time-to-swap)")
     b.add_argument("--max-seconds", type=float, help="give up after this much training time (--time-to-swap)")

@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_faceswap(sub)
 
     p = sub.add_parser("lab", help="open JupyterLab on the notebooks (127.0.0.1, with a token)")
-    p.add_argument("--port", type=int, default=8888)
+    p.add_argument("--port", type=int, default=8888, help="JupyterLab's port on 127.0.0.1 (default: %(default)s)")
     p.set_defaults(func=lab_main)
     return parser
 

@@ -41,3 +41,25 @@ def test_bad_device_and_incompatible_bench_flags_are_clear_errors(capsys, tmp_pa
     assert "'gpu' is not a torch device" in capsys.readouterr().err
     assert main(["bench", "--time-to-swap", "--concurrent", "2"]) == 2
     assert "--concurrent" in capsys.readouterr().err
+
+
+def test_every_option_with_a_default_says_it_in_its_help():
+    """`--help` is where a user reads what runs when they pass nothing: every option (in every subcommand)
+    that has a default names it (argparse's %(default)s or the help's own "default: …")."""
+    import argparse
+
+    from phazelab.cli import build_parser
+
+    missing = []
+
+    def walk(parser: argparse.ArgumentParser, name: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub, subparser in action.choices.items():
+                    walk(subparser, f"{name} {sub}")
+            elif (action.option_strings and action.default not in (None, False, [], argparse.SUPPRESS)
+                  and "default" not in (action.help or "")):
+                missing.append(f"{name} {action.option_strings[-1]} (default {action.default!r})")
+
+    walk(build_parser(), "phazelab")
+    assert not missing, "options whose help does not state their default: " + ", ".join(missing)

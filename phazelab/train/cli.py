@@ -40,12 +40,15 @@ def register(subparsers: Any) -> None:
     t.add_argument("--batch", type=int, help="faces per side per step (default: faceswap's 16)")
     t.add_argument("--lr", type=float, help="Adam learning rate (default: faceswap's 5e-5)")
     t.add_argument("--lr-schedule", default="constant", choices=("constant", "cosine"),
-                   help="after the warm-up: constant (faceswap) or cosine decay to 0.1 x lr at --steps")
-    t.add_argument("--lr-warmup", type=int, default=0, metavar="N", help="linear learning-rate warm-up steps")
+                   help="after the warm-up: constant (faceswap) or cosine decay to 0.1 x lr at --steps "
+                        "(default: %(default)s)")
+    t.add_argument("--lr-warmup", type=int, default=0, metavar="N",
+                   help="linear learning-rate warm-up steps (default: %(default)s)")
     t.add_argument("--gradient-clipping", default="none",
                    choices=("none", "global_norm", "norm", "value", "autoclip"),
-                   help="faceswap's gradient_clipping option")
-    t.add_argument("--clipping-value", type=float, default=1.0, help="faceswap's clipping_value (0-10)")
+                   help="faceswap's gradient_clipping option (default: %(default)s)")
+    t.add_argument("--clipping-value", type=float, default=1.0,
+                   help="faceswap's clipping_value (0-10) (default: %(default)s)")
     t.add_argument("--penalized-mask-loss", action="store_true",
                    help="faceswap's penalized_mask_loss: weight the loss by the face mask (synthetic sources)")
     t.add_argument("--load-from", metavar="DIR", help="a saved phazelab model to load blocks from")
@@ -62,9 +65,10 @@ def register(subparsers: Any) -> None:
     t.add_argument("--cuda-graph", action="store_true",
                    help="capture the training step as CUDA graphs (re-captured when the trainable set changes)")
     t.add_argument("--checkpoint-every", type=int, default=250, metavar="N",
-                   help="write a checkpoint every N steps (faceswap's save interval: 250); also on stop")
+                   help="write a checkpoint every N steps (default: %(default)s, faceswap's save interval); also on "
+                        "stop")
     t.add_argument("--metrics-every", type=int, default=1, metavar="N",
-                   help="read losses from the device every N steps")
+                   help="read losses from the device every N steps (default: %(default)s)")
     t.add_argument("--preview-every", type=int, metavar="N", help="write OUT/preview.png every N steps")
     t.add_argument("--tensorboard", action="store_true",
                    help="write TensorBoard logs to OUT/logs/session_N (losses, lr, images/s, previews, events)")
