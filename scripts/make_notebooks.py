@@ -57,12 +57,11 @@ This notebook shows the blocks; nothing is trained here.
 config builds (shapes are channels-first, without the batch axis).
 """),
     code("""
-import pandas as pd
 from phazelab import PhazeAConfig
-from phazelab.model import summary_table
+from phazelab.model import summary_frame, summary_table
 
 table = summary_table(PhazeAConfig())
-pd.DataFrame(table["blocks"]).T.assign(params=lambda t: t.params.map("{:,}".format))"""),
+summary_frame(table["blocks"])"""),
     code("""print(f"total parameters: {table['total_params']:,}")"""),
     md("""
 ## Which blocks belong to one side?
@@ -71,10 +70,17 @@ A block on side A's path but not on side B's is *private* to side A. The list co
 itself (`model.side_blocks`).
 """),
     code("""
+import pandas as pd
 from phazelab.model import block_sides, meta_model
-topologies = {"faceswap default": PhazeAConfig(), "split_decoders": PhazeAConfig(split_fc=False, split_decoders=True),
-              "split_gblock": PhazeAConfig(split_gblock=True), "shared_fc=full": PhazeAConfig(shared_fc="full")}
-pd.DataFrame({name: block_sides(meta_model(cfg)) for name, cfg in topologies.items()}).fillna("-")"""),
+
+topologies = {
+    "faceswap default": PhazeAConfig(),
+    "split_decoders": PhazeAConfig(split_fc=False, split_decoders=True),
+    "split_gblock": PhazeAConfig(split_gblock=True),
+    "shared_fc=full": PhazeAConfig(shared_fc="full"),
+}
+sides = {name: block_sides(meta_model(cfg)) for name, cfg in topologies.items()}
+pd.DataFrame(sides).fillna("-")"""),
     md("""
 ## Try the options
 
@@ -92,8 +98,10 @@ small presets `lab-slim`, `lab-tiny` and `lab-small`: the same topology options 
 value inside faceswap's ranges; `phazelab summary --help-options` explains each option).
 """),
     code("""
-pd.DataFrame({name: {"total params": f"{summary_table(PhazeAConfig.preset(name))['total_params']:,}"}
-              for name in ["lab-slim", "lab-tiny", "lab-small"]}).T"""),
+presets = ["lab-slim", "lab-tiny", "lab-small"]
+totals = {name: summary_table(PhazeAConfig.preset(name))["total_params"]
+          for name in presets}
+pd.DataFrame({"total params": {name: f"{n:,}" for name, n in totals.items()}})"""),
 ]
 
 NOTEBOOKS["02_train_a_pair.ipynb"] = [
@@ -118,12 +126,13 @@ synthetic pairs only; for real faces look at the Trainer's preview.
     code("""
 from phazelab.analysis import image_grid_figure
 
-# the world and the A/B pair the shipped model was trained on (its meta.json): the hard world, whose
-# identities share skin, hair and glasses and differ only in facial geometry — a matched pair, as
-# faceswap's own advice for choosing A and B goes
+# the world and the A/B pair the shipped model was trained on (its meta.json): the hard
+# world, whose identities share skin, hair and glasses and differ only in facial geometry
+# (a matched pair, as faceswap's own advice for choosing A and B goes)
 world, IDENTITY_A, IDENTITY_B = lab.stage1_world(S.topology)
 faces, labels = world.sample([IDENTITY_A, IDENTITY_B], n=8, seed=1, size=64)
-image_grid_figure(faces, nrow=8, title=f"identity {IDENTITY_A} (top) and {IDENTITY_B} (bottom)")"""),
+title = f"identity {IDENTITY_A} (top) and {IDENTITY_B} (bottom)"
+image_grid_figure(faces, nrow=8, title=title)"""),
     md("""
 ## The trained model
 
@@ -160,11 +169,14 @@ steps below are what this machine can afford in a few minutes; the shipped model
 from phazelab import Trainer
 
 my_model = lab.build(S.preset, topology=S.topology)
-trainer = Trainer(my_model, world.source(IDENTITY_A, n=S.bank_size), world.source(IDENTITY_B, n=S.bank_size),
-                  batch_size=S.batch,
-                  device=S.device, preview_every=S.preview_every, **lab.recipe_options(S.steps))
-print(f"{sum(p.numel() for p in my_model.parameters()):,} parameters on {trainer.device}, precision "
-      f"{trainer.precision}; {S.steps} steps of batch {S.batch} (~{lab.estimate_minutes(S.steps)} min here)")"""),
+source_a = world.source(IDENTITY_A, n=S.bank_size)
+source_b = world.source(IDENTITY_B, n=S.bank_size)
+trainer = Trainer(my_model, source_a, source_b,
+                  batch_size=S.batch, device=S.device, preview_every=S.preview_every,
+                  **lab.recipe_options(S.steps))
+n_params = sum(p.numel() for p in my_model.parameters())
+print(f"{n_params:,} parameters on {trainer.device}, precision {trainer.precision}; "
+      f"{S.steps} steps of batch {S.batch} (~{lab.estimate_minutes(S.steps)} min here)")"""),
     md("""
 Press **Train**. The loss curves for side A and side B update live; the preview shows, row by row:
 A, A→A, A→B, B, B→B, B→A. Pause, stop and train more whenever you like.
@@ -217,16 +229,18 @@ from pathlib import Path
 from phazelab.analysis import image_grid_figure
 from phazelab.experiments import Study, run_study
 
-RUNS = [("scratch", "trainable"), ("encoder", "trainable"), ("encoder", "frozen"), ("encoder", "kickstart"),
-        ("all_but_a", "trainable")]
+RUNS = [("scratch", "trainable"), ("encoder", "trainable"), ("encoder", "frozen"),
+        ("encoder", "kickstart"), ("all_but_a", "trainable")]
 STUDY = lab.study_config(runs=RUNS, replicates=1)
 OUT = Path("runs/nb03")
 study = Study(STUDY, OUT, device=S.device)
 rep = study.replicate("split_decoders", STUDY.a2_towards[0])
 faces, _ = rep.world.sample([rep.a1, rep.a2, rep.b1], n=6, seed=1, size=64)
-print(f"{len(RUNS)} arms × {STUDY.stage2_steps} steps, judged every {STUDY.eval_every} steps on {STUDY.eval_n} "
-      f"frames; kickstart unfreezes at step {STUDY.kickstart_steps}. About "
-      f"{lab.estimate_minutes(len(RUNS) * STUDY.stage2_steps, S.device)} min of training on this device.")
+minutes = lab.estimate_minutes(len(RUNS) * STUDY.stage2_steps, S.device)
+print(f"{len(RUNS)} arms × {STUDY.stage2_steps} steps, "
+      f"judged every {STUDY.eval_every} steps on {STUDY.eval_n} frames; "
+      f"kickstart unfreezes at step {STUDY.kickstart_steps}. "
+      f"About {minutes} min of training on this device.")
 image_grid_figure(faces, nrow=6, title="a1 (top), a2 (middle), b1 (bottom)")"""),
     md("""
 ## Run the arms
@@ -263,7 +277,8 @@ Relative weight drift of each block from stage 1 (0 = unchanged) for each arm. A
 """),
     code("""
 import pandas as pd
-pd.DataFrame({f"{r['strategy']}@{r['mode']}": r["drift"] for r in results["runs"]}).T.round(3)"""),
+drift = {f"{r['strategy']}@{r['mode']}": r["drift"] for r in results["runs"]}
+pd.DataFrame(drift).T.round(3)"""),
     md("""
 ## Your turn
 
@@ -278,9 +293,11 @@ from phazelab.widgets import BlockPanel, TrainPanel
 
 stage1 = study.stage1("split_decoders")
 model = lab.build(stage1["config"])
-trainer = Trainer(model, FaceBank(rep.world, rep.a2, 256), FaceBank(rep.world, rep.b1, 256), batch_size=8,
-                  lr=1e-3, lr_warmup=30, device=S.device, preview_every=S.preview_every)
-blocks = BlockPanel(model, sources={"stage 1 (a1+b1, shipped)": stage1["path"]}, trainer=trainer)
+trainer = Trainer(model, FaceBank(rep.world, rep.a2, 256), FaceBank(rep.world, rep.b1, 256),
+                  batch_size=8, lr=1e-3, lr_warmup=30, device=S.device,
+                  preview_every=S.preview_every)
+blocks = BlockPanel(model, sources={"stage 1 (a1+b1, shipped)": stage1["path"]},
+                    trainer=trainer)
 blocks"""),
     code("""
 blocks.set_strategy("all_but_a")
@@ -318,8 +335,9 @@ your own.
 """),
     code(SETUP),
     code("""
-# the world and the A/B pair the shipped models were trained in (their meta.json): the hard world, whose
-# identities differ only in facial geometry, so no block can name an identity by its colour
+# the world and the A/B pair the shipped models were trained in (their meta.json): the
+# hard world, whose identities differ only in facial geometry, so no block can name an
+# identity by its colour
 world, IDENTITY_A, IDENTITY_B = lab.stage1_world("split_decoders")
 PROBE_IDS = list(range(world.n_identities))"""),
     md("## The trained models of both topologies (the same pair)"),
@@ -340,13 +358,14 @@ blocks of untrained models of the same config. A block that does not beat them s
     code("""
 import pandas as pd
 from phazelab.analysis import block_table
-tables = {name: block_table(m, world, PROBE_IDS, n=S.n_per_identity, pool=S.latent_pool, baselines=True)
+tables = {name: block_table(m, world, PROBE_IDS, n=S.n_per_identity, pool=S.latent_pool,
+                            baselines=True)
           for name, m in models.items()}
 pd.concat(tables, names=["topology"])"""),
     code("""
 from phazelab.analysis import metric_bars
-metric_bars(pd.concat(tables, names=["topology"]).reset_index(level=0).rename(columns={"topology": "model"}),
-            "probe_acc")"""),
+by_model = pd.concat(tables, names=["model"]).reset_index(level=0)
+metric_bars(by_model, "probe_acc")"""),
     md("""
 ## The swap, judged
 
@@ -383,9 +402,11 @@ high among them without any leak. The untrained model is the null.
 """),
     code("""
 from phazelab.experiments.identity import leakage_table
-pd.concat({name: leakage_table(m, world, IDENTITY_A, IDENTITY_B, faces=1 if lab.quick() else 3,
-                               frames=8 if lab.quick() else 48)
-           for name, m in models.items()}, names=["topology"])"""),
+n_faces, n_frames = (1, 8) if lab.quick() else (3, 48)
+leaks = {name: leakage_table(m, world, IDENTITY_A, IDENTITY_B,
+                             faces=n_faces, frames=n_frames)
+         for name, m in models.items()}
+pd.concat(leaks, names=["topology"])"""),
     md("""
 ## Explore the latents
 
@@ -393,7 +414,8 @@ Pick a block, a projection and what to colour by. Hover a point to see its face.
 """),
     code("""
 from phazelab.widgets import LatentExplorer
-LatentExplorer(models["split_decoders"], world, identities=PROBE_IDS, n_per_identity=S.n_per_identity)"""),
+LatentExplorer(models["split_decoders"], world, identities=PROBE_IDS,
+               n_per_identity=S.n_per_identity)"""),
 ]
 
 
@@ -430,7 +452,8 @@ except FileNotFoundError as missing:  # a checkout without the recorded run
     recorded = None
     print(missing)
 if recorded:
-    print(recorded.get("command"), "·", recorded["machine"]["name"], "·", recorded["finished"])
+    print(recorded.get("command"))
+    print(recorded["machine"]["name"], "·", recorded["finished"])
     display(Markdown(answers_markdown(recorded)))"""),
     md("""
 ## The arms, read from the model
@@ -447,10 +470,11 @@ from phazelab.model import meta_model
 from phazelab.strategies import STRATEGIES, STRATEGY_HELP
 from phazelab.experiments.forum import strategy_plan
 
-models = {t: meta_model(PhazeAConfig.preset("lab-slim").with_topology(t)) for t in ("default", "split_decoders")}
-pd.DataFrame({s: {"what": STRATEGY_HELP[s],
-                  **{t: ", ".join(strategy_plan(m, s)["load"]) or "-" for t, m in models.items()}}
-              for s in STRATEGIES}).T"""),
+models = {t: meta_model(PhazeAConfig.preset("lab-slim").with_topology(t))
+          for t in ("default", "split_decoders")}
+loads = {s: {t: ", ".join(strategy_plan(m, s)["load"]) or "-" for t, m in models.items()}
+         for s in STRATEGIES}
+pd.DataFrame({s: {"what": STRATEGY_HELP[s], **loads[s]} for s in STRATEGIES}).T"""),
     md("""
 ## Run it yourself
 
@@ -461,8 +485,10 @@ shows the three answers first, then the evidence.
 """),
     code("""
 from phazelab.widgets import StudyPanel
-panel = StudyPanel(lambda runs, topologies: lab.study_config(runs=runs, topologies=topologies),
-                   out="runs/nb05", device=S.device)
+def make_study(runs, topologies):
+    return lab.study_config(runs=runs, topologies=topologies)
+
+panel = StudyPanel(make_study, out="runs/nb05", device=S.device)
 panel"""),
     code("""_ = lab.autorun(panel)  # headless runs only; in JupyterLab press Run study above"""),
     md("""
@@ -490,7 +516,8 @@ Generated from your run's numbers (beside scratch and the gate), or a reminder t
     code("""
 for line in (takeaway(panel.results) if panel.results else ["press Run study above first"]):
     print("-", line)
-print("The whole report (curves, tables, swap grids) is one HTML file:", panel.out / "report.html")"""),
+print("The whole report (curves, tables, swap grids) is one HTML file:",
+      panel.out / "report.html")"""),
 ]
 
 NOTEBOOKS["06_open_your_faceswap_model.ipynb"] = [
@@ -515,7 +542,8 @@ faceswap's order).
 from pathlib import Path
 from phazelab.faceswap import example_model, import_faceswap
 
-MODEL_DIR = None  # your faceswap model folder, e.g. Path("~/faceswap/models/my_phaze_a").expanduser()
+# your faceswap model folder, e.g. Path("~/faceswap/models/my_phaze_a").expanduser()
+MODEL_DIR = None
 source = Path(MODEL_DIR) if MODEL_DIR else example_model()
 model = import_faceswap(source)
 {k: v for k, v in model.faceswap_origin.items() if k != "ignored_options"}"""),
@@ -527,9 +555,9 @@ file; faceswap's training options there (loss, learning rate, ...) do not change
 listed in `faceswap_origin["ignored_options"]`.
 """),
     code("""
-import pandas as pd
 from phazelab import block_summary
-pd.DataFrame(block_summary(model)).T.assign(params=lambda t: t.params.map("{:,}".format))"""),
+from phazelab.model import summary_frame
+summary_frame(block_summary(model))"""),
     md("""
 ## Does it compute what faceswap computes?
 
@@ -539,7 +567,10 @@ difference from phazelab's outputs is printed (a model of your own has no such f
     code("""
 from phazelab.faceswap.reference import compare_reference
 reference = source / "reference.npz"
-compare_reference(model, reference) if reference.is_file() else 'no reference.npz in this folder'"""),
+if reference.is_file():
+    display(compare_reference(model, reference))
+else:
+    print("no reference.npz in this folder")"""),
     md("""
 ## Keep it as a phazelab model
 

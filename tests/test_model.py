@@ -74,6 +74,17 @@ def test_default_128_matches_reference_table():
     assert s["encoder"]["input_shape"] == [3, 64, 64]
 
 
+def test_summary_frame_is_the_table_to_read():
+    from phazelab.model import summary_frame
+
+    frame = summary_frame(summary())
+    assert list(frame.index) == list(REFERENCE_128) and list(frame.columns) == ["params", "trainable", "input",
+                                                                                 "output"]
+    assert frame.loc["g_block_both", "params"] == "23,864,832" == frame.loc["g_block_both", "trainable"]
+    assert frame.loc["g_block_both", "input"] == "1024×8×8 + 512"
+    assert frame.loc["encoder", "input"] == "3×64×64" and frame.loc["decoder_both", "output"] == "3×128×128"
+
+
 def test_default_64_matches_reference_table():
     s = summary(output_size=64)
     assert s["decoder_both"]["params"] == 28_027_027

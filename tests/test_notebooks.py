@@ -80,6 +80,17 @@ def test_notebooks_are_stored_without_outputs():
                 assert not cell.get("outputs") and not cell.get("execution_count"), path.name
 
 
+CODE_WIDTH = 92  # characters: what JupyterLab shows of a code line at 1400 px with the file browser open
+
+
+def test_code_lines_fit_the_notebook_width():
+    """A learner reads the code cells: no line runs past the editor's width into a horizontal scroll."""
+    long = [f"{path.name} cell {i}: {len(line)} chars: {line[:50]}…"
+            for path in NOTEBOOKS for i, cell in enumerate(nbformat.read(path, as_version=4).cells)
+            if cell.cell_type == "code" for line in cell.source.splitlines() if len(line) > CODE_WIDTH]
+    assert not long, "\n".join(long)
+
+
 def test_notebooks_match_their_generator():
     """notebooks/ is written by scripts/make_notebooks.py: editing one without the other is a mistake."""
     import importlib.util

@@ -72,3 +72,19 @@ def summary_table(cfg: PhazeAConfig) -> dict:
     {"config", "total_params", "blocks": {name: {params, trainable, input_shape, output_shape}}}."""
     blocks = block_summary(meta_model(cfg))
     return {"config": cfg.to_dict(), "total_params": sum(b["params"] for b in blocks.values()), "blocks": blocks}
+
+
+def _shape_text(shape: list) -> str:
+    if shape and isinstance(shape[0], list):
+        return " + ".join(_shape_text(s) for s in shape)
+    return "×".join(str(d) for d in shape) or "-"
+
+
+def summary_frame(blocks: dict[str, dict[str, Any]]) -> Any:
+    """`block_summary`'s table as a pandas DataFrame to read: one row per block (faceswap's block names),
+    parameter counts with thousands separators, shapes as C×H×W (several inputs joined by "+")."""
+    import pandas as pd
+
+    return pd.DataFrame([{"block": name, "params": f"{b['params']:,}", "trainable": f"{b['trainable']:,}",
+                          "input": _shape_text(b["input_shape"]), "output": _shape_text(b["output_shape"])}
+                         for name, b in blocks.items()]).set_index("block")
