@@ -219,3 +219,25 @@ def test_3d_scatter_names_its_axes_and_leaves_room_for_them():
     assert [fig.layout.scene[a].title.text for a in ("xaxis", "yaxis", "zaxis")] == \
         ["component 1", "component 2", "component 3"]
     assert fig.layout.margin.l >= 10 and fig.layout.scene.camera.eye.x > 1.25  # pulled back from plotly's 1.25
+
+
+def test_metric_bars_never_stacks_a_block_tables_null_rows():
+    """A block_table with baselines has the model's row, one row per untrained seed and the pixel rows
+    for each model: one bar per trace and block, the seeds averaged, the pixel baselines drawn once."""
+    rows = []
+    for model, acc in (("default", 0.6), ("split", 0.7)):
+        for kind, a in (("model", acc), ("untrained (seed 1000)", 0.2), ("untrained (seed 1001)", 0.3)):
+            rows += [{"model": model, "block": b, "kind": kind, "probe_acc": a, "probe_chance": 0.125}
+                     for b in ("encoder", "fc_a")]
+        rows += [{"model": model, "block": "pixels (raw)", "kind": "baseline", "probe_acc": 0.58,
+                  "probe_chance": 0.125}]
+    fig = metric_bars(pd.DataFrame(rows), "probe_acc")
+    bars = {t.name: dict(zip(t.x, t.y, strict=True)) for t in fig.data if t.type == "bar"}
+    assert set(bars) == {"default", "default · untrained, mean of 2 seeds", "split",
+                         "split · untrained, mean of 2 seeds", "baselines (pixels)"}
+    for t in fig.data:
+        if t.type == "bar":
+            assert len(set(t.x)) == len(t.x)  # one bar per block in each trace: nothing stacks
+    assert bars["default"] == {"encoder": 0.6, "fc_a": 0.6}
+    assert bars["split · untrained, mean of 2 seeds"]["encoder"] == pytest.approx(0.25)
+    assert bars["baselines (pixels)"] == {"pixels (raw)": 0.58}

@@ -222,6 +222,29 @@ def _chance_column(table: pd.DataFrame, metric: str) -> str | None:
     return None
 
 
+def _bar_groups(table: pd.DataFrame, metric: str, by: str) -> list[tuple[str, pd.DataFrame]]:
+    """(trace name, rows with one per block) for metric_bars. A block_table with baselines holds several
+    rows per block (the model, untrained seeds) and the pixel rows: one trace per `by` value and kind,
+    the untrained seeds averaged ("untrained, mean of k seeds"), the baselines (the same frames for every
+    model) once — never two values stacked on one bar."""
+    keys = [by] if by in table.columns else []
+    if "kind" not in table.columns:
+        groups = list(table.groupby(keys, sort=False)) if keys else [((metric,), table)]
+        return [(str(name[0]) if isinstance(name, tuple) else str(name), part) for name, part in groups]
+    kind = table["kind"].astype(str)
+    untrained = kind.str.startswith("untrained")
+    seeds = table.loc[untrained, "kind"].nunique()
+    t = table.assign(kind=np.where(untrained, f"untrained, mean of {seeds} seed{'s' * (seeds != 1)}", kind))
+    out = []
+    for (model_kind, part) in t[t["kind"] != "baseline"].groupby(keys + ["kind"], sort=False):
+        name = " · ".join(str(v) for v in model_kind) if keys else str(model_kind[0])
+        out.append((name.replace(" · model", ""), part.groupby("block", sort=False, as_index=False)[metric].mean()))
+    base = t[t["kind"] == "baseline"].drop_duplicates("block")
+    if len(base):
+        out.append(("baselines (pixels)", base))
+    return out
+
+
 def metric_bars(table: pd.DataFrame, metric: str, *, chance: str | float | None = "auto", by: str = "model",
                 title: str | None = None, as_widget: bool = False) -> go.Figure:
     """One bar per block for `metric` (a column of a `block_table`), chance level drawn beside it.
@@ -233,10 +256,8 @@ def metric_bars(table: pd.DataFrame, metric: str, *, chance: str | float | None 
         if col not in table.columns:
             raise ValueError(f"metric_bars: table has no column {col!r}; columns: {list(table.columns)}")
     chance_col = _chance_column(table, metric) if chance == "auto" else chance
-    groups = list(table.groupby(by, sort=False)) if by in table.columns else [(None, table)]
     fig = go.Figure()
-    for k, (name, part) in enumerate(groups):
-        label = str(name) if name is not None else metric
+    for k, (label, part) in enumerate(_bar_groups(table, metric, by)):
         fig.add_trace(go.Bar(x=part["block"], y=part[metric], name=label,
                              marker_color=_PALETTE[k % len(_PALETTE)],
                              hovertemplate=f"%{{x}}: %{{y:.3f}}<extra>{label}</extra>"))
