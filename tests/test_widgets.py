@@ -106,6 +106,11 @@ def test_preset_and_apply_load_exactly_those_blocks_and_freeze_the_toggled_ones(
     panel.apply()
     assert frozen_blocks(model) == ["encoder"]
     assert panel.status()["decoder_both"] == "unfrozen"
+    # unchecked blocks keep what an earlier Apply loaded, and their status says so (not a blank)
+    assert same(block_state(model, "fc_b"), block_state(source, "fc_b"))
+    assert panel.status()["fc_b"].startswith("still holds the weights loaded from a1+b1")
+    assert panel.status()["encoder"].startswith("still holds the weights loaded from a1+b1")
+    assert panel.status()["fc_a"] == ""
 
 
 def test_status_shows_skipped_and_error_and_loads_the_blocks_that_fit(tmp_path):

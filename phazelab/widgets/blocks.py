@@ -1,7 +1,8 @@
 """BlockPanel: load and freeze a Phaze-A model block by block, with the forum's transfer strategies.
 
 One row per block that exists in this topology (read from `model.blocks`): name, parameter count, a
-"load" checkbox with a source picker, a "freeze" toggle and a status after Apply. Loading and freezing
+"load" checkbox with a source picker, a "freeze" toggle and a status after Apply (a block loaded by an
+earlier Apply keeps those weights when unchecked, and its status says so). Loading and freezing
 go through the trainer when one is attached (applied between steps; Adam's moments of reloaded blocks
 are reset), else through `phazelab.weights`.
 """
@@ -46,6 +47,7 @@ class BlockRow:
     load_status: str = ""
     load_kind: str = ""
     freeze_status: str = ""
+    origin: str = ""  # the source whose weights the block holds since its last successful load ("" = its own)
 
     def show(self) -> None:
         parts = []
@@ -185,6 +187,9 @@ class BlockPanel(Panel):
         by_source: dict[str, list[str]] = {}
         for name, row in self.rows.items():
             row.load_status = row.load_kind = row.freeze_status = ""
+            if not row.load.value and row.origin:  # unchecking loads nothing: the old weights stay
+                row.load_status = f"still holds the weights loaded from {row.origin} (unchecking does not reset it)"
+                row.load_kind = "loaded"
             if row.load.value:
                 if row.source.value is None:
                     row.load_status, row.load_kind = "error: no source to load from (add one above)", "error"
@@ -246,6 +251,9 @@ class BlockPanel(Panel):
             report: LoadReport = fut.result()
             self.reports.append((src_name, report))
             outcome = {b: (f"loaded from {src_name}", "loaded") for b in report.loaded}
+            for b in report.loaded:
+                if b in self.rows:
+                    self.rows[b].origin = src_name
             outcome.update({b: (f"skipped: {why}", "skipped") for b, why in report.skipped.items()})
             outcome.update({b: (f"error: {why}", "error") for b, why in report.mismatched.items()})
         elif isinstance(exc, BlockError) and retry and len(blocks) > 1:
