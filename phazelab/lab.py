@@ -27,7 +27,8 @@ def quick() -> bool:
 
 @dataclass(frozen=True)
 class LabSettings:
-    """Sizes and budgets for the notebooks in the current mode."""
+    """Sizes and budgets for the notebooks in the current mode. The transfer studies of 03 and 05 take
+    theirs from `study_config` (printed by those notebooks), not from here."""
 
     mode: str
     preset: str
@@ -35,27 +36,33 @@ class LabSettings:
     topology: str  # phazelab.config.TOPOLOGIES name the notebooks train and load
     batch: int
     steps: int            # training steps for one pair (notebook 02)
-    stage1_steps: int     # the a1+b1 model every transfer run starts from (03, 05)
-    stage2_steps: int     # each transfer run (03)
-    kickstart_steps: int  # frozen-then-unfrozen point (03)
     n_per_identity: int   # frames per identity for latents and probes (04)
     preview_every: int
     bank_size: int = 2048  # frames per identity in the training face banks (phazelab.data.FaceBank)
     latent_pool: str = "auto"  # how big feature maps become probe inputs (phazelab.analysis.latents)
 
+    def _repr_html_(self) -> str:
+        """In a notebook: one row per setting, so nothing wraps mid-value."""
+        import html
+        from dataclasses import asdict
+
+        rows = "".join(f"<tr><td style='text-align:left'>{html.escape(k)}</td>"
+                       f"<td style='text-align:left'><code>{html.escape(str(v))}</code></td></tr>"
+                       for k, v in asdict(self).items())
+        caption = f"<caption style='text-align:left'>lab settings ({html.escape(self.mode)} mode)</caption>"
+        return f"<table>{caption}{rows}</table>"
+
 
 def settings() -> LabSettings:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if quick():
-        return LabSettings("quick", "lab-slim", device, "split_decoders", batch=4, steps=20, stage1_steps=20,
-                           stage2_steps=12, kickstart_steps=4, n_per_identity=12, preview_every=5, bank_size=64,
-                           latent_pool="gap")
+        return LabSettings("quick", "lab-slim", device, "split_decoders", batch=4, steps=20, n_per_identity=12,
+                           preview_every=5, bank_size=64, latent_pool="gap")
     if device == "cuda":
-        return LabSettings("full", "lab-small", device, "split_decoders", batch=16, steps=3000,
-                           stage1_steps=3000, stage2_steps=1500, kickstart_steps=300, n_per_identity=80,
+        return LabSettings("full", "lab-small", device, "split_decoders", batch=16, steps=3000, n_per_identity=80,
                            preview_every=100)
-    return LabSettings("full", "lab-slim", device, "split_decoders", batch=8, steps=1000, stage1_steps=600,
-                       stage2_steps=300, kickstart_steps=60, n_per_identity=60, preview_every=25)
+    return LabSettings("full", "lab-slim", device, "split_decoders", batch=8, steps=1000, n_per_identity=60,
+                       preview_every=25)
 
 
 def build(preset_or_config: str | PhazeAConfig, seed: int = 0, topology: str | None = None,

@@ -109,3 +109,15 @@ def test_stage1_world_is_the_shipped_models_own_world_and_pair(tmp_path, monkeyp
     (folder / "meta.json").write_text(json.dumps({"recipe": recipe}))
     with pytest.raises(ValueError, match="lacks \\['world_hard'\\]"):
         lab.stage1_world("split_decoders")
+
+
+def test_settings_show_only_what_the_notebooks_use():
+    """The transfer studies (03, 05) take their sizes from study_config, so the settings the notebooks
+    print carry none (a learner saw stage2_steps=300 beside a study that ran 200); one row per setting."""
+    from dataclasses import fields
+
+    s = lab.settings()
+    names = {f.name for f in fields(s)}
+    assert not names & {"stage1_steps", "stage2_steps", "kickstart_steps"}
+    page = s._repr_html_()
+    assert page.count("<tr>") == len(names) and all(f">{n}<" in page for n in names)
