@@ -7,6 +7,7 @@ CPU (CI runs them that way); the default gives meaningful results (minutes on CP
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -306,8 +307,54 @@ def swap_judge_table(models: dict[str, PhazeA], world: Any, identity_a: int, ide
                                   "verdict": "a swap" if v["success"] >= SUCCESS_GATE else "not trained enough"}
     if judge is not None:
         for name, v in swap_baselines(world, labels, identity_a, identity_b, size, judge=judge).items():
-            rows[f"baseline: {name}"] = {k: v[k] for k in ("success", "id_top1", "pose_err_deg", "masked_ssim")}
+            rows[f"baseline: {name}"] = {**{k: v[k] for k in ("success", "id_top1", "pose_err_deg", "masked_ssim")},
+                                         "verdict": "passes" if v["success"] >= SUCCESS_GATE else "fails"}
     return pd.DataFrame(rows).T
+
+
+def identity_takeaway(blocks: Mapping[str, Any], judged: Any, leaks: Mapping[str, Any]) -> list[str]:
+    """Notebook 04's closing lines, generated from its tables (each number beside its null): per
+    topology, the block whose identity probe scores highest against raw pixels and the untrained model's
+    same block (± the probe's spread over folds); the swap judge's success against B's mean face; and how
+    many a2 faces show a1 leakage beyond the placebo floor, for the model and the untrained null.
+
+    `blocks`: topology → `analysis.block_table(..., baselines=True)`; `judged`: `swap_judge_table`'s
+    frame; `leaks`: topology → `experiments.identity.leakage_table`."""
+    import numpy as np
+
+    lines = []
+    for name, table in blocks.items():
+        model = table[table["kind"] == "model"]
+        kinds = table["kind"].astype(str)
+        untrained = table[kinds.str.startswith("untrained")].groupby("block")["probe_acc"].mean()
+        pixels = table.loc[table["block"] == "pixels (raw)", "probe_acc"]
+        best = model.loc[model["probe_acc"].idxmax()]
+        null_u = float(untrained.get(best["block"], np.nan))
+        null_p = float(pixels.iloc[0]) if len(pixels) else np.nan
+        beats = best["probe_acc"] - 2 * float(best["probe_std"]) > max(null_u, null_p)
+        verdict = ("above both nulls by more than 2 sd." if beats else
+                   "not above both nulls by 2 sd: this table does not show that training put identity there.")
+        lines.append(f"{name}: identity is most linearly readable at {best['block']} (probe "
+                     f"{best['probe_acc']:.2f} ± {best['probe_std']:.2f}, chance {best['probe_chance']:.2f}) "
+                     f"against raw pixels {null_p:.2f} and the untrained model's {best['block']} {null_u:.2f} — "
+                     + verdict)
+    mean_face = (float(judged.loc["baseline: mean_face_b", "success"])
+                 if "baseline: mean_face_b" in judged.index else np.nan)
+    for label, row in judged.iterrows():
+        if str(label).startswith("model: "):
+            lines.append(f"{str(label)[7:]}: the swap judge's A→B success {float(row['success']):.2f} against "
+                         f"B's mean face {mean_face:.2f} — {row['verdict']}.")
+    for name, table in leaks.items():
+        n_model = int(table.loc[table["kind"] == "model", "beyond_noise"].sum())
+        n_null = int(table.loc[table["kind"] == "untrained", "beyond_noise"].sum())
+        faces = int((table["kind"] == "model").sum())
+        lines.append(f"{name}: a1 pulls side A's reconstructions of a never-trained face beyond the placebo "
+                     f"floor for {n_model} of {faces} faces (the untrained model: {n_null} of {faces}).")
+    s = settings()
+    lines.append(f"Each ± is the probe's spread over its folds on {s.n_per_identity} frames per identity "
+                 f"({s.mode} mode on {s.device}); more frames narrow it, and "
+                 "`phazelab experiment identity` adds CKA and other-seed nulls.")
+    return lines
 
 
 WORK_DIR = Path(__file__).resolve().parents[1] / "lab-work"  # the learner's copies (git-ignored)
@@ -327,3 +374,25 @@ def work_copies(work: str | Path | None = None) -> Path:
         if not (dst / nb.name).exists():
             shutil.copy2(nb, dst / nb.name)
     return dst
+
+
+def topology_takeaway(topologies: Sequence[str] = ("default", "split_decoders"), preset: str | None = None
+                      ) -> list[str]:
+    """Notebook 01's closing lines, computed from the models the configs build (meta device, no weights):
+    per named topology (phazelab.config.TOPOLOGIES) of `preset` (faceswap's defaults when None), side A's
+    path and the blocks private to it with their share of the parameters."""
+    from .model import block_sides, meta_model, summary_table
+
+    lines = []
+    for name in topologies:
+        config = (PhazeAConfig.preset(preset) if preset else PhazeAConfig()).with_topology(name)
+        model, table = meta_model(config), summary_table(config)
+        sides, total = block_sides(model), table["total_params"]
+        private = [b for b, side in sides.items() if side == "side A"]
+        share = sum(table["blocks"][b]["params"] for b in private) / total
+        lines.append(f"{name}: side A's faces go through {' → '.join(model.side_blocks('a'))}; only "
+                     f"{', '.join(private) or 'no block'} is side A's own ({share:.1%} of {total:,} parameters), "
+                     "so whatever the rest stores about a face, it stores for both sides.")
+    lines.append("These are counts of the models the configs build: training and a GPU change the weights, not "
+                 "which blocks a side's faces pass through. Notebooks 03–05 measure what the shared blocks keep.")
+    return lines

@@ -73,10 +73,11 @@ itself (`model.side_blocks`).
 import pandas as pd
 from phazelab.model import block_sides, meta_model
 
+# the lab's two named topologies (phazelab.config.TOPOLOGIES), then two variants
 topologies = {
-    "faceswap default": PhazeAConfig(),
-    "split_decoders": PhazeAConfig(split_fc=False, split_decoders=True),
-    "split_gblock": PhazeAConfig(split_gblock=True),
+    "default (faceswap's)": PhazeAConfig().with_topology("default"),
+    "split_decoders (split_fc off)": PhazeAConfig().with_topology("split_decoders"),
+    "split_gblock=True": PhazeAConfig(split_gblock=True),
     "shared_fc=full": PhazeAConfig(shared_fc="full"),
 }
 sides = {name: block_sides(meta_model(cfg)) for name, cfg in topologies.items()}
@@ -91,6 +92,9 @@ every block's parameter count. faceswap presets that need downloaded encoder wei
 from phazelab.widgets import TopologyPicker
 picker = TopologyPicker(PhazeAConfig.preset(S.preset))
 picker"""),
+    md("""
+The picker's block table, as a table (a snapshot: run the cell again after changing the picker):
+"""),
     code("""picker.frame()"""),
     md("""
 On a 2-core CPU faceswap's default (above) takes seconds per training step, so the lab trains its own
@@ -98,10 +102,27 @@ small presets `lab-slim`, `lab-tiny` and `lab-small`: the same topology options 
 value inside faceswap's ranges; `phazelab summary --help-options` explains each option).
 """),
     code("""
-presets = ["lab-slim", "lab-tiny", "lab-small"]
-totals = {name: summary_table(PhazeAConfig.preset(name))["total_params"]
-          for name in presets}
-pd.DataFrame({"total params": {name: f"{n:,}" for name, n in totals.items()}})"""),
+def preset_row(cfg):
+    return {"total params": f"{summary_table(cfg)['total_params']:,}",
+            "output px": cfg.output_size,
+            "encoder filters": f"{cfg.fs_original_min_filters}–"
+                               f"{cfg.fs_original_max_filters}",
+            "decoder min filters": cfg.dec_min_filters}
+
+
+names = ["lab-slim", "lab-tiny", "lab-small"]
+pd.DataFrame({name: preset_row(PhazeAConfig.preset(name)) for name in names}).T"""),
+    md("""
+`lab-slim` is `lab-tiny` at faceswap's smallest encoder and decoder widths (fewer parameters despite the
+name order), the preset the lab's CPU swap recipe trains.
+
+## What to take away
+
+Computed from the models the two named topologies build:
+"""),
+    code("""
+from phazelab.display import bullets
+bullets(lab.topology_takeaway())"""),
 ]
 
 NOTEBOOKS["02_train_a_pair.ipynb"] = [
@@ -141,8 +162,10 @@ decoder per side). Its `meta.json` says how it was made and what the swap judge 
 training, beside the judge's baselines on the same frames (the truth itself, B's mean face, a copy of A).
 """),
     code("""
+from phazelab.display import bullets, text_block
+
 model = lab.stage1_model(S.topology)
-print(lab.describe_stage1(S.topology))"""),
+text_block(lab.describe_stage1(S.topology))"""),
     md("""
 ## The swap against the ground truth
 
@@ -200,7 +223,7 @@ its baselines:
 """),
     code("""
 viewer.wait(); my_viewer.wait()
-print(lab.swap_takeaway(viewer, my_viewer, trainer))"""),
+text_block(lab.swap_takeaway(viewer, my_viewer, trainer))"""),
 ]
 
 NOTEBOOKS["03_transfer_learning.ipynb"] = [
@@ -314,8 +337,8 @@ train"""),
 Generated from the runs above, each number beside scratch (the arm that loads nothing) and the gate:
 """),
     code("""
-for line in takeaway(results):
-    print("-", line)"""),
+from phazelab.display import bullets
+bullets(takeaway(results))"""),
 ]
 
 NOTEBOOKS["04_where_identity_lives.ipynb"] = [
@@ -342,10 +365,10 @@ world, IDENTITY_A, IDENTITY_B = lab.stage1_world("split_decoders")
 PROBE_IDS = list(range(world.n_identities))"""),
     md("## The trained models of both topologies (the same pair)"),
     code("""
+from phazelab.display import text_block
+
 models = {name: lab.stage1_model(name) for name in ("default", "split_decoders")}
-for name in models:
-    print(lab.describe_stage1(name))
-    print()"""),
+text_block("\n\n".join(lab.describe_stage1(name) for name in models))"""),
     md("""
 ## The per-block table
 
@@ -354,14 +377,21 @@ identity; `knn_acc` and `silhouette` by identity; `r2_*`: cross-validated ridge 
 The `reduction` column says how a feature map became the probe's input. Every model row has its **nulls**
 on the same frames below it (`kind`): raw pixels, pixels pooled to 4×4, the mean colour, and the same
 blocks of untrained models of the same config. A block that does not beat them shows nothing learned.
+The table shows the main columns; *details* opens all of them.
+
+This cell and the three tables after it are the slow part of the notebook: about 10 minutes on a 2-core
+CPU in full mode (`bench/RESULTS.md`), each step with its own progress bar.
 """),
     code("""
 import pandas as pd
 from phazelab.analysis import block_table
+from phazelab.analysis.metrics import BLOCK_TABLE_MAIN
+from phazelab.display import table_view
+
 tables = {name: block_table(m, world, PROBE_IDS, n=S.n_per_identity, pool=S.latent_pool,
-                            baselines=True)
+                            baselines=True, progress=True)
           for name, m in models.items()}
-pd.concat(tables, names=["topology"])"""),
+table_view(pd.concat(tables, names=["topology"]), BLOCK_TABLE_MAIN)"""),
     code("""
 from phazelab.analysis import metric_bars
 by_model = pd.concat(tables, names=["model"]).reset_index(level=0)
@@ -375,7 +405,8 @@ beside the judge's baselines on the same frames. A model below the 0.8 success g
 enough*, and its block table above describes a model that does not swap yet.
 """),
     code("""
-lab.swap_judge_table(models, world, IDENTITY_A, IDENTITY_B, n=32)"""),
+judged = lab.swap_judge_table(models, world, IDENTITY_A, IDENTITY_B, n=32)
+table_view(judged)"""),
     md("""
 ## Where is the output's identity decided? Activation patching
 
@@ -386,9 +417,12 @@ share of outputs whose judged identity changes. (On a model that does not swap y
 gate above in mind.)
 """),
     code("""
-from phazelab.experiments.identity import patch_swap_table
-pd.concat({name: patch_swap_table(m, world, IDENTITY_A, IDENTITY_B, n=S.n_per_identity // 2)
-           for name, m in models.items()}, names=["topology"])"""),
+from phazelab.experiments.identity import PATCH_MAIN, patch_swap_table
+
+patches = {name: patch_swap_table(m, world, IDENTITY_A, IDENTITY_B, n=S.n_per_identity // 2,
+                                  progress=f"patching {name}")
+           for name, m in models.items()}
+table_view(pd.concat(patches, names=["topology"]), PATCH_MAIN)"""),
     md("""
 ## Does the trained face leak? Leakage against placebos
 
@@ -401,12 +435,13 @@ what placebos put in A's place reach on the same outputs, and `rank_p` is the ch
 high among them without any leak. The untrained model is the null.
 """),
     code("""
-from phazelab.experiments.identity import leakage_table
+from phazelab.experiments.identity import LEAKAGE_MAIN, leakage_table
+
 n_faces, n_frames = (1, 8) if lab.quick() else (3, 48)
-leaks = {name: leakage_table(m, world, IDENTITY_A, IDENTITY_B,
-                             faces=n_faces, frames=n_frames)
+leaks = {name: leakage_table(m, world, IDENTITY_A, IDENTITY_B, faces=n_faces,
+                             frames=n_frames, progress=f"leakage {name}")
          for name, m in models.items()}
-pd.concat(leaks, names=["topology"])"""),
+table_view(pd.concat(leaks, names=["topology"]), LEAKAGE_MAIN)"""),
     md("""
 ## Explore the latents
 
@@ -416,6 +451,14 @@ Pick a block, a projection and what to colour by. Hover a point to see its face.
 from phazelab.widgets import LatentExplorer
 LatentExplorer(models["split_decoders"], world, identities=PROBE_IDS,
                n_per_identity=S.n_per_identity)"""),
+    md("""
+## What to take away
+
+Generated from the tables above, each number beside its null:
+"""),
+    code("""
+from phazelab.display import bullets
+bullets(lab.identity_takeaway(tables, judged, leaks))"""),
 ]
 
 
@@ -500,24 +543,30 @@ often as a placebo, so leakage is a1's share minus a placebo's. The positive con
 model itself, so it shows what a leak looks like.
 """),
     code("""
+from phazelab.display import bullets
 from phazelab.experiments.report import figures, takeaway
-results = panel.results  # None until the study has run
-if results is None:
-    print("press Run study above first: this cell reads the study's results")
-elif not results["runs"]:
-    print("no arm ran: see the answers above")
-else:
-    display(figures(results, results["runs"][0]["topology"])["leak_swap_named"])"""),
+
+
+def leak_figure(results):
+    if not results["runs"]:
+        return bullets(["no arm ran: see the answers above"])
+    return figures(results, results["runs"][0]["topology"])["leak_swap_named"]
+
+
+panel.follow(leak_figure)  # drawn when the study has run, redrawn after every run"""),
     md("""
 ## What to take away
 
-Generated from your run's numbers (beside scratch and the gate), or a reminder to run it:
+Generated from your run's numbers (beside the gate and the answers' rules) once it has run:
 """),
     code("""
-for line in (takeaway(panel.results) if panel.results else ["press Run study above first"]):
-    print("-", line)
-print("The whole report (curves, tables, swap grids) is one HTML file:",
-      panel.out / "report.html")"""),
+def closing(results):
+    report = panel.out / "report.html"
+    where = f"The whole report (curves, tables, swap grids) is one HTML file: `{report}`"
+    return bullets(takeaway(results) + [where])
+
+
+panel.follow(closing)"""),
 ]
 
 NOTEBOOKS["06_open_your_faceswap_model.ipynb"] = [

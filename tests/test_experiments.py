@@ -5,6 +5,7 @@ import argparse
 import dataclasses
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -433,3 +434,55 @@ def test_cli_bad_input_exits_2_naming_the_option(tmp_path, capsys):
     assert "stage2_steps" in capsys.readouterr().err
     assert forum_main(parse("--quick", "--stage1-from", str(tmp_path / "nowhere"), "--out", str(tmp_path))) == 2
     assert "holds no model" in capsys.readouterr().err
+
+
+def _recorded() -> dict:
+    return json.loads((Path(__file__).parents[1] / "data" / "forum" / "results.json").read_text())
+
+
+def test_takeaway_leads_with_the_answers_and_never_calls_the_positive_control_best():
+    from phazelab.experiments.report import POSITIVE_CONTROL, takeaway
+
+    results = _recorded()
+    lines = takeaway(results)
+    assert lines[0].startswith("Q1") and any(line.startswith("Q3 (split_decoders): **inconclusive") for line in lines)
+    assert not any(f"best {POSITIVE_CONTROL}" in line for line in lines)
+    assert any(f"the positive control {POSITIVE_CONTROL}" in line for line in lines)
+    # every transfer arm at 0: said so, not "best scratch 0.00"
+    for r in results["runs"]:
+        if r["strategy"] != "all":
+            for e in r["evals"]:
+                e["recon_success_a"] = e["success_ab"] = 0.0
+    zero = takeaway(results)
+    assert any("no transfer arm got above 0" in line and "not trained enough" in line for line in zero)
+    assert not any("— best" in line for line in zero)
+
+
+def test_figures_bands_stay_in_range_and_two_replicates_draw_lines():
+    from phazelab.experiments.report import figures
+
+    results = _recorded()
+    for fig in figures(results, "split_decoders").values():
+        bands = [t for t in fig.data if t.fill == "toself"]
+        assert bands and all(-1.0 <= v <= 1.0 for t in bands for v in t.y)
+        assert "95 % t band" in fig.layout.title.text
+    two = {**results, "runs": [r for r in results["runs"] if r["towards"] in (2, 3)]}
+    for fig in figures(two, "split_decoders").values():
+        assert not [t for t in fig.data if t.fill == "toself"]  # no 12.7-sd band for n = 2
+        assert len([t for t in fig.data if t.showlegend is False]) == 4  # 2 arms × 2 replicates
+        assert "each replicate" in fig.layout.title.text
+
+
+def test_a_failed_gate_says_what_was_required_and_what_missed_it():
+    from phazelab.experiments import answer_all
+    from phazelab.experiments.report import answers_markdown
+
+    results = _recorded()
+    for r in results["runs"]:
+        if r["mode"] == "frozen":
+            for e in r["evals"]:
+                e["recon_face_a"] = 0.04
+    results["answers"] = answer_all(results)
+    line = next(x for x in answers_markdown(results).splitlines() if "Gate not passed" in x)
+    assert "required: stage 1 passed its gate" in line
+    assert "not met by: encoder@frozen's side A (ends at 0.04, 0.04, 0.04)" in line

@@ -551,9 +551,14 @@ def test_study_panel_shows_the_answers_first_then_the_evidence(monkeypatch, tmp_
     results["answers"] = answer_all(results)
     monkeypatch.setattr(experiments, "run_study", lambda *a, **k: results)
     panel = StudyPanel(lambda runs_, topologies: study, tmp_path)
+    follower = panel.follow(lambda r: f"{len(r['runs'])} runs")  # a cell below the panel
+    assert "press Run study" in follower.outputs[0]["text"]
     panel.start()
     panel.wait()
     assert panel.error.value == ""
+    assert [o["data"]["text/plain"] for o in follower.outputs] == ["'6 runs'"]  # redrawn, not re-run by hand
+    late = panel.follow(lambda r: ["a", "b"])  # a cell run after the study: shows the results at once
+    assert [o["data"]["text/plain"] for o in late.outputs] == ["'a'", "'b'"]
     children = list(panel.widget.children)
     assert children.index(panel.answers) < children.index(panel.summary) < children.index(panel.plots)
     assert "Q3" in panel.answers.value and "no measurable difference" in panel.answers.value

@@ -142,16 +142,19 @@ def _score(notes: list[str], name: str, fn: Callable[..., dict[str, float]], *ar
 
 
 def latent_table(lat: dict[str, np.ndarray], identity: Any, factors_frame: pd.DataFrame | None = None,
-                 columns: Sequence[str] = FACTOR_COLUMNS, cv: int = 5, k: int = 5, seed: int = 0
-                 ) -> pd.DataFrame:
+                 columns: Sequence[str] = FACTOR_COLUMNS, cv: int = 5, k: int = 5, seed: int = 0,
+                 progress: str | None = None) -> pd.DataFrame:
     """One row per block: probe / kNN accuracy, silhouette (each with chance) and factor R².
 
     Every score is a number or NaN with the reason in the row's "notes" (e.g. too few frames per
     identity, a factor that does not vary); "cv" and "knn_k" record the folds and the k actually used.
+    `progress`: a description to show a progress bar over the blocks under (tqdm), None for none.
     """
+    from tqdm.auto import tqdm
+
     info = getattr(lat, "info", {})
     rows = []
-    for block, X in lat.items():
+    for block, X in tqdm(lat.items(), total=len(lat), desc=progress, unit="block", disable=progress is None):
         notes: list[str] = []
         if np.ptp(np.asarray(X, dtype=np.float64), axis=0).max(initial=0.0) == 0:
             notes.append("every frame has the same latent: identity scores are at chance by construction")
@@ -182,6 +185,11 @@ def latent_table(lat: dict[str, np.ndarray], identity: Any, factors_frame: pd.Da
     return pd.DataFrame(rows)
 
 
+# the columns of a block_table a reader needs first (phazelab.display.table_view shows the rest on request)
+BLOCK_TABLE_MAIN = ("block", "kind", "dims", "probe_acc", "probe_std", "probe_chance", "knn_acc", "knn_chance",
+                    "r2_yaw")
+
+
 def block_table(model: nn.Module, world: Any, identities: Sequence[int], n: int = 60,
                 seed: int = HELD_OUT_SEED, *, side: str = "a", blocks: Sequence[str] | None = None,
                 columns: Sequence[str] = FACTOR_COLUMNS, cv: int = 5, k: int = 5, pool: Pool = "auto",
@@ -199,21 +207,24 @@ def block_table(model: nn.Module, world: Any, identities: Sequence[int], n: int 
         raise ValueError(f"block_table: need at least 2 identities, got {list(identities)}")
     images, labels = world.sample(identity=list(identities), n=n, seed=seed, size=model.input_size)
     ids, frame = labels.identity.numpy(), labels.to_frame()
+    def bar(what: str) -> str | None:
+        return f"probes: {what}" if progress else None
+
     lat = latents(model, images, blocks, batch_size, pool, progress, side=side)
-    table = latent_table(lat, ids, frame, columns, cv, k, seed)
+    table = latent_table(lat, ids, frame, columns, cv, k, seed, progress=bar("model"))
     table.insert(1, "kind", "model")
     if baselines:
         x = images.float()
         pixel = {"pixels (raw)": x.flatten(1).numpy(),
                  "pixels pooled 4×4": F.adaptive_avg_pool2d(x, 4).flatten(1).numpy(),
                  "mean colour": x.mean(dim=(2, 3)).numpy()}
-        extra = latent_table(pixel, ids, frame, columns, cv, k, seed)
+        extra = latent_table(pixel, ids, frame, columns, cv, k, seed, progress=bar("pixel baselines"))
         extra.insert(1, "kind", "baseline")
         parts = [table, extra]
         for s in untrained_seeds:
             fresh = type(model)(model.config, seed=int(s))
-            u = latent_table(latents(fresh, images, blocks, batch_size, pool, False, side=side), ids, frame,
-                             columns, cv, k, seed)
+            u = latent_table(latents(fresh, images, blocks, batch_size, pool, progress, side=side), ids, frame,
+                             columns, cv, k, seed, progress=bar(f"untrained seed {s}"))
             u.insert(1, "kind", f"untrained (seed {s})")
             parts.append(u)
         table = pd.concat(parts, ignore_index=True)

@@ -66,8 +66,8 @@ def patch_block(model: nn.Module, block: str, x: torch.Tensor, source: torch.Ten
 
 
 def patching_table(model: nn.Module, x: torch.Tensor, source: torch.Tensor, identify: Callable[[torch.Tensor], Any],
-                   to: str = "b", blocks: Sequence[str] | None = None, source_identity: int | None = None
-                   ) -> pd.DataFrame:
+                   to: str = "b", blocks: Sequence[str] | None = None, source_identity: int | None = None,
+                   progress: str | None = None) -> pd.DataFrame:
     """Per block on side `to`'s path: the share of frames whose judged identity flips when that block's
     activation is patched in from ``source``.
 
@@ -75,12 +75,16 @@ def patching_table(model: nn.Module, x: torch.Tensor, source: torch.Tensor, iden
     ``result["frames"]["identity"]``). Columns: block, flip (share of frames judged differently from the
     unpatched run), and with ``source_identity`` the share judged as the source's identity before and
     after patching. N frames, so each share has a binomial spread of about sqrt(p(1-p)/N).
+    ``progress``: a description to show a progress bar over the blocks under (tqdm), None for none.
     """
+    from tqdm.auto import tqdm
+
     with evaluating(model):
         base = np.asarray(identify(_run(model, x, to)))
     path = model.side_blocks(to) if hasattr(model, "side_blocks") else list(model.blocks)
     rows = []
-    for block in blocks if blocks is not None else path:
+    chosen = list(blocks) if blocks is not None else list(path)
+    for block in tqdm(chosen, desc=progress, unit="block", disable=progress is None):
         patched = np.asarray(identify(patch_block(model, block, x, source, to)))
         row = {"block": block, "flip": float((patched != base).mean()), "n": int(len(base))}
         if source_identity is not None:

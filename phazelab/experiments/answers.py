@@ -389,13 +389,15 @@ def _q3(results: Mapping[str, Any], topology: str) -> dict[str, Any]:
     if probes:
         kinds = ("stage1_encoder", "untrained_encoder", "pixels")
         acc = {k: [p[k]["accuracy"] for p in probes.values()] for k in kinds}
-        above = [p["stage1_encoder"]["accuracy"] > max(p["untrained_encoder"]["accuracy"], p["pixels"]["accuracy"])
-                 for p in probes.values()]
+        # "above" a null only by more than 2 sd of the stage-1 probe's accuracy over its folds
+        above = [p["stage1_encoder"]["accuracy"] - 2 * p["stage1_encoder"].get("accuracy_std", 0.0)
+                 > max(p["untrained_encoder"]["accuracy"], p["pixels"]["accuracy"]) for p in probes.values()]
         probe = {"test": "a linear probe (5-fold CV) on the frozen (stage-1) encoder's codes: how well does it tell "
                          "a1's frames from a2's? (chance 0.5; nulls on the same frames: an untrained encoder, raw "
                          "pixels). Whether the codes carry a1-vs-a2 information; it does not by itself say why "
                          "a leak does or does not happen",
-                 "reading": f"the stage-1 encoder's probe beats both nulls in {sum(above)} of {len(above)} replicates",
+                 "reading": (f"the stage-1 encoder's probe is above both nulls by more than 2 sd (over its folds) "
+                             f"in {sum(above)} of {len(above)} replicates"),
                  "accuracy_mean": {k: float(np.mean(v)) for k, v in acc.items()},
                  "by_replicate": probes,
                  "not_done": "patching (does the new side A ever map those codes to a1's appearance?) is not run "

@@ -94,17 +94,22 @@ def _verification(model: PhazeA, study: IdentityStudy, world: FaceWorld, untrain
     return pd.DataFrame(rows)
 
 
-def patch_swap_table(model: PhazeA, world: FaceWorld, identity_a: int = 0, identity_b: int = 1, n: int = 32
-                     ) -> pd.DataFrame:
+# the columns of these tables a reader needs first (phazelab.display.table_view shows the rest on request)
+PATCH_MAIN = ("block", "flip", "as_source_before", "as_source_after", "n")
+LEAKAGE_MAIN = ("kind", "a2", "leakage", "leakage_ci", "noise_floor", "beyond_noise", "rank_p", "n")
+
+
+def patch_swap_table(model: PhazeA, world: FaceWorld, identity_a: int = 0, identity_b: int = 1, n: int = 32,
+                     progress: str | None = None) -> pd.DataFrame:
     """Patch each block of the A→B path in from B frames rendered with the same factors (held-out
     frames) and judge the outputs: per block, the share whose judged identity flips, and the share
-    judged as B before and after."""
+    judged as B before and after. `progress`: a progress bar's description (None: no bar)."""
     factors = world.sample_factors(n, HELD_OUT_SEED + 6)
     x_a = world.render(identity_a, factors, model.input_size)
     x_b = world.render(identity_b, factors, model.input_size)
     judge = judge_for(world, factors, identity_b, model.output_size, pose_of="target")
     return patching_table(model, x_a, x_b, lambda out: judge(out)["frames"]["identity"], to="b",
-                          source_identity=identity_b)
+                          source_identity=identity_b, progress=progress)
 
 
 def _cka(model: PhazeA, study: IdentityStudy, world: FaceWorld, other_seed: PhazeA | None = None
@@ -125,7 +130,7 @@ def _cka(model: PhazeA, study: IdentityStudy, world: FaceWorld, other_seed: Phaz
 
 
 def leakage_table(model: PhazeA, world: FaceWorld, identity_a: int, identity_b: int, *, faces: int = 3,
-                  frames: int = 48, untrained: PhazeA | None = None) -> pd.DataFrame:
+                  frames: int = 48, untrained: PhazeA | None = None, progress: str | None = None) -> pd.DataFrame:
     """Leakage of the side-A face `identity_a` (a1) into side-A reconstructions of `faces` identities of
     `world` the model never saw (a2), against placebos (the world's other never-trained identities),
     for `model` and an untrained copy (seed 1000 unless given: the null). Side A's path was trained to
@@ -133,19 +138,21 @@ def leakage_table(model: PhazeA, world: FaceWorld, identity_a: int, identity_b: 
     saw another A face), so a model that cannot yet generalise should pull new faces towards a1: where it
     does, the measure sees a leak (a positive control); where it does not, the row says how far a trained
     side A generalises. Placebos are the world's other never-trained identities (phazelab.analysis.leakage
-    on far-apart placebos)."""
+    on far-apart placebos). `progress`: a progress bar's description (None: no bar)."""
+    from tqdm.auto import tqdm
+
     from ..analysis.leakage import placebo_leakage
 
     untrained = untrained if untrained is not None else PhazeA(model.config, seed=1000)
     fresh = [i for i in range(world.n_identities) if i not in (identity_a, identity_b)]
     rows = []
-    for a2 in fresh[:faces]:
+    runs = [(a2, kind, m) for a2 in fresh[:faces] for kind, m in (("model", model), ("untrained", untrained))]
+    for a2, kind, m in tqdm(runs, desc=progress, unit="run", disable=progress is None):
         placebos = [i for i in fresh if i != a2]
-        for kind, m in (("model", model), ("untrained", untrained)):
-            r = placebo_leakage(m, world, identity_a, a2, placebos, n=frames, seed=HELD_OUT_SEED + 9)
-            rows.append({"kind": kind, "a1": identity_a, "a2": a2, **{k: r[k] for k in (
-                "leakage", "leakage_ci", "noise_floor", "rank_p", "beyond_noise", "judged_old", "judged_placebo",
-                "judged_new", "frame_sd", "n")}, "placebos": len(placebos)})
+        r = placebo_leakage(m, world, identity_a, a2, placebos, n=frames, seed=HELD_OUT_SEED + 9)
+        rows.append({"kind": kind, "a1": identity_a, "a2": a2, **{k: r[k] for k in (
+            "leakage", "leakage_ci", "noise_floor", "rank_p", "beyond_noise", "judged_old", "judged_placebo",
+            "judged_new", "frame_sd", "n")}, "placebos": len(placebos)})
     return pd.DataFrame(rows)
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..markdown import to_html
 from ..weights import atomic_write_text
-from .answers import GATE_KEYS, LEAK, MIN_N_EQUIVALENT, QUESTIONS, arm_name, arm_values, time_to
+from .answers import FACE, GATE_KEYS, LEAK, MIN_N_EQUIVALENT, NOT_RUN, QUESTIONS, arm_name, arm_values, time_to
 from .measures import clean_json
 
 __all__ = ["MEASURES", "answers_markdown", "arm_table", "figures", "markdown_section", "render_html", "takeaway",
@@ -181,7 +181,13 @@ def _answer_lines(q: str, a: Mapping[str, Any]) -> list[str]:
     gates = head.get("gates")
     if (isinstance(gates, Mapping) and gates.get("rule") and not gates.get("passed", True)
             and not head.get("reason")):
-        lines.append(f"- Gate not passed: {gates['rule']}.")
+        failed = [] if gates.get("stage1_passed", True) else ["stage 1"]
+        for arm, g in (gates.get("arms") or {}).items():
+            if not g.get("side_a_trained", True):
+                finals = ", ".join(f"{_fmt(v, 2)}" for v in (g.get(f"final_{FACE}") or {}).values())
+                failed.append(f"{arm}'s side A (ends at {finals or 'no evaluation'})")
+        lines.append(f"- Gate not passed — required: {gates['rule']}; not met by: "
+                     f"{'; '.join(failed) or 'an arm without runs'}.")
     return lines + [""]
 
 
@@ -205,10 +211,22 @@ def answers_markdown(results: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
+POSITIVE_CONTROL = "all@trainable"  # loads side A's blocks too: a1's decoder, so not a transfer strategy
+
+
 def takeaway(results: Mapping[str, Any]) -> list[str]:
-    """What a learner should take from these runs, generated from the numbers (each beside scratch, the
-    arm that loads nothing, and the gate)."""
+    """What a learner should take from these runs, generated from the numbers: the three answers' verdicts
+    first, then per topology each measure's best transfer arm beside scratch (the arm that loads nothing)
+    and the gate. The positive control (all@trainable, which loads a1's own side-A blocks) is reported
+    apart, never as the best strategy. Ends with what a longer run would change."""
     lines, gate = [], results["study"]["gate"]
+    for q, a in sorted(results.get("answers", {}).items()):
+        if a.get("verdict") != NOT_RUN:
+            where = f" ({a['topology']})" if a.get("topology") else ""
+            est = (f" — estimate {_fmt(a['estimate'])}, {_ci(a.get('ci'))}, n = {a.get('n')}"
+                   if a.get("estimate") is not None else "")
+            lines.append(f"{q.upper()}{where}: **{a['verdict']}**{est}"
+                         + (f" — {a['reason']}" if a.get("reason") else ""))
     for topology in dict.fromkeys(r["topology"] for r in results["runs"]):
         runs = [r for r in results["runs"] if r["topology"] == topology]
         arms = list(dict.fromkeys(arm_name(r) for r in runs))
@@ -216,17 +234,30 @@ def takeaway(results: Mapping[str, Any]) -> list[str]:
                 for key in ("recon_success_a", "success_ab")}
         n = len({(r["towards"], r["seed"]) for r in runs})
         steps = runs[0]["steps"]
-        for key, what in (("recon_success_a", "side A shows a2 as a2 (its reconstructions judged a2, right pose)"),
+        head = f"{topology}, after {steps} stage-2 steps ({n} replicate{'s' * (n != 1)})"
+        for key, what in (("recon_success_a", "side A shows a2 (its reconstructions judged a2, right pose)"),
                           ("success_ab", "the A→B swap works (a2 frames → b1 with a2's pose)")):
-            best = max(mean[key], key=mean[key].get)
-            ref = mean[key].get("scratch@trainable")
-            lines.append(f"{topology}, after {steps} stage-2 steps ({n} replicate{'s' * (n > 1)}): {what} — best "
-                         f"{best} {mean[key][best]:.2f}" + (f", scratch {ref:.2f}" if ref is not None else "")
-                         + f" (gate {gate}).")
+            transfer = {a: v for a, v in mean[key].items() if a != POSITIVE_CONTROL}
+            control = mean[key].get(POSITIVE_CONTROL)
+            ref = transfer.get("scratch@trainable")
+            tail = (f"; the positive control {POSITIVE_CONTROL} (a1's own side A loaded) {control:.2f}"
+                    if control is not None else "")
+            if not transfer:
+                lines.append(f"{head}: {what} — only the positive control ran: {control:.2f} (gate {gate}).")
+            elif max(transfer.values()) == 0:
+                lines.append(f"{head}: {what} — no transfer arm got above 0 (all {len(transfer)} at 0.00; gate "
+                             f"{gate}){tail}: not trained enough to compare the arms.")
+            else:
+                best = max(transfer, key=transfer.get)
+                lines.append(f"{head}: {what} — best {best} {transfer[best]:.2f}"
+                             + (f", scratch {ref:.2f}" if ref is not None and best != "scratch@trainable" else "")
+                             + f" (gate {gate}){tail}.")
         censored = sum(not time_to(r, GATE_KEYS["a"], gate)[1] for r in runs)
         if censored:
             lines.append(f"{topology}: {censored} of {len(runs)} runs never reached the side-A gate within {steps} "
-                         "steps: they are censored (read as 'at least that long'); `--steps` sets the budget.")
+                         f"steps: they are censored (read as 'at least {steps}'). A longer stage 2 "
+                         "(`stage2_steps` of the study config; `phazelab experiment forum --steps N`) or a GPU "
+                         "would show when they get there.")
     for t, st in results["stage1"].items():
         if not st["gate"]["passed"]:
             lines.append(f"{t}: stage 1 is at {_fmt(st['gate']['success'], 2)} < {gate}: not trained enough to "
@@ -238,7 +269,9 @@ def takeaway(results: Mapping[str, Any]) -> list[str]:
 # figures
 def figures(results: Mapping[str, Any], topology: str) -> dict[str, Any]:
     """Plotly figures for one topology: each MEASURES curve over stage-2 steps, one line per arm (mean
-    over replicates) with a 95 % t band where there are ≥ 2 replicates."""
+    over replicates). With ≥ 3 replicates a 95 % t band, clipped to the measure's range (a share lies in
+    [0, 1], a leakage in [−1, 1]); with 2 the t band is 12.7 sd wide and says nothing, so each replicate
+    is drawn as a thin line instead."""
     import plotly.graph_objects as go
     from plotly.colors import qualitative
     from scipy.stats import t as student_t
@@ -246,8 +279,10 @@ def figures(results: Mapping[str, Any], topology: str) -> dict[str, Any]:
     runs = [r for r in results["runs"] if r["topology"] == topology]
     arms = list(dict.fromkeys(arm_name(r) for r in runs))
     colour = {a: qualitative.T10[i % len(qualitative.T10)] for i, a in enumerate(arms)}
+    n = len({(r["towards"], r["seed"]) for r in runs})
     figs: dict[str, Any] = {}
     for key in ("recon_success_a", "success_ab", LEAK, "recon_ssim_b"):
+        low, high = (-1.0, 1.0) if key == LEAK else (0.0, 1.0)
         fig = go.Figure()
         for arm in arms:
             group = [r for r in runs if arm_name(r) == arm]
@@ -256,11 +291,17 @@ def figures(results: Mapping[str, Any], topology: str) -> dict[str, Any]:
                           for r in group])
             mean = np.nanmean(y, 0) if np.isfinite(y).any() else y[0]
             dash = "dot" if arm.endswith("frozen") else "dash" if arm.endswith("kickstart") else "solid"
-            if len(group) > 1:
+            if len(group) >= 3:
                 half = student_t.ppf(0.975, len(group) - 1) * y.std(0, ddof=1) / math.sqrt(len(group))
-                fig.add_trace(go.Scatter(x=steps + steps[::-1], y=list(mean + half) + list((mean - half)[::-1]),
+                upper, lower = np.clip(mean + half, low, high), np.clip(mean - half, low, high)
+                fig.add_trace(go.Scatter(x=steps + steps[::-1], y=list(upper) + list(lower[::-1]),
                                          fill="toself", line=dict(width=0), fillcolor=colour[arm], opacity=0.15,
                                          hoverinfo="skip", showlegend=False, legendgroup=arm))
+            elif len(group) == 2:
+                for r, row in zip(group, y, strict=True):
+                    fig.add_trace(go.Scatter(x=steps, y=row, mode="lines", legendgroup=arm, showlegend=False,
+                                             line=dict(color=colour[arm], width=1, dash=dash), opacity=0.45,
+                                             name=f"{arm} a2→{r['towards']} seed {r['seed']}"))
             fig.add_trace(go.Scatter(x=steps, y=mean, name=arm, mode="lines+markers", legendgroup=arm,
                                      line=dict(color=colour[arm], dash=dash)))
         if key in ("recon_success_a", "success_ab"):
@@ -269,10 +310,10 @@ def figures(results: Mapping[str, Any], topology: str) -> dict[str, Any]:
         if key == LEAK:
             m = results["study"]["margins"]["leakage"]
             fig.add_hline(y=m, line_dash="dash", line_color="grey", annotation_text=f"margin +{m}")
-        n = len({(r["towards"], r["seed"]) for r in runs})
-        fig.update_layout(title=dict(text=f"{topology}: {MEASURES[key].split(':')[0]} (mean over {n} replicates"
-                                          + (", 95 % band)" if n > 1 else ")"), font=dict(size=13)),
-                          xaxis_title="stage-2 step", height=360, autosize=True, margin=dict(l=50, r=20, t=50, b=40),
+        spread = ("95 % t band" if n >= 3 else "thin lines: each replicate" if n == 2 else "one replicate")
+        fig.update_layout(title=dict(text=f"{topology}: {MEASURES[key].split(':')[0]}<br><sup>mean of {n} "
+                                          f"replicate{'s' * (n != 1)} · {spread}</sup>", font=dict(size=13)),
+                          xaxis_title="stage-2 step", height=380, autosize=True, margin=dict(l=50, r=20, t=80, b=40),
                           legend=dict(font=dict(size=10)))
         figs[key] = fig
     return figs

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from ..config import LAB_PRESETS, ConfigError, PhazeAConfig, faceswap_preset_names, preset_table
-from ..model import PhazeA, block_summary, meta_model
+from ..model import PhazeA, block_summary, meta_model, summary_frame
 from .common import Panel, format_count, guarded
 
 TOPOLOGY_OPTIONS = ("split_fc", "shared_fc", "enable_gblock", "split_gblock", "split_decoders")
@@ -130,8 +130,9 @@ def diagram_svg(summary: dict[str, dict[str, Any]], paths: dict[str, list[str]],
         for i, n in enumerate(names):
             pos[n] = (pad + col * col_w, top + i * row_h + (row_h - box_h) / 2)
     on_a, on_b = set(paths["a"]), set(paths["b"])
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'font-family="sans-serif" class="phazelab-diagram">',
+    # scales down to the output's width (viewBox), never above its natural size: nothing is cut off
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
+             f'style="max-width:{width}px;height:auto" font-family="sans-serif" class="phazelab-diagram">',
              '<defs><marker id="arr" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
              'orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#666"/></marker></defs>']
     lit = None
@@ -200,7 +201,7 @@ class TopologyPicker(Panel):
         self.path = W.ToggleButtons(options=[("all blocks", None), ("side A path", "a"), ("side B path", "b")],
                                     value=None, tooltips=["every block", "the blocks side A's faces go through",
                                                           "the blocks side B's faces go through"])
-        self.diagram = W.HTML()
+        self.diagram = W.HTML(layout=W.Layout(width="100%"))
         self.legend = W.HTML(" ".join(
             f"<span style='background:{c};opacity:.6;padding:0 6px;border:1px solid #444'>&nbsp;</span> "
             f"{label}"
@@ -232,10 +233,9 @@ class TopologyPicker(Panel):
         return list(self.summary)
 
     def frame(self) -> pd.DataFrame:
-        """The per-block table (parameters, output shape) of the chosen config."""
-        rows = [{"block": k, "params": v["params"], "output_shape": _shape_text(v["output_shape"])}
-                for k, v in self.summary.items()]
-        return pd.DataFrame(rows)
+        """The per-block table of the chosen config (model.summary_frame: counts with separators, shapes
+        C×H×W). A snapshot: call it again after changing the picker."""
+        return summary_frame(self.summary)
 
     def build(self, device: str | torch.device = "cpu", seed: int = 0) -> PhazeA:
         """A real (initialised) model of the chosen config; the same seed gives the same weights."""
