@@ -121,3 +121,34 @@ def test_settings_show_only_what_the_notebooks_use():
     assert not names & {"stage1_steps", "stage2_steps", "kickstart_steps"}
     page = s._repr_html_()
     assert page.count("<tr>") == len(names) and all(f">{n}<" in page for n in names)
+
+
+def test_topology_takeaway_is_computed_from_the_models():
+    lines = lab.topology_takeaway()
+    assert lines[0].startswith("default: side A's faces go through encoder → fc_a → fc_gblock → g_block_both → "
+                               "decoder_both; only fc_a is side A's own (13.6% of 123,766,211 parameters)")
+    assert "only decoder_a is side A's own" in lines[1] and "fc_b " not in lines[1] and "fc_a" not in lines[1]
+
+
+def test_identity_takeaway_reads_each_number_beside_its_null():
+    import pandas as pd
+
+    def blocks(acc: float, std: float) -> pd.DataFrame:
+        rows = [{"block": "encoder", "kind": "model", "probe_acc": acc, "probe_std": std, "probe_chance": 0.125},
+                {"block": "fc_a", "kind": "model", "probe_acc": 0.3, "probe_std": 0.01, "probe_chance": 0.125},
+                {"block": "pixels (raw)", "kind": "baseline", "probe_acc": 0.58, "probe_std": 0.02,
+                 "probe_chance": 0.125}]
+        rows += [{"block": "encoder", "kind": f"untrained (seed {s})", "probe_acc": a, "probe_std": 0.04,
+                  "probe_chance": 0.125} for s, a in ((1000, 0.2), (1001, 0.3))]
+        return pd.DataFrame(rows)
+
+    judged = pd.DataFrame({"success": [0.91, 0.01], "verdict": ["a swap", "fails"]},
+                          index=["model: split_decoders", "baseline: mean_face_b"])
+    leaks = {"split_decoders": pd.DataFrame({"kind": ["model", "untrained", "model", "untrained"],
+                                             "beyond_noise": [True, False, False, False]})}
+    lines = lab.identity_takeaway({"strong": blocks(0.9, 0.03), "weak": blocks(0.6, 0.03)}, judged, leaks)
+    assert "strong: identity is most linearly readable at encoder (probe 0.90 ± 0.03" in lines[0]
+    assert "raw pixels 0.58 and the untrained model's encoder 0.25" in lines[0] and "above both nulls" in lines[0]
+    assert "not above both nulls by 2 sd" in lines[1]  # 0.60 − 2 × 0.03 < 0.58
+    assert "A→B success 0.91 against B's mean face 0.01 — a swap" in lines[2]
+    assert "for 1 of 2 faces (the untrained model: 0 of 2)" in lines[3]

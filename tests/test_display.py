@@ -1,0 +1,46 @@
+"""phazelab.display: the tables and sentences a learner reads in a notebook."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from phazelab.display import bullets, format_frame, format_value, table_view, text_block
+
+
+@pytest.mark.parametrize("value, text", [
+    (0.4333333, "0.433"), (np.float32(0.5), "0.500"), (12288, "12,288"), (np.int64(3), "3"),
+    (3752.4, "3,752.400"), (3072.0, "3,072"), (float("nan"), "–"), (None, "–"), (math.inf, "∞"),
+    (True, "yes"), (np.bool_(False), "no"), ([0.0533, 0.085455], "[0.053, 0.085]"), ("a swap", "a swap"),
+])
+def test_format_value(value, text):
+    assert format_value(value) == text
+
+
+def test_format_frame_turns_named_index_levels_into_columns_and_drops_row_numbers():
+    part = pd.DataFrame({"block": ["encoder", "fc_b"], "flip": [0.4333, 0.1]})
+    frame = format_frame(pd.concat({"default": part, "split": part}, names=["topology"]))
+    assert list(frame.columns) == ["topology", "block", "flip"]
+    assert list(frame["topology"]) == ["default", "", "split", ""]  # the group label once per group
+    assert list(frame["flip"]) == ["0.433", "0.100"] * 2
+    labelled = format_frame(pd.DataFrame({"success": [0.5]}, index=["model: default"]))
+    assert list(labelled.iloc[0]) == ["model: default", "0.500"]
+
+
+def test_table_view_shows_main_columns_and_hides_the_rest_behind_details():
+    part = pd.DataFrame({"kind": ["model"], "leakage": [0.0701812], "judged_new": [0.123456]})
+    page = table_view(pd.concat({"default": part}, names=["topology"]), ["kind", "leakage"], caption="x").data
+    main, details = page.split("<details>")
+    assert "topology" in main and "0.070" in main and "judged_new" not in main
+    assert "all 4 columns" in details and "judged_new" in details and "0.123" in details
+    assert "0.0701812" not in page and page.count("overflow-x:auto") == 2
+    assert "<details>" not in table_view(part).data  # nothing left out: no toggle
+    with pytest.raises(KeyError, match="nope"):
+        table_view(part, ["kind", "nope"])
+
+
+def test_bullets_and_text_block_are_markdown_that_keeps_code_spans():
+    assert bullets(["one", "two `x_y`"], title="T").data == "**T**\n\n- one\n- two `x_y`"
+    text = text_block("data/models/split_decoders: made by `run --topology split_decoders`.\nnext\n\nnew")
+    assert text.data == ("data/models/split\\_decoders: made by `run --topology split_decoders`.  \nnext\n\nnew")
