@@ -342,8 +342,8 @@ def test_train_panel_start_runs_once_and_plots(world):
     assert panel.figure.data[0].name == "loss_a" and list(panel.figure.data[0].x) == [1, 2]
     assert list(panel.figure.data[1].y) == pytest.approx([r["loss_b"] for r in trainer.history])
     assert len(panel.figure.layout.shapes) >= 1  # the frozen encoder's period is shaded
-    assert "finished" in panel.state_label.value and "step 2" in panel.state_label.value
-    assert "images/s" in panel.speed_label.value
+    assert "finished" in panel.state_label.value and "step 2 / 2" in panel.state_label.value
+    assert "images/s" in panel.speed_label.value and panel.separator.layout.display is None
     assert panel.preview_image.value != first_preview  # the trained model's preview
     assert not panel.start_button.disabled and panel.stop_button.disabled
     # a second run continues and the plot gains points
@@ -357,8 +357,12 @@ def test_train_panel_pause_resume_stop_follow_the_state(trainer):
     from phazelab.widgets import TrainPanel
 
     panel = TrainPanel(trainer, refresh_every=0.05, steps=100_000, initial_preview=False)
+    assert panel.separator.layout.display == "none"  # no stray "·" before there is a speed to show
     assert panel.start()
-    wait_for(lambda: trainer.step >= 1)
+    wait_for(lambda: trainer.step >= 2)
+    panel.refresh()
+    assert "/ 100000" in panel.state_label.value
+    assert "left" in panel.state_label.value  # an ETA while it runs
     panel.pause_button.click()
     wait_for(lambda: trainer.state == "paused")
     panel.refresh()
@@ -372,6 +376,8 @@ def test_train_panel_pause_resume_stop_follow_the_state(trainer):
     panel.stop_button.click()
     assert panel.wait(timeout=120) == "finished"
     assert 0 < trainer.step < 100_000
+    panel.refresh()
+    assert "stopped" in panel.state_label.value and "left" not in panel.state_label.value
     assert not panel.start_button.disabled and panel.stop_button.disabled and panel.pause_button.disabled
 
 

@@ -8,6 +8,7 @@ never waits on plotting and the plot receives batched updates rather than one me
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import ipywidgets as W
@@ -24,6 +25,14 @@ _STATE_COLOURS = {"idle": "#555", "running": "#1b7f3b", "paused": "#a15c00", "st
                   "finished": "#1f4e9c", "error": "#b00020"}
 PREVIEW_ROWS = "rows: A, A→A, A→B, B, B→B, B→A"
 
+
+
+def _duration(seconds: float) -> str:
+    """A remaining time to read at a glance: "40 s", "3 min", "1 h 05 min"."""
+    if seconds < 60:
+        return f"{max(1, round(seconds))} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 class TrainPanel(Panel):
     """Buttons, live loss plot and preview for `trainer`.
@@ -61,6 +70,9 @@ class TrainPanel(Panel):
                                tooltip="faces per side per step (set when the Trainer is created)",
                                layout=W.Layout(width="150px"))
         self.state_label = W.HTML()
+        self.separator = W.HTML("&nbsp;·&nbsp;", layout=W.Layout(display="none"))  # shown once there is a speed
+        self._run: tuple[int, int, float] | None = None  # (first step, target step, start time) of the last run
+        self._stopped = False  # the last run was stopped by Stop (not finished its steps)
         self.speed_label = W.HTML()
         self.checkpoint_label = W.HTML()
         self.error = W.HTML()
@@ -95,7 +107,7 @@ class TrainPanel(Panel):
         self.widget = W.VBox([
             W.HBox([self.start_button, self.pause_button, self.resume_button, self.stop_button, self.steps,
                     self.batch, self.preview_button]),
-            W.HBox([self.state_label, W.HTML("&nbsp;·&nbsp;"), self.speed_label]),
+            W.HBox([self.state_label, self.separator, self.speed_label]),
             W.HBox([self.figure, W.VBox([self.preview_label, self.preview_image])]),
             self.checkpoint_label,
             self.error,
@@ -115,7 +127,10 @@ class TrainPanel(Panel):
             self.start_button.disabled = True
             self.error.value = ""
             try:
+                first = self.trainer.step
                 self.trainer.start(int(self.steps.value))
+                self._run = (first, first + int(self.steps.value), time.perf_counter())
+                self._stopped = False
             except TrainerBusyError:
                 return False
             except Exception:
@@ -151,6 +166,7 @@ class TrainPanel(Panel):
     def stop(self) -> None:
         """Stop at the next step boundary (the trainer writes a checkpoint if it has a folder)."""
         self.trainer.stop(wait=False)
+        self._stopped = True
         self._pause_pending = False
         self._sync_controls()
         self._wake.set()
@@ -249,18 +265,33 @@ class TrainPanel(Panel):
 
     def _sync_labels(self) -> None:
         t = self.trainer
+        state = "stopped" if t.state == "finished" and self._stopped else t.state
         colour = _STATE_COLOURS.get(t.state, "#555")
-        self.state_label.value = f"<b style='color:{colour}'>{t.state}</b> · step {t.step}"
+        self.state_label.value = f"<b style='color:{colour}'>{state}</b> · {self._progress_text(t)}"
         last = t.history[-1] if t.history else None
-        if last is not None:
-            self.speed_label.value = (f"{last['img_per_s']:.1f} images/s · loss A {last['loss_a']:.4f}"
-                                      f" · loss B {last['loss_b']:.4f}")
+        self.speed_label.value = ("" if last is None else
+                                  f"{last['img_per_s']:.1f} images/s · loss A {last['loss_a']:.4f}"
+                                  f" · loss B {last['loss_b']:.4f}")
+        self.separator.layout.display = None if last is not None else "none"
         ckpt = t.last_checkpoint
         where = str(ckpt) if ckpt is not None else (
             "none yet" if getattr(t, "checkpoint_dir", None) is not None else "none (no checkpoint_dir)")
         self.checkpoint_label.value = f"<small>checkpoint: <code>{where}</code></small>"
         if t.state == "error" and t.error is not None:
             self.error.value = error_html(f"training stopped: {t.error}", t.error.traceback)
+
+    def _progress_text(self, t: Any) -> str:
+        """"step 460 / 1000 · about 3 min left" while a run started here is active (the rate measured
+        since its start, pauses included); "step N" otherwise."""
+        if self._run is None:
+            return f"step {t.step}"
+        first, target, started = self._run
+        text = f"step {t.step} / {target}"
+        done = t.step - first
+        if t.state == "running" and done > 0 and t.step < target:
+            left = (target - t.step) * (time.perf_counter() - started) / done
+            text += f" · about {_duration(left)} left"
+        return text
 
     def _sync_plot(self) -> None:
         history, events = list(self.trainer.history), list(self.trainer.events)
