@@ -396,3 +396,27 @@ def topology_takeaway(topologies: Sequence[str] = ("default", "split_decoders"),
     lines.append("These are counts of the models the configs build: training and a GPU change the weights, not "
                  "which blocks a side's faces pass through. Notebooks 03–05 measure what the shared blocks keep.")
     return lines
+
+
+def study_progress() -> Any:
+    """A progress callback for `run_study` in a notebook: each message on its own line, and a run's step
+    counter (messages starting with experiments.forum.TICK) updated in place on one line below them."""
+    from IPython.display import Pretty, display
+
+    from .experiments.forum import TICK
+
+    handle: list[Any] = []
+
+    def say(message: str) -> None:
+        if message.startswith(TICK):
+            text = message[len(TICK):]
+            if handle:
+                handle[0].update(Pretty(text))
+            else:
+                handle.append(display(Pretty(text), display_id=True))
+            return
+        if handle:
+            handle.pop().update(Pretty(""))  # the counter's line ends with its run
+        print(message, flush=True)
+
+    return say

@@ -271,7 +271,7 @@ image_grid_figure(faces, nrow=6, title="a1 (top), a2 (middle), b1 (bottom)")""")
 One stage-2 model per row of `RUNS`, with a progress line per arm. Finished runs are saved in
 `runs/nb03` and reused when the cell runs again.
 """),
-    code("""results = run_study(STUDY, OUT, device=S.device, progress=print)"""),
+    code("""results = run_study(STUDY, OUT, device=S.device, progress=lab.study_progress())"""),
     md("""
 ## Curves
 
@@ -368,7 +368,7 @@ PROBE_IDS = list(range(world.n_identities))"""),
 from phazelab.display import text_block
 
 models = {name: lab.stage1_model(name) for name in ("default", "split_decoders")}
-text_block("\n\n".join(lab.describe_stage1(name) for name in models))"""),
+text_block("\\n\\n".join(lab.describe_stage1(name) for name in models))"""),
     md("""
 ## The per-block table
 

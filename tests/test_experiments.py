@@ -324,10 +324,30 @@ TINY = dict(topologies=("split_decoders",),
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
+    import phazelab.experiments.forum as forum
+
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("forum")
     study = StudyConfig(**TINY)
-    return study, out, run_study(study, out, device="cpu")
+    messages: list[str] = []
+    every, forum.TICK_SECONDS = forum.TICK_SECONDS, 0.0  # a step counter at every metrics read
+    try:
+        results = run_study(study, out, device="cpu", progress=messages.append)
+    finally:
+        forum.TICK_SECONDS = every
+    TINY_MESSAGES[:] = messages
+    return study, out, results
+
+
+TINY_MESSAGES: list[str] = []
+
+
+def test_tiny_study_reports_progress_with_a_step_counter(tiny):
+    from phazelab.experiments.forum import TICK
+
+    ticks = [m for m in TINY_MESSAGES if m.startswith(TICK)]
+    assert ticks and all("stage 2 · " in m and " left" in m for m in ticks)
+    assert any(m.startswith("done in") or "done in" in m for m in TINY_MESSAGES if not m.startswith(TICK))
 
 
 def test_tiny_study_writes_answers_results_and_report(tiny):

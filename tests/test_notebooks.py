@@ -91,6 +91,19 @@ def test_code_lines_fit_the_notebook_width():
     assert not long, "\n".join(long)
 
 
+def test_every_code_cell_is_valid_python():
+    """A generator string with a lost escape (a "\\n" turned newline) fails here, not minutes into a run."""
+    import ast
+
+    for path in NOTEBOOKS:
+        for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            if cell.cell_type == "code":
+                try:
+                    ast.parse(cell.source)
+                except SyntaxError as exc:
+                    pytest.fail(f"{path.name} cell {i}: {exc}")
+
+
 def test_notebooks_match_their_generator():
     """notebooks/ is written by scripts/make_notebooks.py: editing one without the other is a mistake."""
     import importlib.util

@@ -608,3 +608,17 @@ def test_topology_diagram_highlights_one_sides_path():
     assert svg.count('class="path"') == len(diagram_edges({"a": picker.paths["a"]}))
     picker.path.value = None
     assert 'opacity="0.3"' not in picker.diagram.value
+
+
+def test_study_panel_shows_a_runs_step_counter_in_place(tmp_path):
+    from phazelab.experiments.forum import TICK
+    from phazelab.widgets.study import StudyPanel
+
+    panel = StudyPanel(lambda runs_, topologies: None, tmp_path)
+    panel._progress("[1/2] stage 2 · scratch@trainable")
+    for step in (10, 20, 30):
+        panel._progress(f"{TICK}stage 2 · scratch: step {step} / 200 · about 50 s left")
+    assert panel.log.value.count("step ") == 1 and "step 30 / 200" in panel.log.value
+    panel._progress("[1/2] done in 60 s")
+    assert "step 30" not in panel.log.value and panel.log.value.count("<br>") == 1
+    assert TICK not in panel.log.value

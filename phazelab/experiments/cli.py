@@ -167,8 +167,15 @@ def forum_main(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
 
     def say(msg: str) -> None:
-        if not args.quiet:
-            print(f"[{time.perf_counter() - t0:7.1f} s] {msg}", flush=True)
+        from .forum import TICK
+
+        if args.quiet:
+            return
+        if msg.startswith(TICK):  # a step counter: in place on a terminal, left out of a log file
+            if sys.stdout.isatty():
+                print(f"\r[{time.perf_counter() - t0:7.1f} s] {msg[len(TICK):]}", end="", flush=True)
+            return
+        print(f"[{time.perf_counter() - t0:7.1f} s] {msg}", flush=True)
 
     try:
         if args.threads is not None:

@@ -47,6 +47,10 @@ __all__ = ["ARMS", "MODES", "QUICK_RUNS", "STRATEGIES", "TOPOLOGIES", "Study", "
            "plan_runs", "run_study", "strategy_blocks", "strategy_plan"]
 
 Progress = Callable[[str], None]
+# A progress message that starts with TICK is transient (a run's step counter): a display shows it in place
+# of the previous transient line, a log may skip it.
+TICK = "\r"
+TICK_SECONDS = 3.0
 
 
 
@@ -208,9 +212,20 @@ class Study:
         steps = s.stage2_steps
         trainer = Trainer(model, bank_a, bank_b, batch_size=s.batch or recipe.batch, lr=s.lr or recipe.lr,
                           lr_warmup=min(recipe.lr_warmup, steps - 1), lr_schedule="constant",
-                          seed=20_000 + seed, device=self.device, precision=recipe.precision, metrics_every=10,
-                          unfreeze_at=run["unfreeze_at"])
+                          seed=20_000 + seed, device=self.device, precision=recipe.precision,
+                          metrics_every=min(10, s.eval_every), unfreeze_at=run["unfreeze_at"])
         evals, train_s, eval_s = [], 0.0, 0.0
+        started, last_tick = time.perf_counter(), [0.0]
+
+        def tick(_record: Mapping[str, Any]) -> None:
+            now = time.perf_counter()
+            if now - last_tick[0] >= TICK_SECONDS:
+                last_tick[0] = now
+                done, rate = trainer.step, (now - started) / max(trainer.step, 1)
+                self.progress(f"{TICK}{label}stage 2 · {name}: step {done} / {steps} · about "
+                              f"{max(0.0, (steps - done) * rate):.0f} s left (judged every {s.eval_every} steps)")
+
+        trainer.on_metrics.append(tick)
         while True:
             t = time.perf_counter()
             evals.append(evaluate(trainer.model, rep, trainer.step))

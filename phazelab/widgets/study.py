@@ -42,13 +42,20 @@ class StudyPanel(Panel):
         self.plots = W.VBox(layout=W.Layout(max_width="100%"))
         self._job = Background(self.error)
         self._lines: list[str] = []
+        self._ticking = False  # the last log line is a transient step counter
         self._followers: list[tuple[W.Output, Any]] = []
         self.run_button.on_click(guarded(self.error, lambda _b: self.start()))
         self.widget = W.VBox([W.HBox([self.runs, W.VBox([self.topologies, self.run_button])]), self.log,
                               self.error, self.answers, self.summary, self.plots])
 
     def _progress(self, message: str) -> None:
-        self._lines = (self._lines + [html.escape(message)])[-8:]
+        from ..experiments.forum import TICK
+
+        tick = message.startswith(TICK)  # a run's step counter: replaces the previous counter line
+        if self._lines and self._ticking:
+            self._lines.pop()
+        self._lines = (self._lines + [html.escape(message.removeprefix(TICK))])[-8:]
+        self._ticking = tick
         self.log.value = "<small>" + "<br>".join(self._lines) + "</small>"
 
     def start(self) -> bool:
