@@ -78,8 +78,9 @@ def format_frame(df: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
 
 
 def _html(df: pd.DataFrame) -> str:
-    return ("<div style='overflow-x:auto;max-width:100%'>"
-            + df.to_html(index=False, escape=True, border=0, classes="phazelab-table") + "</div>")
+    with pd.option_context("display.max_colwidth", None):  # pandas cuts long text with "…" otherwise
+        table = df.to_html(index=False, escape=True, border=0, classes="phazelab-table")
+    return "<div style='overflow-x:auto;max-width:100%'>" + table + "</div>"
 
 
 def table_view(df: pd.DataFrame, main: Sequence[str] | None = None, *, digits: int = 3,

@@ -512,12 +512,13 @@ from phazelab import PhazeAConfig
 from phazelab.model import meta_model
 from phazelab.strategies import STRATEGIES, STRATEGY_HELP
 from phazelab.experiments.forum import strategy_plan
+from phazelab.display import table_view
 
 models = {t: meta_model(PhazeAConfig.preset("lab-slim").with_topology(t))
           for t in ("default", "split_decoders")}
 loads = {s: {t: ", ".join(strategy_plan(m, s)["load"]) or "-" for t, m in models.items()}
          for s in STRATEGIES}
-pd.DataFrame({s: {"what": STRATEGY_HELP[s], **loads[s]} for s in STRATEGIES}).T"""),
+table_view(pd.DataFrame({s: {"what": STRATEGY_HELP[s], **loads[s]} for s in STRATEGIES}).T)"""),
     md("""
 ## Run it yourself
 

@@ -36,6 +36,8 @@ def test_table_view_shows_main_columns_and_hides_the_rest_behind_details():
     assert "all 4 columns" in details and "judged_new" in details and "0.123" in details
     assert "0.0701812" not in page and page.count("overflow-x:auto") == 2
     assert "<details>" not in table_view(part).data  # nothing left out: no toggle
+    long = "load the encoder, fc_b and the shared G-Block from stage 1, train the rest"
+    assert long in table_view(pd.DataFrame({"what": [long]})).data  # never cut with "…"
     with pytest.raises(KeyError, match="nope"):
         table_view(part, ["kind", "nope"])
 

@@ -29,6 +29,7 @@ from ..analysis import (
 )
 from ..analysis.plots import latent_scatter, thumbnail_uris
 from ..analysis.project import has_umap
+from ..display import table_view
 from ..model import PhazeA
 from .common import Background, Panel, guarded, on_model, show_png
 
@@ -102,7 +103,7 @@ class LatentExplorer(Panel):
         self.figure.update_layout(height=480, title="press Compute")
         self.thumbnail = W.Image(format="png", layout=W.Layout(width="128px", display="none"))
         self.caption = W.HTML("<small>hover or click a point to see its face</small>")
-        self.table_html = W.HTML()
+        self.table_html = W.HTML(layout=W.Layout(max_width="100%"))
         self._job = Background(self.error)
 
         self.path.observe(guarded(self.error, self._on_path), names="value")
@@ -201,7 +202,9 @@ class LatentExplorer(Panel):
         if self.scores:
             self._step(4, "identity and factor scores…")
             self._score(lat, frame, images, block, side)
-        done = f"done in {time.perf_counter() - started:.1f} s (the map itself {proj.seconds:.1f} s{_used(proj)})"
+        map_s = "< 0.1 s" if proj.seconds < 0.05 else f"{proj.seconds:.1f} s"
+        done = (f"done in {time.perf_counter() - started:.1f} s (of which the {self.method.label} map "
+                f"{map_s}{_used(proj)})")
         if proj.note:  # a degenerate map: say so where "done" would be, not only in the kernel log
             done = f"<b style='color:#a15c00'>{html.escape(proj.note)}</b> · {done}"
         self._step(5, done)
@@ -244,11 +247,12 @@ class LatentExplorer(Panel):
         self.table.insert(0, "kind", self.table.pop("kind"))
         notes = "; ".join(n for n in self.table["notes"] if n)
         shown = self.table.drop(columns=["notes"])
-        self.table_html.value = ("<b>scores for this block</b>, its nulls on the same frames below it "
-                                 "(cross-validated; *_chance = guessing; a block that does not beat its "
-                                 "nulls shows nothing learned)"
-                                 + shown.to_html(index=False, float_format=lambda v: f"{v:.3f}",
-                                                 na_rep="not computed")
+        main = [c for c in ("kind", "block", "probe_acc", "probe_std", "probe_chance", "knn_acc", "knn_chance",
+                            "silhouette", "r2_yaw") if c in shown.columns]
+        page = table_view(shown, main).data
+        self.table_html.value = ("<div style='white-space:normal'><b>scores for this block</b>, its nulls on the "
+                                 "same frames below it (cross-validated; *_chance = guessing; a block that does "
+                                 "not beat its nulls shows nothing learned)</div>" + page
                                  + (f"<p><small><b>notes:</b> {html.escape(notes)}</small></p>" if notes else ""))
 
     def _redraw(self) -> None:
