@@ -255,32 +255,38 @@ def _confirm_line(confirm: dict[str, Any] | None) -> str:
             f"{confirm['pose_err_deg']:.1f}° (baselines there: {base}).\n")
 
 
-def swap_takeaway(shipped: Any, mine: Any = None, trainer: Any = None) -> str:
-    """Sentences from two SwapViewers' judge verdicts (the shipped model's and the learner's own) with
-    their baselines; nothing in it is typed in by hand."""
+def swap_takeaway(shipped: PhazeA, mine: PhazeA | None = None, trainer: Any = None, n: int = 64) -> str:
+    """Sentences on the shipped model's and the learner's own A→B swap, judged here on `n` held-out frames
+    of the pair the shipped model was trained on (its meta.json), each with a 95 % Wilson interval and
+    beside the judge's baselines on the same frames (B's mean face, a copy of A, the truth). It reads no
+    viewer's state, so it says the same whatever the viewers above show; nothing is typed in by hand."""
+    from scipy.stats import binomtest
+
+    world, a, b = stage1_world(settings().topology)
+    models = {"The shipped model": shipped, **({"Your model": mine} if mine is not None else {})}
+    judged = swap_judge_table(models, world, a, b, n=n)
+    base = {k.removeprefix("baseline: "): float(v) for k, v in judged["success"].items() if k.startswith("baseline")}
+    nulls = ", ".join(f"{label} {base[k]:.2f}" for k, label in (("mean_face_b", "B's mean face"),
+                                                                 ("copy_a", "a copy of A"), ("truth", "the truth"))
+                      if k in base)
     lines = []
-    for label, viewer, steps in (("The shipped model", shipped, None),
-                                 ("Your model", mine, getattr(trainer, "step", None))):
-        if viewer is None or viewer.verdict is None:
-            continue
-        v, base = viewer.verdict, viewer.baselines or {}
-        nulls = ", ".join(f"{k} {base[k]['success']:.2f}" for k in ("mean_face_b", "copy_a", "truth") if k in base)
-        after = f" after {steps} steps" if steps is not None else ""
-        lines.append(f"{label}{after}: judge success {v['success']:.2f} on {v['n']} held-out frames "
-                     f"(identity named {v['id_top1']:.2f}, chance {v['chance']:.2f}; pose error "
-                     f"{v['pose_err_deg']:.1f}°) against baselines {nulls} — {_verdict(v['success'])}.")
-    if trainer is not None and lines:
-        try:
-            meta = stage1_meta(settings().topology)
-        except Exception:  # noqa: BLE001 - the comparison is optional
-            meta = {}
-        mine_ok = mine is not None and mine.verdict is not None and mine.verdict["success"] >= SUCCESS_GATE
+    for label in models:
+        row = judged.loc[f"model: {label}"]
+        ci = binomtest(round(float(row["success"]) * n), n).proportion_ci(method="wilson")
+        after = f" after {trainer.step} steps" if label == "Your model" and trainer is not None else ""
+        lines.append(f"{label}{after}: A→B success {float(row['success']):.2f} (95 % CI {ci.low:.2f}–{ci.high:.2f}) "
+                     f"on {n} held-out frames of identity {a} → {b}, identity named {float(row['id_top1']):.2f}, "
+                     f"pose error {float(row['pose_err_deg']):.1f}°; baselines on the same frames: {nulls} — "
+                     f"{_verdict(float(row['success']))}.")
+    if trainer is not None and mine is not None:
+        meta = stage1_meta(settings().topology)
+        mine_ok = float(judged.loc["model: Your model", "success"]) >= SUCCESS_GATE
         if meta.get("step") and not mine_ok:
             took = (f" ({meta['train_seconds'] / 60:.0f} min of training on {meta.get('device', '?')})"
                     if meta.get("train_seconds") else "")
             lines.append(f"A longer run would change this: the shipped model trained {meta['step']} steps{took}; "
-                         f"your run had {trainer.step}.")
-    return "\n".join(lines) if lines else "press Refresh in the viewers above first: nothing has been judged yet"
+                         f"yours {trainer.step} (Train again above to continue it).")
+    return "\n".join(lines)
 
 
 def swap_judge_table(models: dict[str, PhazeA], world: Any, identity_a: int, identity_b: int, n: int = 32,

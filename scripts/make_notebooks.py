@@ -218,12 +218,16 @@ my_viewer"""),
     md("""
 ## What to take away
 
-Generated from the numbers just computed — the shipped model's and your model's verdicts, each beside
-its baselines:
+Generated from the numbers computed here — the shipped model's and your model's swaps judged on the
+same held-out frames, each beside the judge's baselines. It fills in when training has finished, and again
+after every run:
 """),
     code("""
-viewer.wait(); my_viewer.wait()
-text_block(lab.swap_takeaway(viewer, my_viewer, trainer))"""),
+def closing(trainer):
+    return text_block(lab.swap_takeaway(model, my_model, trainer))
+
+
+panel.follow(closing)"""),
 ]
 
 NOTEBOOKS["03_transfer_learning.ipynb"] = [

@@ -152,3 +152,11 @@ def test_identity_takeaway_reads_each_number_beside_its_null():
     assert "not above both nulls by 2 sd" in lines[1]  # 0.60 − 2 × 0.03 < 0.58
     assert "A→B success 0.91 against B's mean face 0.01 — a swap" in lines[2]
     assert "for 1 of 2 faces (the untrained model: 0 of 2)" in lines[3]
+
+
+def test_swap_takeaway_judges_the_models_itself_with_intervals_and_baselines():
+    shipped = lab.stage1_model("split_decoders")
+    text = lab.swap_takeaway(shipped, n=16)
+    assert text.startswith("The shipped model: A→B success") and "95 % CI" in text and "on 16 held-out" in text
+    assert "B's mean face" in text and "a copy of A" in text and "the truth 1.00" in text
+    assert lab.swap_takeaway(shipped, n=16) == text  # the same frames every time: no viewer state in it

@@ -622,3 +622,19 @@ def test_study_panel_shows_a_runs_step_counter_in_place(tmp_path):
     panel._progress("[1/2] done in 60 s")
     assert "step 30" not in panel.log.value and panel.log.value.count("<br>") == 1
     assert TICK not in panel.log.value
+
+
+def test_train_panel_follow_redraws_when_a_run_finishes(world):
+    from phazelab.train import Trainer
+    from phazelab.widgets import TrainPanel
+
+    trainer = Trainer(make(0), world.source(0), world.source(1), batch_size=2, device="cpu")
+    panel = TrainPanel(trainer, refresh_every=0.05, steps=1, initial_preview=False)
+    out = panel.follow(lambda t: f"step {t.step}")
+    assert "press Train" in out.outputs[0]["text"]
+    panel.start()
+    panel.wait(timeout=120)
+    wait_for(lambda: out.outputs and out.outputs[0].get("data", {}).get("text/plain") == "'step 1'")
+    panel.start()
+    panel.wait(timeout=120)
+    wait_for(lambda: out.outputs[0].get("data", {}).get("text/plain") == "'step 2'")

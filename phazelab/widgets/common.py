@@ -36,6 +36,40 @@ class Panel:
 
         display(self.widget)
 
+    # -- outputs that follow the panel ----------------------------------------------------------------
+    def _follow_source(self) -> Any:
+        """What a follower renders (the panel's last finished result), or None before there is one."""
+        return None
+
+    def follow(self, render: Any, waiting: str = "waiting for the panel above: this fills in when it has run"
+               ) -> W.Output:
+        """An output that shows `render(result)` (a displayable: a figure, Markdown, a DataFrame, or a
+        list of them) for the panel's last finished job (the study's results, the trained trainer), and
+        is redrawn whenever another finishes; until then it says `waiting`. So a cell below the panel
+        never needs re-running by hand."""
+        out = W.Output(layout=W.Layout(max_width="100%"))
+        followers = self.__dict__.setdefault("_followers", [])
+        followers.append((out, render))
+        if self._follow_source() is not None:
+            self._render_follower(out, render)
+        else:
+            out.append_stdout(waiting + "\n")
+        return out
+
+    def _notify_followers(self) -> None:
+        for out, render in self.__dict__.get("_followers", []):
+            self._render_follower(out, render)
+
+    def _render_follower(self, out: W.Output, render: Any) -> None:
+        try:
+            shown = render(self._follow_source())
+        except Exception as exc:  # noqa: BLE001 - shown where the learner looks, not lost in a thread
+            getattr(self, "error", W.HTML()).value = error_html(exc)
+            return
+        out.outputs = ()  # the trait itself: clear_output() needs a kernel to act
+        for item in shown if isinstance(shown, (list, tuple)) else [shown]:
+            out.append_display_data(item)
+
 
 # -- images -------------------------------------------------------------------------------------------
 def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:

@@ -43,7 +43,6 @@ class StudyPanel(Panel):
         self._job = Background(self.error)
         self._lines: list[str] = []
         self._ticking = False  # the last log line is a transient step counter
-        self._followers: list[tuple[W.Output, Any]] = []
         self.run_button.on_click(guarded(self.error, lambda _b: self.start()))
         self.widget = W.VBox([W.HBox([self.runs, W.VBox([self.topologies, self.run_button])]), self.log,
                               self.error, self.answers, self.summary, self.plots])
@@ -86,33 +85,15 @@ class StudyPanel(Panel):
                               "built on).</p>") + f"<p><small>full report: {report}</small></p>"
         self.plots.children = [go.FigureWidget(fig) for t in ran for fig in figures(results, t).values()]
         self.results = results
-        for out, render in self._followers:
-            self._render(out, render)
+        self._notify_followers()
 
     def follow(self, render: Any, waiting: str = "press Run study above: this fills in when the study has run"
                ) -> W.Output:
-        """An output that shows `render(results)` (a displayable: a figure, Markdown, a DataFrame, or a
-        list of them) for the last finished study, and is redrawn whenever another finishes; until then
-        it says `waiting`. So a cell below the panel never needs re-running by hand."""
-        out = W.Output(layout=W.Layout(max_width="100%"))
-        self._followers.append((out, render))
-        if self.results is not None:
-            self._render(out, render)
-        else:
-            out.append_stdout(waiting + "\n")
-        return out
+        """Panel.follow with the study's results (`render(results)`)."""
+        return super().follow(render, waiting)
 
-    def _render(self, out: W.Output, render: Any) -> None:
-        try:
-            shown = render(self.results)
-        except Exception as exc:  # noqa: BLE001 - shown where the learner looks, not lost in a thread
-            from .common import error_html
-
-            self.error.value = error_html(exc)
-            return
-        out.outputs = ()  # the trait itself: clear_output() needs a kernel to act
-        for item in shown if isinstance(shown, (list, tuple)) else [shown]:
-            out.append_display_data(item)
+    def _follow_source(self) -> Any:
+        return self.results
 
     def _done(self) -> None:
         self.run_button.disabled = False

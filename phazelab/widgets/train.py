@@ -73,6 +73,7 @@ class TrainPanel(Panel):
         self.separator = W.HTML("&nbsp;·&nbsp;", layout=W.Layout(display="none"))  # shown once there is a speed
         self._run: tuple[int, int, float] | None = None  # (first step, target step, start time) of the last run
         self._stopped = False  # the last run was stopped by Stop (not finished its steps)
+        self._followed: int | None = None  # the step the followers were last drawn at
         self.speed_label = W.HTML()
         self.checkpoint_label = W.HTML()
         self.error = W.HTML()
@@ -233,6 +234,9 @@ class TrainPanel(Panel):
             if self.trainer.state == "finished" and self._preview_shown != self.trainer.step:
                 self.request_preview()  # the model as trained, not as of the last multiple of N steps
             self._safe_refresh()
+            if self.trainer.state == "finished" and self._followed != self.trainer.step:
+                self._followed = self.trainer.step
+                self._notify_followers()
             with self._watch_lock:  # decided under the lock _watch() takes: a run started now is not missed
                 if self.trainer.state not in _ACTIVE:
                     self._watcher = None
@@ -279,6 +283,14 @@ class TrainPanel(Panel):
         self.checkpoint_label.value = f"<small>checkpoint: <code>{where}</code></small>"
         if t.state == "error" and t.error is not None:
             self.error.value = error_html(f"training stopped: {t.error}", t.error.traceback)
+
+    def follow(self, render: Any, waiting: str = "press Train above: this fills in when training has finished"
+               ) -> W.Output:
+        """Panel.follow with the trainer (`render(trainer)`), redrawn each time a run finishes."""
+        return super().follow(render, waiting)
+
+    def _follow_source(self) -> Any:
+        return self.trainer if self._run is not None and self.trainer.state == "finished" else None
 
     def _progress_text(self, t: Any) -> str:
         """"step 460 / 1000 · about 3 min left" while a run started here is active (the rate measured
