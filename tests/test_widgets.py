@@ -340,6 +340,8 @@ def test_train_panel_start_runs_once_and_plots(world):
     assert panel.wait(timeout=120) == "finished"
     assert [r["step"] for r in trainer.history] == [1, 2]  # one loop of 2 steps, not two loops
     assert panel.figure.data[0].name == "loss_a" and list(panel.figure.data[0].x) == [1, 2]
+    # the synced state holds the points too, so a view drawn later (the notebook reopened) is not empty
+    assert list(panel.figure._widget_data[0]["x"]) == [1, 2]
     assert list(panel.figure.data[1].y) == pytest.approx([r["loss_b"] for r in trainer.history])
     assert len(panel.figure.layout.shapes) >= 1  # the frozen encoder's period is shaded
     assert "finished" in panel.state_label.value and "step 2 / 2" in panel.state_label.value

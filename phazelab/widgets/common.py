@@ -71,6 +71,18 @@ class Panel:
             out.append_display_data(item)
 
 
+def keep_figure(figure: Any) -> None:
+    """Store a plotly FigureWidget's current traces and layout in its synced widget state. plotly sends
+    in-place updates (restyle, addTraces) as one-off messages and fills the synced `_widget_data` /
+    `_widget_layout` only when the figure is first displayed, so a view drawn later (the notebook closed
+    and reopened while the kernel runs) showed the figure as first displayed: empty loss curves, an empty
+    latent map. Call after each batch of updates (what plotly's own `_repr_mimebundle_` does at display)."""
+    from copy import deepcopy
+
+    figure._widget_layout = deepcopy(figure._layout_obj._props)
+    figure._widget_data = deepcopy(figure._data)
+
+
 # -- images -------------------------------------------------------------------------------------------
 def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
     """A (3, H, W) float image in [0, 1] (or an (H, W, 3) uint8 array) as an (H, W, 3) uint8 array."""

@@ -31,7 +31,7 @@ from ..analysis.plots import latent_scatter, thumbnail_uris
 from ..analysis.project import has_umap
 from ..display import table_view
 from ..model import PhazeA
-from .common import Background, Panel, guarded, on_model, show_png
+from .common import Background, Panel, guarded, keep_figure, on_model, show_png
 
 _FIRST_COLOURS = ("identity", "side", "yaw", "pitch", "smile", "mouth_open")
 _METHODS = {"PCA": "pca", "t-SNE": "tsne", "UMAP": "umap"}
@@ -177,6 +177,7 @@ class LatentExplorer(Panel):
             with self.figure.batch_update():
                 self.figure.data = []
                 self.figure.layout.title = "no map (see the error below)"
+            keep_figure(self.figure)
             self.progress_label.value = ""
             raise
 
@@ -266,6 +267,7 @@ class LatentExplorer(Panel):
             self.figure.add_traces(list(fig.data))
             self.figure.layout = fig.layout
             self.figure.layout.height = 480
+        keep_figure(self.figure)  # a view drawn later (the notebook reopened) shows the map too
         for trace in self.figure.data:
             trace.on_hover(self._on_point)
             trace.on_click(self._on_point)

@@ -18,7 +18,7 @@ import torch
 
 from ..analysis.plots import loss_curves
 from ..train import Trainer, TrainerBusyError
-from .common import Panel, error_html, guarded, show_png
+from .common import Panel, error_html, guarded, keep_figure, show_png
 
 _ACTIVE = ("running", "paused", "stopping")
 _STATE_COLOURS = {"idle": "#555", "running": "#1b7f3b", "paused": "#a15c00", "stopping": "#a15c00",
@@ -323,6 +323,7 @@ class TrainPanel(Panel):
                     live.x, live.y = new.x, new.y
             self.figure.layout.shapes = fig.layout.shapes
             self.figure.layout.annotations = fig.layout.annotations
+        keep_figure(self.figure)  # a view drawn later (the notebook reopened) shows these points too
         self._plotted = key
 
     def _show_preview(self) -> None:
