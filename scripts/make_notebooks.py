@@ -48,6 +48,9 @@ a handful of options — and that decides where a face's identity can be stored.
 
 phazelab builds Phaze-A block for block, with faceswap's block names, options and parameter counts.
 This notebook shows the blocks; nothing is trained here.
+
+*Widgets live in the running kernel:* after a kernel restart (or reopening a saved notebook in a new
+session) a panel shows "model not found" until its cell runs again — Run All brings every panel back.
 """),
     code(SETUP),
     md("""
@@ -248,7 +251,9 @@ The set-up used here and in notebook 05:
 
 Every arm starts the blocks it does not load from the same random weights, sees the same batches and
 trains the same number of steps, so differences between the curves come from what was loaded and frozen.
-The swap judge scores every arm on the same fixed frames.
+The swap judge scores every arm on the same fixed frames. The arm `all` loads every block, side A's
+`decoder_a` included: it starts as the a1+b1 model itself, so it is the *positive control* for the a1
+leakage column (where a leak must show), never a strategy to copy.
 """),
     code(SETUP),
     code("""
@@ -257,7 +262,8 @@ from phazelab.analysis import image_grid_figure
 from phazelab.experiments import Study, run_study
 
 RUNS = [("scratch", "trainable"), ("encoder", "trainable"), ("encoder", "frozen"),
-        ("encoder", "kickstart"), ("all_but_a", "trainable")]
+        ("encoder", "kickstart"), ("all_but_a", "trainable"),
+        ("all", "trainable")]  # the positive control: a1's own side A loaded
 STUDY = lab.study_config(runs=RUNS, replicates=1)
 OUT = Path("runs/nb03")
 study = Study(STUDY, OUT, device=S.device)
@@ -295,7 +301,9 @@ figs["recon_success_a"]"""),
 One row per arm: what it loads, the Kaplan–Meier median step at which each side reached the gate (runs
 that never did are counted as censored, not dropped), and where each measure ended.
 """),
-    code("""arm_table(results, "split_decoders")"""),
+    code("""
+from phazelab.display import table_view
+table_view(arm_table(results, "split_decoders"))"""),
     md("""
 ## What did each block keep?
 

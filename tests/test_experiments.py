@@ -506,3 +506,9 @@ def test_a_failed_gate_says_what_was_required_and_what_missed_it():
     line = next(x for x in answers_markdown(results).splitlines() if "Gate not passed" in x)
     assert "required: stage 1 passed its gate" in line
     assert "not met by: encoder@frozen's side A (ends at 0.04, 0.04, 0.04)" in line
+
+
+def test_mean_pm_sd_never_reads_minus_zero():
+    from phazelab.experiments.report import _pm
+
+    assert _pm([-0.001]) == "0.00" and _pm([-0.004, 0.001]).startswith("0.00 ± ") and _pm([None]) == "–"

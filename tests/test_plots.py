@@ -241,3 +241,8 @@ def test_metric_bars_never_stacks_a_block_tables_null_rows():
     assert bars["default"] == {"encoder": 0.6, "fc_a": 0.6}
     assert bars["split · untrained, mean of 2 seeds"]["encoder"] == pytest.approx(0.25)
     assert bars["baselines (pixels)"] == {"pixels (raw)": 0.58}
+
+
+def test_image_grids_have_no_fixed_width_so_they_never_clip():
+    fig = image_grid_figure(torch.rand(16, 3, 64, 64), nrow=8, title="t")
+    assert fig.layout.width is None and fig.layout.autosize and fig.layout.height < 1000

@@ -88,6 +88,7 @@ def test_preset_and_apply_load_exactly_those_blocks_and_freeze_the_toggled_ones(
     before = {n: block_state(model, n) for n in model.blocks}
     panel = BlockPanel(model, {"a1+b1": source})
     panel.strategy_buttons["encoder+fc_b"].click()
+    assert [n for n, b in panel.strategy_buttons.items() if b.button_style] == ["encoder+fc_b"]  # highlighted
     panel.rows["encoder"].freeze.value = True
     panel.rows["decoder_both"].freeze.value = True
     panel.apply_button.click()

@@ -88,8 +88,11 @@ def tile(images: Any, nrow: int = 8, padding: int = 2, fill: float = 1.0) -> np.
 def _image_figure(pixels: np.ndarray, title: str | None) -> go.Figure:
     fig = go.Figure(go.Image(z=pixels, hoverinfo="skip"))
     h, w = pixels.shape[:2]
-    fig.update_layout(title=title, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-                      width=min(1400, w * 2 + 40), height=min(1000, h * 2 + (60 if title else 20)))
+    # 2 screen px per image px up to 900 px wide; no fixed width, so a narrower output scales the image
+    # down (plotly keeps an Image's pixels square) instead of cutting its last columns off
+    scale = min(2.0, 860 / w)
+    fig.update_layout(title=title, margin=dict(l=10, r=10, t=40 if title else 10, b=10), autosize=True,
+                      height=min(1000, int(h * scale) + (60 if title else 20)))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return fig

@@ -248,7 +248,7 @@ class Study:
         self.progress(f"{label}done in {train_s:.0f} s + {eval_s:.0f} s measuring: side A shows a2 "
                       f"{last['recon_success_a']:.2f}, A→B success {last['success_ab']:.2f}; a1 named in the B→A "
                       f"swaps {last['leak_swap_named']:+.2f} beyond a placebo "
-                      f"(floor {last['leak_swap_named_floor']:.2f})")
+                      f"(placebo floor {last['leak_swap_named_floor']:.2f}: what a never-trained face reaches)")
         return result
 
     def arm_model(self, run: Mapping[str, Any], towards: int, seed: int) -> PhazeA:

@@ -101,7 +101,8 @@ def _pm(values: Sequence[float], digits: int = 2) -> str:
     v = np.asarray([x for x in values if x is not None], dtype=float)
     if len(v) == 0:
         return "–"
-    return f"{v.mean():.{digits}f}" + (f" ± {v.std(ddof=1):.{digits}f}" if len(v) > 1 else "")
+    mean = round(float(v.mean()), digits) + 0.0  # + 0.0: never "-0.00"
+    return f"{mean:.{digits}f}" + (f" ± {v.std(ddof=1):.{digits}f}" if len(v) > 1 else "")
 
 
 def arm_table(results: Mapping[str, Any], topology: str) -> pd.DataFrame:

@@ -89,7 +89,8 @@ class BlockPanel(Panel):
 
         self.error = W.HTML()
         self.message = W.HTML()
-        self.default_source = W.Dropdown(description="source", options=[], layout=W.Layout(width="260px"))
+        self.default_source = W.Dropdown(description="source", options=[],
+                                         layout=W.Layout(width="auto", min_width="260px"))
         self.folder = W.Text(placeholder="saved model folder, e.g. runs/a1_b1/model",
                              layout=W.Layout(width="320px"))
         self.add_folder = W.Button(description="add folder", icon="folder-open")
@@ -106,7 +107,7 @@ class BlockPanel(Panel):
             self.rows[name] = BlockRow(
                 name=name, params=n, label=W.Label(name), count=W.Label(f"{n:,}"),
                 load=W.Checkbox(value=False, indent=False, layout=W.Layout(width="auto")),
-                source=W.Dropdown(options=[], layout=W.Layout(width="150px")),
+                source=W.Dropdown(options=[], layout=W.Layout(width="auto", min_width="150px")),  # names uncut
                 freeze=W.ToggleButton(value=name in frozen, description="freeze", icon="snowflake-o",
                                       layout=W.Layout(width="90px")),
                 status=W.HTML())
@@ -167,6 +168,8 @@ class BlockPanel(Panel):
         chosen, absent = strategy_blocks(self.model, strategy)
         for name, row in self.rows.items():
             row.load.value = name in chosen
+        for name, button in self.strategy_buttons.items():  # the chosen strategy stands out
+            button.button_style = "info" if name == strategy else ""
         note = f" ({', '.join(absent)} not in this topology)" if absent else ""
         loads = ", ".join(chosen) or "nothing"
         self.message.value = html.escape(f"strategy '{strategy}': load {loads}{note}")

@@ -138,7 +138,11 @@ class SwapViewer(Panel):
             else:
                 self.baselines, nulls = None, "the truth itself scores 1.00"
             v = self.verdict
-            judged = (f"<b>judge: success {v['success']:.2f}</b> (identity {target} named on {v['id_top1']:.2f} "
+            from scipy.stats import binomtest
+
+            ci = binomtest(round(v["success"] * v["n"]), v["n"]).proportion_ci(method="wilson")
+            judged = (f"<b>judge: success {v['success']:.2f}</b> (95 % CI {ci.low:.2f}–{ci.high:.2f} on "
+                      f"{v['n']} frames; identity {target} named on {v['id_top1']:.2f} "
                       f"of frames, chance {v['chance']:.2f}; pose error {v['pose_err_deg']:.1f}°; "
                       f"{nulls}) · ")
         when = f" · computed at training step {step}; press Refresh after more training" if step is not None else ""
