@@ -202,8 +202,8 @@ trainer = Trainer(my_model, source_a, source_b,
                   **lab.recipe_options(S.steps))
 n_params = sum(p.numel() for p in my_model.parameters())
 print(f"{n_params:,} parameters on {trainer.device}, precision {trainer.precision}; "
-      f"{S.steps} steps of batch {S.batch}: ~{lab.estimate_minutes(S.steps)} min by the bench's "
-      "speed; the panel below shows a live estimate while it trains")"""),
+      f"{S.steps} steps of batch {S.batch}: ~{lab.estimate_minutes(S.steps)} min "
+      "by the bench's speed; the panel below shows a live estimate while it trains")"""),
     md("""
 Press **Train**. The loss curves for side A and side B update live; the preview shows, row by row:
 A, A→A, A→B, B, B→B, B→A. Pause, stop and train more whenever you like.
