@@ -314,7 +314,7 @@ Relative weight drift of each block from stage 1 (0 = unchanged) for each arm. A
     code("""
 import pandas as pd
 drift = {f"{r['strategy']}@{r['mode']}": r["drift"] for r in results["runs"]}
-pd.DataFrame(drift).T.round(3)"""),
+table_view(pd.DataFrame(drift).T)"""),
     md("""
 ## Your turn
 
