@@ -148,19 +148,28 @@ def latent_table(lat: dict[str, np.ndarray], identity: Any, factors_frame: pd.Da
 
     Every score is a number or NaN with the reason in the row's "notes" (e.g. too few frames per
     identity, a factor that does not vary); "cv" and "knn_k" record the folds and the k actually used.
-    `progress`: a description to show a progress bar over the blocks under (tqdm), None for none.
+    `progress`: a description to show a progress bar under (tqdm; one tick per score of each block, so it
+    moves every few seconds on a CPU), None for none.
     """
     from tqdm.auto import tqdm
 
     info = getattr(lat, "info", {})
     rows = []
-    for block, X in tqdm(lat.items(), total=len(lat), desc=progress, unit="block", disable=progress is None):
+    parts = 3 + (factors_frame is not None)  # probe, kNN, silhouette (, factor R²)
+    bar = tqdm(total=len(lat) * parts, desc=progress, unit="score", disable=progress is None)
+
+    def scored(block: str, what: str, value: Any) -> Any:
+        bar.set_postfix_str(f"{block}: {what}", refresh=False)
+        bar.update()
+        return value
+
+    for block, X in lat.items():
         notes: list[str] = []
         if np.ptp(np.asarray(X, dtype=np.float64), axis=0).max(initial=0.0) == 0:
             notes.append("every frame has the same latent: identity scores are at chance by construction")
-        probe = _score(notes, "probe", identity_probe, X, identity, cv, seed)
-        knn = _score(notes, "knn", knn_accuracy, X, identity, k, cv, seed)
-        sil = _score(notes, "silhouette", silhouette, X, identity, seed)
+        probe = scored(block, "probe", _score(notes, "probe", identity_probe, X, identity, cv, seed))
+        knn = scored(block, "kNN", _score(notes, "knn", knn_accuracy, X, identity, k, cv, seed))
+        sil = scored(block, "silhouette", _score(notes, "silhouette", silhouette, X, identity, seed))
         nan = float("nan")
         if "k_requested" in knn:
             notes.append(f"knn: k lowered from {k} to {knn['k']} (smallest training fold)")
@@ -174,7 +183,7 @@ def latent_table(lat: dict[str, np.ndarray], identity: Any, factors_frame: pd.Da
             "cv": int(cv), "knn_k": knn.get("k", int(k)),
         }
         if factors_frame is not None:
-            r2s = _score(notes, "r2", factor_r2, X, factors_frame, columns, cv, seed)
+            r2s = scored(block, "factor R²", _score(notes, "r2", factor_r2, X, factors_frame, columns, cv, seed))
             for col in columns:
                 row[f"r2_{col}"] = r2s.get(col, nan)
                 if col in r2s and np.isnan(r2s[col]):
@@ -182,6 +191,7 @@ def latent_table(lat: dict[str, np.ndarray], identity: Any, factors_frame: pd.Da
             row["r2_chance"] = 0.0
         row["notes"] = "; ".join(notes)
         rows.append(row)
+    bar.close()
     return pd.DataFrame(rows)
 
 
