@@ -93,7 +93,7 @@ every block's parameter count. faceswap presets that need downloaded encoder wei
 """),
     code("""
 from phazelab.widgets import TopologyPicker
-picker = TopologyPicker(PhazeAConfig.preset(S.preset))
+picker = TopologyPicker(PhazeAConfig.preset(S.preset).with_topology(S.topology))
 picker"""),
     md("""
 The picker's block table, as a table (a snapshot: run the cell again after changing the picker):
@@ -214,7 +214,8 @@ panel = TrainPanel(trainer, steps=S.steps)
 panel"""),
     code("""_ = lab.autorun(panel)  # headless runs only; in JupyterLab press Train above"""),
     md("""
-When training has finished, this viewer judges *your* model (press its Refresh after more training):
+This viewer judges *your* model as it is when the cell runs (untrained after Run All): press its
+**Refresh** after training to judge the trained model:
 """),
     code("""
 my_viewer = SwapViewer(my_model, world, IDENTITY_A, IDENTITY_B, trainer=trainer)

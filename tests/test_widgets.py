@@ -568,6 +568,10 @@ def test_study_panel_shows_the_answers_first_then_the_evidence(monkeypatch, tmp_
     assert [o["data"]["text/plain"] for o in follower.outputs] == ["'6 runs'"]  # redrawn, not re-run by hand
     late = panel.follow(lambda r: ["a", "b"])  # a cell run after the study: shows the results at once
     assert [o["data"]["text/plain"] for o in late.outputs] == ["'a'", "'b'"]
+    import plotly.graph_objects as go
+
+    figure = panel.follow(lambda r: go.Figure(go.Scatter(x=[0, 1], y=[0, 1])))  # shown as a widget view
+    assert "application/vnd.jupyter.widget-view+json" in figure.outputs[0]["data"]
     children = list(panel.widget.children)
     assert children.index(panel.answers) < children.index(panel.summary) < children.index(panel.plots)
     assert "Q3" in panel.answers.value and "no measurable difference" in panel.answers.value

@@ -246,8 +246,11 @@ def takeaway(results: Mapping[str, Any]) -> list[str]:
             if not transfer:
                 lines.append(f"{head}: {what} — only the positive control ran: {control:.2f} (gate {gate}).")
             elif max(transfer.values()) == 0:
-                lines.append(f"{head}: {what} — no transfer arm got above 0 (all {len(transfer)} at 0.00; gate "
+                lines.append(f"{head}: {what} — every arm but the control is at 0.00 ({len(transfer)} arms; gate "
                              f"{gate}){tail}: not trained enough to compare the arms.")
+            elif max(transfer, key=transfer.get) == "scratch@trainable":
+                lines.append(f"{head}: {what} — no loading strategy beat scratch (loads nothing, "
+                             f"{transfer['scratch@trainable']:.2f}; gate {gate}){tail}.")
             else:
                 best = max(transfer, key=transfer.get)
                 lines.append(f"{head}: {what} — best {best} {transfer[best]:.2f}"
@@ -311,9 +314,10 @@ def figures(results: Mapping[str, Any], topology: str) -> dict[str, Any]:
         if key == LEAK:
             m = results["study"]["margins"]["leakage"]
             fig.add_hline(y=m, line_dash="dash", line_color="grey", annotation_text=f"margin +{m}")
-        spread = ("95 % t band" if n >= 3 else "thin lines: each replicate" if n == 2 else "one replicate")
-        fig.update_layout(title=dict(text=f"{topology}: {MEASURES[key].split(':')[0]}<br><sup>mean of {n} "
-                                          f"replicate{'s' * (n != 1)} · {spread}</sup>", font=dict(size=13)),
+        spread = ("mean of {n} replicates · 95 % t band" if n >= 3 else
+                  "mean of 2 replicates · thin lines: each replicate" if n == 2 else "one replicate").format(n=n)
+        fig.update_layout(title=dict(text=f"{topology}: {MEASURES[key].split(':')[0]}<br><sup>{spread}</sup>",
+                                     font=dict(size=13)),
                           xaxis_title="stage-2 step", height=380, autosize=True, margin=dict(l=50, r=20, t=80, b=40),
                           legend=dict(font=dict(size=10)))
         figs[key] = fig

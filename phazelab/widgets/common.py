@@ -68,6 +68,10 @@ class Panel:
             return
         out.outputs = ()  # the trait itself: clear_output() needs a kernel to act
         for item in shown if isinstance(shown, (list, tuple)) else [shown]:
+            if type(item).__name__ == "Figure" and hasattr(item, "to_plotly_json"):
+                import plotly.graph_objects as go
+
+                item = go.FigureWidget(item)  # a widget renders inside an Output wherever widgets do
             out.append_display_data(item)
 
 
