@@ -680,7 +680,7 @@ def main() -> None:
         for i, cell in enumerate(cells):
             cell["id"] = f"cell-{i:02d}"  # stable ids: regenerating leaves unchanged notebooks unchanged
         nb = new_notebook(cells=cells, metadata={
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
             "language_info": {"name": "python"}})
         atomic_write_text(out / name, nbformat.writes(nb))
         print(f"wrote {out / name}")
