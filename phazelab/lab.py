@@ -260,7 +260,7 @@ def swap_takeaway(shipped: PhazeA, mine: PhazeA | None = None, trainer: Any = No
     of the pair the shipped model was trained on (its meta.json), each with a 95 % Wilson interval and
     beside the judge's baselines on the same frames (B's mean face, a copy of A, the truth). It reads no
     viewer's state, so it says the same whatever the viewers above show; nothing is typed in by hand."""
-    from scipy.stats import binomtest
+    from .analysis.judge import success_interval
 
     world, a, b = stage1_world(settings().topology)
     models = {"The shipped model": shipped, **({"Your model": mine} if mine is not None else {})}
@@ -272,9 +272,9 @@ def swap_takeaway(shipped: PhazeA, mine: PhazeA | None = None, trainer: Any = No
     lines = []
     for label in models:
         row = judged.loc[f"model: {label}"]
-        ci = binomtest(round(float(row["success"]) * n), n).proportion_ci(method="wilson")
+        low, high = success_interval(float(row["success"]), n)
         after = f" after {trainer.step} steps" if label == "Your model" and trainer is not None else ""
-        lines.append(f"{label}{after}: A→B success {float(row['success']):.2f} (95 % CI {ci.low:.2f}–{ci.high:.2f}) "
+        lines.append(f"{label}{after}: A→B success {float(row['success']):.2f} (95 % CI {low:.2f}–{high:.2f}) "
                      f"on {n} held-out frames of identity {a} → {b}, identity named {float(row['id_top1']):.2f}, "
                      f"pose error {float(row['pose_err_deg']):.1f}°; baselines on the same frames: {nulls} — "
                      f"{_verdict(float(row['success']))}.")

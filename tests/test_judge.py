@@ -243,3 +243,12 @@ def test_quality_gate_names_every_reason():
     assert not failed["passed"] and failed["verdict"] == NOT_EVIDENCE and len(failed["reasons"]) == 2
     assert "0.30 < 0.8" in failed["reasons"][0] and "blur" in failed["reasons"][1]
     assert quality_gate(0.85)["passed"] and not quality_gate(0.85, 1.5)["passed"]
+
+
+def test_success_interval_is_wilsons():
+    from phazelab.analysis.judge import success_interval
+
+    low, high = success_interval(1.0, 6)
+    assert low == pytest.approx(0.610, abs=1e-3) and high == pytest.approx(1.0)  # 6 of 6 bounds little
+    low, high = success_interval(0.5, 64)
+    assert low < 0.5 < high and high - low < 0.25

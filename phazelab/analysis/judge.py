@@ -494,6 +494,15 @@ def pose_within_tolerance(d_yaw: np.ndarray, d_pitch: np.ndarray) -> np.ndarray:
     return (np.abs(d_yaw) < POSE_TOLERANCE_DEG) & (np.abs(d_pitch) < POSE_TOLERANCE_DEG)
 
 
+def success_interval(success: float, n: int, level: float = 0.95) -> tuple[float, float]:
+    """The Wilson interval (scipy's binomtest) of a judge's success share `success` (0–1) on `n` frames:
+    how far a share on few frames can be from the model's true rate. Returns (low, high)."""
+    from scipy.stats import binomtest
+
+    ci = binomtest(round(success * n), n).proportion_ci(confidence_level=level, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
 def success_among(result: dict[str, Any], identities: Sequence[int]) -> float:
     """The judge's success rule with a set of accepted identities: the share of frames (0–1) named as any of
     `identities` with the pose within tolerance. `result` is a `SwapJudge.__call__` result (with "frames")."""

@@ -254,7 +254,7 @@ def takeaway(results: Mapping[str, Any]) -> list[str]:
             else:
                 best = max(transfer, key=transfer.get)
                 lines.append(f"{head}: {what} — best {best} {transfer[best]:.2f}"
-                             + (f", scratch {ref:.2f}" if ref is not None and best != "scratch@trainable" else "")
+                             + (f", scratch {ref:.2f}" if ref is not None else "")
                              + f" (gate {gate}){tail}.")
         censored = sum(not time_to(r, GATE_KEYS["a"], gate)[1] for r in runs)
         if censored:

@@ -27,6 +27,7 @@ class Panel:
     """Base for the lab's panels: `widget` is the ipywidgets container; a cell showing the panel shows it."""
 
     widget: W.Widget
+    follow_waiting = "waiting for the panel above: this fills in when it has run"  # a follower's first text
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
@@ -41,19 +42,18 @@ class Panel:
         """What a follower renders (the panel's last finished result), or None before there is one."""
         return None
 
-    def follow(self, render: Any, waiting: str = "waiting for the panel above: this fills in when it has run"
-               ) -> W.Output:
+    def follow(self, render: Any) -> W.Output:
         """An output that shows `render(result)` (a displayable: a figure, Markdown, a DataFrame, or a
         list of them) for the panel's last finished job (the study's results, the trained trainer), and
-        is redrawn whenever another finishes; until then it says `waiting`. So a cell below the panel
-        never needs re-running by hand."""
+        is redrawn whenever another finishes; until then it says the panel's `follow_waiting`. So a cell
+        below the panel never needs re-running by hand."""
         out = W.Output(layout=W.Layout(max_width="100%"))
         followers = self.__dict__.setdefault("_followers", [])
         followers.append((out, render))
         if self._follow_source() is not None:
             self._render_follower(out, render)
         else:
-            out.append_stdout(waiting + "\n")
+            out.append_stdout(self.follow_waiting + "\n")
         return out
 
     def _notify_followers(self) -> None:
@@ -67,10 +67,10 @@ class Panel:
             getattr(self, "error", W.HTML()).value = error_html(exc)
             return
         out.outputs = ()  # the trait itself: clear_output() needs a kernel to act
-        for item in shown if isinstance(shown, (list, tuple)) else [shown]:
-            if type(item).__name__ == "Figure" and hasattr(item, "to_plotly_json"):
-                import plotly.graph_objects as go
+        import plotly.graph_objects as go
 
+        for item in shown if isinstance(shown, (list, tuple)) else [shown]:
+            if isinstance(item, go.Figure):
                 item = go.FigureWidget(item)  # a widget renders inside an Output wherever widgets do
             out.append_display_data(item)
 

@@ -87,12 +87,10 @@ class StudyPanel(Panel):
         self.results = results
         self._notify_followers()
 
-    def follow(self, render: Any, waiting: str = "press Run study above: this fills in when the study has run"
-               ) -> W.Output:
-        """Panel.follow with the study's results (`render(results)`)."""
-        return super().follow(render, waiting)
+    follow_waiting = "press Run study above: this fills in when the study has run"
 
     def _follow_source(self) -> Any:
+        """Panel.follow renders the study's results."""
         return self.results
 
     def _done(self) -> None:

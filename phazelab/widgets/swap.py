@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..analysis import HELD_OUT_SEED, image_distance
+from ..analysis.judge import success_interval
 from ..analysis.metrics import ssim_scores
 from ..analysis.plots import tile
 from ..model import PhazeA
@@ -138,10 +139,8 @@ class SwapViewer(Panel):
             else:
                 self.baselines, nulls = None, "the truth itself scores 1.00"
             v = self.verdict
-            from scipy.stats import binomtest
-
-            ci = binomtest(round(v["success"] * v["n"]), v["n"]).proportion_ci(method="wilson")
-            judged = (f"<b>judge: success {v['success']:.2f}</b> (95 % CI {ci.low:.2f}–{ci.high:.2f} on "
+            low, high = success_interval(v["success"], v["n"])
+            judged = (f"<b>judge: success {v['success']:.2f}</b> (95 % CI {low:.2f}–{high:.2f} on "
                       f"{v['n']} frames; identity {target} named on {v['id_top1']:.2f} "
                       f"of frames, chance {v['chance']:.2f}; pose error {v['pose_err_deg']:.1f}°; "
                       f"{nulls}) · ")

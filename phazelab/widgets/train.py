@@ -26,13 +26,13 @@ _STATE_COLOURS = {"idle": "#555", "running": "#1b7f3b", "paused": "#a15c00", "st
 PREVIEW_ROWS = "rows: A, A→A, A→B, B, B→B, B→A"
 
 
-
 def _duration(seconds: float) -> str:
     """A remaining time to read at a glance: "40 s", "3 min", "1 h 05 min"."""
     if seconds < 60:
         return f"{max(1, round(seconds))} s"
     minutes = round(seconds / 60)
     return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
 
 class TrainPanel(Panel):
     """Buttons, live loss plot and preview for `trainer`.
@@ -284,12 +284,10 @@ class TrainPanel(Panel):
         if t.state == "error" and t.error is not None:
             self.error.value = error_html(f"training stopped: {t.error}", t.error.traceback)
 
-    def follow(self, render: Any, waiting: str = "press Train above: this fills in when training has finished"
-               ) -> W.Output:
-        """Panel.follow with the trainer (`render(trainer)`), redrawn each time a run finishes."""
-        return super().follow(render, waiting)
+    follow_waiting = "press Train above: this fills in when training has finished"
 
     def _follow_source(self) -> Any:
+        """Panel.follow renders the trainer once a run started here has finished (redrawn after each)."""
         return self.trainer if self._run is not None and self.trainer.state == "finished" else None
 
     def _progress_text(self, t: Any) -> str:
