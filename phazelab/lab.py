@@ -278,6 +278,7 @@ def swap_takeaway(shipped: PhazeA, mine: PhazeA | None = None, trainer: Any = No
                      f"on {n} held-out frames of identity {a} → {b}, identity named {float(row['id_top1']):.2f}, "
                      f"pose error {float(row['pose_err_deg']):.1f}°; baselines on the same frames: {nulls} — "
                      f"{_verdict(float(row['success']))}.")
+    lines.append(_other_figures(float(judged.loc["model: The shipped model", "success"]), n))
     if trainer is not None and mine is not None:
         meta = stage1_meta(settings().topology)
         mine_ok = float(judged.loc["model: Your model", "success"]) >= SUCCESS_GATE
@@ -287,6 +288,29 @@ def swap_takeaway(shipped: PhazeA, mine: PhazeA | None = None, trainer: Any = No
             lines.append(f"A longer run would change this: the shipped model trained {meta['step']} steps{took}; "
                          f"yours {trainer.step} (Train again above to continue it).")
     return "\n".join(lines)
+
+
+def _other_figures(success: float, n: int, viewer_n: int = 6) -> str:
+    """Why the shipped model's success differs across this notebook: each figure judges another sample of
+    frames (meta.json's last evaluation, its fresh confirmation, the viewer's few frames), each with its
+    95 % Wilson interval, and whether the intervals overlap."""
+    from .analysis.judge import success_interval
+
+    meta = stage1_meta(settings().topology)
+    figures = [("here", success, n)]
+    if meta.get("judge", {}).get("success_ab") is not None:
+        figures.append(("at its last evaluation in training", float(meta["judge"]["success_ab"]),
+                        int(meta.get("recipe", {}).get("eval_n", 64))))
+    if meta.get("confirm"):
+        figures.append(("on fresh frames after training", float(meta["confirm"]["success"]),
+                        int(meta["confirm"]["n"])))
+    spans = [(what, v, k, *success_interval(v, k)) for what, v, k in figures]
+    agree = max(low for *_, low, _ in spans) <= min(high for *_, high in spans)
+    listed = "; ".join(f"{v:.2f} {what} ({k} frames, 95 % CI {low:.2f}–{high:.2f})" for what, v, k, low, high in spans)
+    low6, high6 = success_interval(1.0, viewer_n)
+    return (f"The shipped model's success differs across this notebook because each figure judges other frames: "
+            f"{listed}. These intervals {'overlap: the figures agree' if agree else 'do not all overlap'}. The "
+            f"viewer judges only {viewer_n} frames, so even 6 of 6 leaves a CI of {low6:.2f}–{high6:.2f}.")
 
 
 def swap_judge_table(models: dict[str, PhazeA], world: Any, identity_a: int, identity_b: int, n: int = 32,

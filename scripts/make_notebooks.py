@@ -180,7 +180,8 @@ judgement of a pair renders its references (~10 s).
 """),
     code("""
 from phazelab.widgets import SwapViewer
-viewer = SwapViewer(model, world, IDENTITY_A, IDENTITY_B)
+viewer = SwapViewer(model, world, IDENTITY_A, IDENTITY_B,
+                    trained_on=(IDENTITY_A, IDENTITY_B))
 viewer"""),
     md("""
 ## Train it yourself
@@ -214,11 +215,13 @@ panel = TrainPanel(trainer, steps=S.steps)
 panel"""),
     code("""_ = lab.autorun(panel)  # headless runs only; in JupyterLab press Train above"""),
     md("""
-This viewer judges *your* model as it is when the cell runs (untrained after Run All): press its
-**Refresh** after training to judge the trained model:
+This viewer judges *your* model: untrained after Run All, then again by itself each time training
+stops (or press its **Refresh**):
 """),
     code("""
-my_viewer = SwapViewer(my_model, world, IDENTITY_A, IDENTITY_B, trainer=trainer)
+my_viewer = SwapViewer(my_model, world, IDENTITY_A, IDENTITY_B, trainer=trainer,
+                      trained_on=(IDENTITY_A, IDENTITY_B))
+panel.when_finished(lambda _trainer: my_viewer.refresh())
 my_viewer"""),
     md("""
 ## What to take away
@@ -232,7 +235,8 @@ def closing(trainer):
     return text_block(lab.swap_takeaway(model, my_model, trainer))
 
 
-panel.follow(closing)"""),
+panel.follow(closing, busy="judging the shipped model and yours on 64 held-out frames "
+                           "(about 15 s on a CPU the first time)…")"""),
 ]
 
 NOTEBOOKS["03_transfer_learning.ipynb"] = [
@@ -268,7 +272,8 @@ RUNS = [("scratch", "trainable"), ("encoder", "trainable"), ("encoder", "frozen"
         ("all", "trainable")]  # the positive control: a1's own side A loaded
 STUDY = lab.study_config(runs=RUNS, replicates=1)
 OUT = Path("runs/nb03")
-study = Study(STUDY, OUT, device=S.device)
+study = Study(STUDY, OUT, device=S.device, progress=lab.study_progress())
+# its frames and judges: ~20 s on a CPU, once per kernel
 rep = study.replicate("split_decoders", STUDY.a2_towards[0])
 faces, _ = rep.world.sample([rep.a1, rep.a2, rep.b1], n=6, seed=1, size=64)
 minutes = lab.estimate_minutes(len(RUNS) * STUDY.stage2_steps, S.device)
@@ -289,6 +294,10 @@ One stage-2 model per row of `RUNS`, with a progress line per arm. Finished runs
 
 How each arm learns, judged on fixed frames: does side A show a2 as a2 (not as a1, not as a look-alike)?
 Does the A→B swap work? *frozen* arms are dotted, *kickstart* arms dashed; the grey line is the gate.
+
+The a1 leakage in the progress lines and the table is the share of B→A swaps the judge names a1, minus
+the share it names a placebo (a never-trained face at a1's distance from a2): 0 = no leak, negative = a1
+named less often than a placebo; the placebo floor is what a placebo put in a1's place reaches.
 """),
     code("""
 from phazelab.experiments.report import arm_table, figures, takeaway
@@ -446,7 +455,9 @@ faceswap's default, `decoder_a` with split decoders — never saw another A face
 never saw, sent through side A, may be pulled towards A. `leakage` is the pull towards A beyond the pull
 towards *placebos* (the world's other never-trained faces); its 95 % CI is over frames, `noise_floor` is
 what placebos put in A's place reach on the same outputs, and `rank_p` is the chance of A ranking that
-high among them without any leak. The untrained model is the null.
+high among them without any leak. The untrained model is the null. A pull is measured against the
+truth's distance, so an untrained model's outputs (far from every face) give large numbers of either
+sign with a large floor: read each row by its CI against its own floor — the `reading` column.
 """),
     code("""
 from phazelab.experiments.identity import LEAKAGE_MAIN, leakage_table

@@ -346,8 +346,34 @@ def test_tiny_study_reports_progress_with_a_step_counter(tiny):
     from phazelab.experiments.forum import TICK
 
     ticks = [m for m in TINY_MESSAGES if m.startswith(TICK)]
-    assert ticks and all("stage 2 · " in m and " left" in m for m in ticks)
+    steps = [m for m in ticks if "stage 2 · " in m]
+    assert steps and all(" left" in m for m in steps)
+    # building a replicate (seconds per judge) reports each of its six parts, then that it is ready
+    parts = [m for m in ticks if m.startswith(f"{TICK}replicate split_decoders · a2 towards identity 2")]
+    assert [m.split("part ")[1][:5] for m in parts[:-1]] == [f"{i} / 6" for i in range(1, 7)]
+    assert "ready in" in parts[-1]
     assert any(m.startswith("done in") or "done in" in m for m in TINY_MESSAGES if not m.startswith(TICK))
+
+
+def test_tiny_study_takeaway_puts_the_questions_it_cannot_ask_last(tiny):
+    from phazelab.experiments.report import takeaway
+
+    lines = takeaway(tiny[2])  # split_decoders only: it has no fc_a / fc_b, so Q1 and Q2 are not asked
+    assert lines[0].startswith("Q3 (split_decoders)")
+    idle = [line for line in lines if line.startswith("Q1 and Q2: not asked by these runs (split_decoders")]
+    assert len(idle) == 1 and "split_fc is off" in idle[0]
+    assert not any("not applicable" in line for line in lines)
+
+
+def test_a_second_study_reuses_the_replicates_built_in_this_process(tiny):
+    study, out, _ = tiny
+    messages: list[str] = []
+    again = Study(study, out, device="cpu", progress=messages.append)
+    first = again.replicate("split_decoders", 2)
+    assert not any("rendering" in m for m in messages)  # no judge is rendered again
+    other = Study(dataclasses.replace(study, eval_n=9), out, device="cpu", progress=messages.append)
+    assert other.replicate("split_decoders", 2) is not first  # other settings: built anew
+    assert any("rendering" in m for m in messages)
 
 
 def test_tiny_study_writes_answers_results_and_report(tiny):

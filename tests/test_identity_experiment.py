@@ -36,3 +36,13 @@ def test_identity_experiment_on_a_shipped_model(tmp_path):
         assert NOT_EVIDENCE in text  # a model that does not swap is never read as evidence
     path = write_outputs(result, tmp_path)
     assert json.loads(path.read_text())["study"]["patch_frames"] == 4
+
+
+def test_leakage_reading_reads_the_ci_against_its_own_floor():
+    from phazelab.experiments.identity import leakage_reading
+
+    assert leakage_reading({"leakage_ci": [0.2, 0.4], "noise_floor": 0.1}).startswith("a1 leaks")
+    assert leakage_reading({"leakage_ci": [-0.4, -0.2], "noise_floor": 0.1}).startswith("pulled away from a1")
+    # an untrained model: large numbers, a large floor, nothing measurable
+    assert leakage_reading({"leakage_ci": [-3.0, 0.5], "noise_floor": 9.5}).startswith("no leak measurable")
+    assert "±9.5" in leakage_reading({"leakage_ci": [-3.0, 0.5], "noise_floor": 9.5})

@@ -160,3 +160,12 @@ def test_swap_takeaway_judges_the_models_itself_with_intervals_and_baselines():
     assert text.startswith("The shipped model: A→B success") and "95 % CI" in text and "on 16 held-out" in text
     assert "B's mean face" in text and "a copy of A" in text and "the truth 1.00" in text
     assert lab.swap_takeaway(shipped, n=16) == text  # the same frames every time: no viewer state in it
+    # the other figures of the same model in notebook 02 (meta.json's, the viewer's) are explained
+    meta = lab.stage1_meta("split_decoders")
+    assert f"{meta['confirm']['success']:.2f} on fresh frames after training (256 frames" in text
+    assert "at its last evaluation in training (64 frames" in text and "only 6 frames" in text
+
+
+def test_other_figures_say_when_intervals_do_not_overlap():
+    assert "do not all overlap" in lab._other_figures(0.0, 64)  # far below meta.json's 0.94 and 0.91
+    assert "overlap: the figures agree" in lab._other_figures(0.92, 64)

@@ -240,9 +240,9 @@ def test_swap_viewer_shows_input_swap_truth_and_error(world):
     from phazelab.widgets import SwapViewer
 
     model = make(0)
-    viewer = SwapViewer(model, world, 0, 1, n=3)
+    viewer = SwapViewer(model, world, 0, 1, n=3, trained_on=(0, 1))
     viewer.wait()
-    assert viewer.error.value == ""
+    assert viewer.error.value == "" and "never saw" not in viewer.score.value
     frames, labels = world.sample(0, 3, viewer.seed, size=model.input_size)
     truth = world.swap_target(labels, 1, size=model.output_size)
     assert torch.equal(viewer.images["truth"], truth)
@@ -257,6 +257,7 @@ def test_swap_viewer_shows_input_swap_truth_and_error(world):
     viewer.wait()
     truth2 = world.swap_target(labels, 2, size=model.output_size)
     assert torch.equal(viewer.images["truth"], truth2)
+    assert "trained on identity 0 (side A) and 1 (side B)" in viewer.score.value  # not its pair: said so
     expected = ssim_scores(viewer.images["output"], truth2)
     assert viewer.ssim.tolist() == pytest.approx(expected.tolist())
     assert f"SSIM {expected.mean():.3f}" in viewer.score.value
@@ -331,6 +332,7 @@ def test_train_panel_start_runs_once_and_plots(world):
     first_preview = panel.preview_image.value
     assert first_preview  # the untrained model's preview
     assert not panel.start_button.disabled and panel.stop_button.disabled and panel.pause_button.disabled
+    assert "appear here once training starts" in panel.figure.layout.annotations[0].text  # not a bare frame
     source_a.gate.clear()  # hold the run inside its first step
     panel.start_button.click()
     panel.start_button.click()  # a double click
@@ -345,6 +347,7 @@ def test_train_panel_start_runs_once_and_plots(world):
     assert list(panel.figure._widget_data[0]["x"]) == [1, 2]
     assert list(panel.figure.data[1].y) == pytest.approx([r["loss_b"] for r in trainer.history])
     assert len(panel.figure.layout.shapes) >= 1  # the frozen encoder's period is shaded
+    assert not any("appear here" in a.text for a in panel.figure.layout.annotations)
     assert "finished" in panel.state_label.value and "step 2 / 2" in panel.state_label.value
     assert "images/s" in panel.speed_label.value and panel.separator.layout.display is None
     assert panel.preview_image.value != first_preview  # the trained model's preview
@@ -637,11 +640,20 @@ def test_train_panel_follow_redraws_when_a_run_finishes(world):
 
     trainer = Trainer(make(0), world.source(0), world.source(1), batch_size=2, device="cpu")
     panel = TrainPanel(trainer, refresh_every=0.05, steps=1, initial_preview=False)
-    out = panel.follow(lambda t: f"step {t.step}")
+    seen: list[str] = []
+
+    def slow(t):
+        seen.append(out.outputs[0].get("text", ""))  # what the output says while render runs
+        return f"step {t.step}"
+
+    out = panel.follow(slow, busy="judging (about 15 s)…")
     assert "press Train" in out.outputs[0]["text"]
+    refreshed: list[int] = []
+    panel.when_finished(lambda t: refreshed.append(t.step))  # e.g. a viewer's refresh
     panel.start()
     panel.wait(timeout=120)
     wait_for(lambda: out.outputs and out.outputs[0].get("data", {}).get("text/plain") == "'step 1'")
+    assert seen == ["judging (about 15 s)…\n"] and refreshed == [1]
     panel.start()
     panel.wait(timeout=120)
     wait_for(lambda: out.outputs[0].get("data", {}).get("text/plain") == "'step 2'")

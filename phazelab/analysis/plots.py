@@ -314,13 +314,23 @@ def _frozen_periods(history: pd.DataFrame, x: str, events: Sequence[Any]) -> lis
     return periods
 
 
+_LABEL_BG = "rgba(255,255,255,0.75)"  # labels stay readable over the curves and grid
+
+
+def _short_blocks(blocks: Sequence[str], width: int = 24) -> str:
+    """Block names for a plot label: all of them when short, else "4 blocks" (the hover text has them)."""
+    text = ", ".join(blocks)
+    return text if len(text) <= width else f"{len(blocks)} blocks"
+
+
 def loss_curves(history_frame: pd.DataFrame, events: Sequence[Any] | None = None, *,
                 y: Sequence[str] | None = None, x: str = "step", log_y: bool = True, title: str | None = None,
                 as_widget: bool = False) -> go.Figure:
     """Loss per step (default: loss_a and loss_b) with frozen stretches shaded and events marked.
 
     history_frame: `Trainer.history_frame()`; events: `Trainer.events` (dicts with step, kind, blocks).
-    An event at step s was applied after step s, so its line sits at s + 0.5.
+    An event at step s was applied after step s, so its line sits at s + 0.5. Labels name up to ~24
+    characters of blocks ("load: 4 blocks" beyond); hovering a label shows them all.
     """
     events = list(events or [])
     if x not in history_frame.columns:
@@ -339,8 +349,9 @@ def loss_curves(history_frame: pd.DataFrame, events: Sequence[Any] | None = None
                                  line=dict(color=_PALETTE[k % len(_PALETTE)])))
     for x0, x1, label in _frozen_periods(history_frame, x, events):
         fig.add_vrect(x0=x0, x1=x1, fillcolor="LightSkyBlue", opacity=0.25, line_width=0, layer="below",
-                      annotation_text=f"frozen: {label}", annotation_position="top left",
-                      annotation_font_size=10)
+                      annotation_text="frozen: " + _short_blocks(label.split(", ")),
+                      annotation_hovertext=f"frozen: {label}", annotation_position="top left",
+                      annotation_font_size=10, annotation_bgcolor=_LABEL_BG)
     colours = {"freeze": "royalblue", "unfreeze": "seagreen", "load": "darkorange", "lr": "grey"}
     # events at the same step share one line and one label (one row per event), and labels of lines
     # closer than 4 % of the x range alternate between the bottom and the top, so none is drawn over another
@@ -350,15 +361,18 @@ def loss_curves(history_frame: pd.DataFrame, events: Sequence[Any] | None = None
     span = max(1.0, float(history_frame[x].max() - history_frame[x].min()) if len(history_frame) else 1.0)
     last, flip = None, False
     for step in sorted(by_step):
-        texts = []
+        texts, full = [], []
         for ev in by_step[step]:
-            blocks = _event_get(ev, "blocks", []) or []
-            texts.append(str(_event_get(ev, "kind", "event")) + (": " + ", ".join(blocks) if blocks else ""))
+            blocks = list(_event_get(ev, "blocks", []) or [])
+            kind = str(_event_get(ev, "kind", "event"))
+            texts.append(kind + (": " + _short_blocks(blocks) if blocks else ""))
+            full.append(kind + (": " + ", ".join(blocks) if blocks else ""))
         flip = (not flip) if last is not None and step - last <= max(1.0, 0.04 * span) else False
         last = step
         kind = str(_event_get(by_step[step][0], "kind", "event"))
         fig.add_vline(x=step + 0.5, line_dash="dash", line_color=colours.get(kind, "black"),
-                      annotation_text="<br>".join(texts), annotation_font_size=10,
+                      annotation_text="<br>".join(texts), annotation_hovertext="<br>".join(full),
+                      annotation_font_size=10, annotation_bgcolor=_LABEL_BG,
                       annotation_position="top right" if flip else "bottom right")
     fig.update_layout(title=title or "training loss", xaxis_title=x, yaxis_title="loss",
                       yaxis_type="log" if log_y else "linear", hovermode="x unified")

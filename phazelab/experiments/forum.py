@@ -28,6 +28,7 @@ import datetime as _dt
 import hashlib
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,9 @@ Progress = Callable[[str], None]
 # of the previous transient line, a log may skip it.
 TICK = "\r"
 TICK_SECONDS = 3.0
+# the last replicates built in this process (each holds its judges' renders: ~100 MB at 24 frames)
+_REPLICATES: OrderedDict[tuple, Replicate] = OrderedDict()
+_MAX_REPLICATES = 3
 
 
 
@@ -150,6 +154,8 @@ class Study:
 
     # -- replicates ------------------------------------------------------------------------------------
     def replicate(self, topology: str, towards: int) -> Replicate:
+        """The replicate a2 → `towards` of `topology`'s stage 1: its identities, frames and judges (built
+        once per process for the same stage 1 and settings: a notebook's next Study reuses it)."""
         key = (topology, towards)
         if key not in self._replicates:
             st, s = self.stage1(topology), self.config
@@ -159,12 +165,30 @@ class Study:
             m = meta_model(cfg)
             if towards >= st["world"].n_identities:
                 raise StudyError(f"a2_towards {towards}: the stage-1 world has ids 0..{st['world'].n_identities - 1}")
-            self.progress(f"replicate {topology} · a2 towards identity {towards}: rendering frames and judges")
+            shared = (st["sha256"], _fingerprint({"world": st["world"].latent.numpy().tobytes().hex()}),
+                      st["a1"], st["b1"], towards, s.a2_distance, s.n_placebos, s.eval_n, m.input_size,
+                      m.output_size)
+            if shared in _REPLICATES:
+                _REPLICATES.move_to_end(shared)
+                self._replicates[key] = _REPLICATES[shared]
+                return self._replicates[key]
+            name, started = f"replicate {topology} · a2 towards identity {towards}", time.perf_counter()
+            self.progress(f"{name}: rendering its frames and judges ({s.eval_n} frames of a2 and of b1)")
+
+            def part(done: int, total: int, what: str) -> None:
+                self.progress(f"{TICK}{name}: part {done} / {total}, {what} · "
+                              f"{time.perf_counter() - started:.0f} s so far")
+
             try:
                 self._replicates[key] = Replicate.build(st["world"], st["a1"], st["b1"], towards, s.a2_distance,
-                                                        s.n_placebos, s.eval_n, m.input_size, m.output_size)
+                                                        s.n_placebos, s.eval_n, m.input_size, m.output_size,
+                                                        progress=part)
             except ValueError as exc:
                 raise StudyError(f"replicate a2 towards {towards}: {exc}") from exc
+            self.progress(f"{TICK}{name}: frames and judges ready in {time.perf_counter() - started:.0f} s")
+            _REPLICATES[shared] = self._replicates[key]
+            while len(_REPLICATES) > _MAX_REPLICATES:
+                _REPLICATES.popitem(last=False)
         return self._replicates[key]
 
     def _bank(self, rep: Replicate, identity: int, seed: int, size: int, bank_size: int) -> FaceBank:
@@ -210,10 +234,13 @@ class Study:
         bank_a = self._bank(rep, rep.a2, seed, size, recipe.bank_size)
         bank_b = self._bank(rep, rep.b1, recipe.seed, size, recipe.bank_size)  # stage 1's Face B set
         steps = s.stage2_steps
+        # the step counter ticks at metrics reads: every step on a CPU (a read costs nothing there, and
+        # 10 steps can take longer than TICK_SECONDS), every 10 on a GPU (a read is a sync)
+        every = min(1 if self.device.type == "cpu" else 10, s.eval_every)
         trainer = Trainer(model, bank_a, bank_b, batch_size=s.batch or recipe.batch, lr=s.lr or recipe.lr,
                           lr_warmup=min(recipe.lr_warmup, steps - 1), lr_schedule="constant",
                           seed=20_000 + seed, device=self.device, precision=recipe.precision,
-                          metrics_every=min(10, s.eval_every), unfreeze_at=run["unfreeze_at"])
+                          metrics_every=every, unfreeze_at=run["unfreeze_at"])
         evals, train_s, eval_s = [], 0.0, 0.0
         started, last_tick = time.perf_counter(), [0.0]
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,8 @@ from ..weights import load_model, read_meta
 from .measures import clean_json
 from .swap import gate_success
 
-__all__ = ["IdentityStudy", "leakage_table", "markdown_report", "patch_swap_table", "run_identity", "write_outputs"]
+__all__ = ["IdentityStudy", "leakage_reading", "leakage_table", "markdown_report", "patch_swap_table", "run_identity",
+           "write_outputs"]
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,7 @@ def _verification(model: PhazeA, study: IdentityStudy, world: FaceWorld, untrain
 
 # the columns of these tables a reader needs first (phazelab.display.table_view shows the rest on request)
 PATCH_MAIN = ("block", "flip", "as_source_before", "as_source_after", "n")
-LEAKAGE_MAIN = ("kind", "a2", "leakage", "leakage_ci", "noise_floor", "beyond_noise", "rank_p", "n")
+LEAKAGE_MAIN = ("kind", "a2", "leakage", "leakage_ci", "noise_floor", "reading", "rank_p", "n")
 
 
 def patch_swap_table(model: PhazeA, world: FaceWorld, identity_a: int = 0, identity_b: int = 1, n: int = 32,
@@ -152,8 +154,21 @@ def leakage_table(model: PhazeA, world: FaceWorld, identity_a: int, identity_b: 
         r = placebo_leakage(m, world, identity_a, a2, placebos, n=frames, seed=HELD_OUT_SEED + 9)
         rows.append({"kind": kind, "a1": identity_a, "a2": a2, **{k: r[k] for k in (
             "leakage", "leakage_ci", "noise_floor", "rank_p", "beyond_noise", "judged_old", "judged_placebo",
-            "judged_new", "frame_sd", "n")}, "placebos": len(placebos)})
+            "judged_new", "frame_sd", "n")}, "placebos": len(placebos), "reading": leakage_reading(r)})
     return pd.DataFrame(rows)
+
+
+def leakage_reading(r: Mapping[str, Any]) -> str:
+    """A leakage row in words, from its 95 % CI against its own noise floor (placebo_leakage's keys).
+    The scale is a pull relative to the truth's distance, so an untrained model's outputs, far from every
+    face, give large numbers of either sign and a large floor: only the CI against the floor reads."""
+    low, high = r["leakage_ci"]
+    floor = r["noise_floor"]
+    if low > floor:
+        return "a1 leaks: pulled towards a1 beyond the placebos' floor"
+    if high < -floor:
+        return "pulled away from a1, beyond the floor (a1 less like it than a placebo)"
+    return f"no leak measurable: the CI overlaps ±{floor:.2g}, what placebos reach"
 
 
 def _model_world(meta: dict[str, Any], study: IdentityStudy) -> tuple[FaceWorld, int, int]:

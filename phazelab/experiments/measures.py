@@ -25,7 +25,7 @@ the same frames:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,9 +89,12 @@ class Replicate:
 
     @classmethod
     def build(cls, world: FaceWorld, a1: int, b1: int, towards: int, distance: float, n_placebos: int,
-              n: int, input_size: int, output_size: int, device: torch.device | str = "cpu") -> Replicate:
+              n: int, input_size: int, output_size: int, device: torch.device | str = "cpu",
+              progress: Callable[[int, int, str], None] | None = None) -> Replicate:
         """a2 (`make_a2`), `n_placebos` placebos at a1's distance from a2 (`placebo_identities`), `n`
-        evaluation frames of a2 and of b1, and the four judges. `world` is copied, not changed.
+        evaluation frames of a2 and of b1, and the five judges. `world` is copied, not changed.
+        `progress(part, total, what)` is called as each of the six parts starts (part 1..6) (each renders every
+        candidate identity on the frames: seconds on a CPU).
 
         Raises ValueError when a2 cannot get its placebos (a2 too far from a1) or an id is wrong."""
         import copy
@@ -101,18 +104,29 @@ class Replicate:
 
         if towards in (a1, b1):
             raise ValueError(f"replicate: a2_towards {towards} is a1 or b1 ({a1}, {b1}); choose a never-trained id")
+        say = progress or (lambda _done, _total, _what: None)
+        say(1, 6, "a2, its placebos and the evaluation frames")
         world = copy.deepcopy(world)
         a2 = make_a2(world, a1, towards, distance)
         placebos = placebo_identities(world, a1, a2, n=n_placebos, seed=50_000 + towards)
         x_a2, labels_a2 = world.sample(a2, n, seed=EVAL_SEED, size=input_size)
         x_b1, labels_b1 = world.sample(b1, n, seed=EVAL_SEED, size=input_size)
-        judges = {
-            "ab": SwapJudge(world, labels_a2, b1, output_size, device=device, pose_of="target"),
-            "ba": SwapJudge(world, labels_b1, a2, output_size, device=device, pose_of="target"),
-            "leak_swap": leakage_judge(world, labels_b1, a1, a2, placebos, output_size, device),
-            "leak_recon": leakage_judge(world, labels_a2, a1, a2, placebos, output_size, device),
-            "recon_b": SwapJudge(world, labels_b1, b1, output_size, device=device, pose_of="target"),
+        parts: dict[str, tuple[str, Callable[[], Any]]] = {
+            "ab": ("the judge of A→B swaps", lambda: SwapJudge(world, labels_a2, b1, output_size, device=device,
+                                                              pose_of="target")),
+            "ba": ("the judge of B→A swaps", lambda: SwapJudge(world, labels_b1, a2, output_size, device=device,
+                                                              pose_of="target")),
+            "leak_swap": ("the a1-leakage judge of B→A swaps",
+                          lambda: leakage_judge(world, labels_b1, a1, a2, placebos, output_size, device)),
+            "leak_recon": ("the a1-leakage judge of side A's reconstructions",
+                           lambda: leakage_judge(world, labels_a2, a1, a2, placebos, output_size, device)),
+            "recon_b": ("the judge of side B's reconstructions",
+                        lambda: SwapJudge(world, labels_b1, b1, output_size, device=device, pose_of="target")),
         }
+        judges = {}
+        for i, (key, (what, make)) in enumerate(parts.items(), start=2):
+            say(i, 6, what)
+            judges[key] = make()
         return cls(world, a1, b1, a2, towards, placebos, x_a2, labels_a2, x_b1, labels_b1, judges)
 
     @property

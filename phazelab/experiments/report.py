@@ -21,7 +21,18 @@ import pandas as pd
 
 from ..markdown import to_html
 from ..weights import atomic_write_text
-from .answers import FACE, GATE_KEYS, LEAK, MIN_N_EQUIVALENT, NOT_RUN, QUESTIONS, arm_name, arm_values, time_to
+from .answers import (
+    FACE,
+    GATE_KEYS,
+    LEAK,
+    MIN_N_EQUIVALENT,
+    NOT_APPLICABLE,
+    NOT_RUN,
+    QUESTIONS,
+    arm_name,
+    arm_values,
+    time_to,
+)
 from .measures import clean_json
 
 __all__ = ["MEASURES", "answers_markdown", "arm_table", "figures", "markdown_section", "render_html", "takeaway",
@@ -221,13 +232,21 @@ def takeaway(results: Mapping[str, Any]) -> list[str]:
     and the gate. The positive control (all@trainable, which loads a1's own side-A blocks) is reported
     apart, never as the best strategy. Ends with what a longer run would change."""
     lines, gate = [], results["study"]["gate"]
-    for q, a in sorted(results.get("answers", {}).items()):
-        if a.get("verdict") != NOT_RUN:
+    answers = sorted(results.get("answers", {}).items())
+    for q, a in answers:
+        if a.get("verdict") not in (NOT_RUN, NOT_APPLICABLE):
             where = f" ({a['topology']})" if a.get("topology") else ""
             est = (f" — estimate {_fmt(a['estimate'])}, {_ci(a.get('ci'))}, n = {a.get('n')}"
                    if a.get("estimate") is not None else "")
             lines.append(f"{q.upper()}{where}: **{a['verdict']}**{est}"
                          + (f" — {a['reason']}" if a.get("reason") else ""))
+    # questions these runs cannot answer (their blocks are not in the topologies run) come last, in one line
+    idle = [(q, a) for q, a in answers if a.get("verdict") == NOT_APPLICABLE]
+    if idle:
+        ran = ", ".join(dict.fromkeys(r["topology"] for r in results["runs"])) or "no topology"
+        lines.append(f"{' and '.join(q.upper() for q, _ in idle)}: not asked by these runs ({ran}: "
+                     + "; ".join(a.get("reason", "") for _, a in idle)
+                     + "); `phazelab experiment forum` with the default topology asks them.")
     for topology in dict.fromkeys(r["topology"] for r in results["runs"]):
         runs = [r for r in results["runs"] if r["topology"] == topology]
         arms = list(dict.fromkeys(arm_name(r) for r in runs))

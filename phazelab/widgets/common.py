@@ -42,31 +42,45 @@ class Panel:
         """What a follower renders (the panel's last finished result), or None before there is one."""
         return None
 
-    def follow(self, render: Any) -> W.Output:
+    def follow(self, render: Any, busy: str = "updating from the finished run…") -> W.Output:
         """An output that shows `render(result)` (a displayable: a figure, Markdown, a DataFrame, or a
         list of them) for the panel's last finished job (the study's results, the trained trainer), and
-        is redrawn whenever another finishes; until then it says the panel's `follow_waiting`. So a cell
-        below the panel never needs re-running by hand."""
+        is redrawn whenever another finishes; until then it says the panel's `follow_waiting`, and while
+        `render` runs it says `busy` (say how long a slow render takes). So a cell below the panel never
+        needs re-running by hand."""
         out = W.Output(layout=W.Layout(max_width="100%"))
         followers = self.__dict__.setdefault("_followers", [])
-        followers.append((out, render))
+        followers.append((out, render, busy))
         if self._follow_source() is not None:
-            self._render_follower(out, render)
+            self._render_follower(out, render, busy)
         else:
             out.append_stdout(self.follow_waiting + "\n")
         return out
 
-    def _notify_followers(self) -> None:
-        for out, render in self.__dict__.get("_followers", []):
-            self._render_follower(out, render)
+    def when_finished(self, callback: Callable[[Any], Any]) -> None:
+        """Call `callback(result)` after each finished job of the panel (in the job's thread), e.g. a
+        viewer's refresh, so it shows the trained model without a press of its Refresh button."""
+        self.__dict__.setdefault("_on_finish", []).append(callback)
 
-    def _render_follower(self, out: W.Output, render: Any) -> None:
+    def _notify_followers(self) -> None:
+        for callback in self.__dict__.get("_on_finish", []):
+            try:
+                callback(self._follow_source())
+            except Exception as exc:  # noqa: BLE001 - shown where the learner looks, not lost in a thread
+                getattr(self, "error", W.HTML()).value = error_html(exc)
+        for out, render, busy in self.__dict__.get("_followers", []):
+            self._render_follower(out, render, busy)
+
+    def _render_follower(self, out: W.Output, render: Any, busy: str) -> None:
+        out.outputs = ()  # the trait itself: clear_output() needs a kernel to act
+        out.append_stdout(busy + "\n")
         try:
             shown = render(self._follow_source())
         except Exception as exc:  # noqa: BLE001 - shown where the learner looks, not lost in a thread
+            out.outputs = ()
             getattr(self, "error", W.HTML()).value = error_html(exc)
             return
-        out.outputs = ()  # the trait itself: clear_output() needs a kernel to act
+        out.outputs = ()
         import plotly.graph_objects as go
 
         for item in shown if isinstance(shown, (list, tuple)) else [shown]:

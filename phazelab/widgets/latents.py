@@ -253,7 +253,10 @@ class LatentExplorer(Panel):
         page = table_view(shown, main).data
         self.table_html.value = ("<div style='white-space:normal'><b>scores for this block</b>, its nulls on the "
                                  "same frames below it (cross-validated; *_chance = guessing; a block that does "
-                                 "not beat its nulls shows nothing learned)</div>" + page
+                                 "not beat its nulls shows nothing learned). These are this view's "
+                                 f"{len(ids)} frames and one untrained seed: a table computed on other frames "
+                                 "and seeds (notebook 04's block table) reads slightly other numbers, within "
+                                 "its probe_std.</div>" + page
                                  + (f"<p><small><b>notes:</b> {html.escape(notes)}</small></p>" if notes else ""))
 
     def _redraw(self) -> None:

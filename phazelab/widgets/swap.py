@@ -52,11 +52,13 @@ class SwapViewer(Panel):
 
     `to` is the side whose path decodes the frames ("b": faces of A come out as B, the swap). With
     `trainer`, the model runs between training steps; the score line says at which step it was computed
-    and a Refresh shows the latest weights.
+    and a Refresh shows the latest weights. `trained_on` = (identity A, identity B) the model was trained
+    on: choosing other identities then says that they are faces the model never saw.
     """
 
     def __init__(self, model: PhazeA, world: Any, identity_a: int = 0, identity_b: int = 1, *, n: int = 6,
-                 seed: int = HELD_OUT_SEED, to: str = "b", trainer: Any = None, judge: bool = True) -> None:
+                 seed: int = HELD_OUT_SEED, to: str = "b", trainer: Any = None, judge: bool = True,
+                 trained_on: tuple[int, int] | None = None) -> None:
         if to not in ("a", "b"):
             raise ValueError(f"SwapViewer: to must be 'a' or 'b', got {to!r}")
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -67,6 +69,7 @@ class SwapViewer(Panel):
                 raise ValueError(f"SwapViewer: {name}={value!r} is not an identity of this world "
                                  f"(0..{ids[-1]})")
         self.model, self.world, self.trainer, self.n, self.seed = model, world, trainer, n, seed
+        self.trained_on = None if trained_on is None else (int(trained_on[0]), int(trained_on[1]))
         self.use_judge = judge
         self.ssim: np.ndarray | None = None
         self.mse: np.ndarray | None = None
@@ -145,10 +148,16 @@ class SwapViewer(Panel):
                       f"of frames, chance {v['chance']:.2f}; pose error {v['pose_err_deg']:.1f}°; "
                       f"{nulls}) · ")
         when = f" · computed at training step {step}; press Refresh after more training" if step is not None else ""
+        unseen = ""
+        if self.trained_on is not None and (identity_a, identity_b) != self.trained_on:
+            a, b = self.trained_on
+            unseen = (f"<br><i>This model was trained on identity {a} (side A) and {b} (side B): a side learns "
+                      "only its own face, so another identity is a face it never saw and a low score is "
+                      "expected.</i>")
         self.score.value = (f"<div style='white-space:normal'>identity {identity_a} decoded as "
                             f"{html.escape(to.upper())}, truth: identity {target} · {judged}"
                             f"SSIM {self.ssim.mean():.3f} · MSE {self.mse.mean():.4f} ({self.n} held-out frames)"
-                            f"{when}</div>")
+                            f"{when}{unseen}</div>")
 
     def _run(self, frames: torch.Tensor, to: str) -> torch.Tensor:
         device = next(self.model.parameters()).device

@@ -120,7 +120,7 @@ def diagram_svg(summary: dict[str, dict[str, Any]], paths: dict[str, list[str]],
     columns: dict[int, list[str]] = {}
     for n in nodes:
         columns.setdefault(used.index(_column(n)), []).append(n)
-    box_w, box_h, col_w, row_h, pad = 132, 52, 170, 68, 16
+    box_w, box_h, col_w, row_h, pad = 136, 56, 160, 70, 12
     height = pad * 2 + row_h * max(len(c) for c in columns.values())
     width = pad * 2 + col_w * (max(columns) + 1)
     pos: dict[str, tuple[float, float]] = {}
@@ -152,19 +152,19 @@ def diagram_svg(summary: dict[str, dict[str, Any]], paths: dict[str, list[str]],
             side = "shared" if (n in on_a) == (n in on_b) else ("a" if n in on_a else "b")
             info = summary[n]
             lines = [f'<tspan x="{x + box_w / 2}" dy="0" font-weight="bold">{html.escape(n)}</tspan>',
-                     f'<tspan x="{x + box_w / 2}" dy="15">{format_count(info["params"])} params</tspan>',
-                     f'<tspan x="{x + box_w / 2}" dy="13" font-size="10" fill="#333">→ '
+                     f'<tspan x="{x + box_w / 2}" dy="16">{format_count(info["params"])} params</tspan>',
+                     f'<tspan x="{x + box_w / 2}" dy="14" font-size="11.5" fill="#333">→ '
                      f'{_shape_text(info["output_shape"])}</tspan>']
-            fill, dy = _SIDE_COLOURS[side], 16
+            fill, dy = _SIDE_COLOURS[side], 17
         else:
             lines = [f'<tspan x="{x + box_w / 2}" dy="0">{html.escape(n)}</tspan>']
-            fill, dy = "#ffffff", 30
+            fill, dy = "#ffffff", 33
         faded = lit is not None and n not in lit
         parts.append(f'<g class="block" data-block="{html.escape(n)}" opacity="{0.3 if faded else 1}">'
                      f'<rect x="{x}" y="{y}" width="{box_w}" '
                      f'height="{box_h}" rx="6" fill="{fill}" fill-opacity="0.35" stroke="#444" '
                      f'stroke-width="{2.5 if lit is not None and not faded else 1}"/>'
-                     f'<text x="{x + box_w / 2}" y="{y + dy}" font-size="12" text-anchor="middle">'
+                     f'<text x="{x + box_w / 2}" y="{y + dy}" font-size="13.5" text-anchor="middle">'
                      f'{"".join(lines)}</text></g>')
     parts.append("</svg>")
     return "".join(parts)

@@ -83,6 +83,9 @@ class TrainPanel(Panel):
         self.preview_label = W.HTML(f"<small>preview ({PREVIEW_ROWS})</small>")
         self.figure = go.FigureWidget(loss_curves(pd.DataFrame({"step": [], "loss_a": [], "loss_b": []})))
         self.figure.update_layout(height=360, margin=dict(l=50, r=20, t=40, b=40))
+        if not trainer.history:  # an empty frame says what will be drawn in it (the first curves replace this)
+            self.figure.add_annotation(text="the loss curves appear here once training starts", showarrow=False,
+                                       xref="paper", yref="paper", x=0.5, y=0.5, font=dict(color="#777"))
 
         self._lock = threading.RLock()  # one redraw at a time
         self._watch_lock = threading.Lock()  # taken from the trainer thread too: never held while calling it
