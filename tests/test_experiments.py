@@ -538,3 +538,29 @@ def test_mean_pm_sd_never_reads_minus_zero():
     from phazelab.experiments.report import _pm
 
     assert _pm([-0.001]) == "0.00" and _pm([-0.004, 0.001]).startswith("0.00 ± ") and _pm([None]) == "–"
+
+
+def test_forum_cli_ends_a_counter_line_before_the_next_message(monkeypatch, tmp_path):
+    import io
+    import sys
+
+    import phazelab.experiments.forum as forum
+    from phazelab.experiments.forum import TICK
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    def fake_study(study, out, device=None, progress=None, write=True, max_seconds=None):
+        progress(f"{TICK}stage 2 · a long counter line: step 10 / 200 · about 90 s left")
+        progress(f"{TICK}step 11")
+        progress("done in 3 s")
+        raise StudyError("stopped by the test")
+
+    monkeypatch.setattr(forum, "run_study", fake_study)
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    assert forum_main(parse("--quick", "--out", str(tmp_path))) == 2
+    text = terminal.getvalue()
+    # the counter is rewritten in place and cleared past its end; the next message starts on a new line
+    assert "\r[" in text and "step 11\x1b[K\n[" in text and text.rstrip().endswith("done in 3 s")

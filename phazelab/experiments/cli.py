@@ -165,6 +165,7 @@ def forum_main(args: argparse.Namespace) -> int:
     from .report import answers_markdown, write_outputs
 
     t0 = time.perf_counter()
+    ticking = [False]  # a counter line is open on the terminal (no newline after it yet)
 
     def say(msg: str) -> None:
         from .forum import TICK
@@ -172,9 +173,13 @@ def forum_main(args: argparse.Namespace) -> int:
         if args.quiet:
             return
         if msg.startswith(TICK):  # a step counter: in place on a terminal, left out of a log file
-            if sys.stdout.isatty():
-                print(f"\r[{time.perf_counter() - t0:7.1f} s] {msg[len(TICK):]}", end="", flush=True)
+            if sys.stdout.isatty():  # \x1b[K clears what a longer previous counter left
+                print(f"\r[{time.perf_counter() - t0:7.1f} s] {msg[len(TICK):]}\x1b[K", end="", flush=True)
+                ticking[0] = True
             return
+        if ticking[0]:
+            print(flush=True)  # the counter's line ends before the next message
+            ticking[0] = False
         print(f"[{time.perf_counter() - t0:7.1f} s] {msg}", flush=True)
 
     try:
