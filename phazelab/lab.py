@@ -6,6 +6,7 @@ CPU (CI runs them that way); the default gives meaningful results (minutes on CP
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -276,17 +277,17 @@ def swap_takeaway(shipped: PhazeA, mine: PhazeA | None = None, trainer: Any = No
         after = f" after {trainer.step} steps" if label == "Your model" and trainer is not None else ""
         lines.append(f"{label}{after}: A→B success {float(row['success']):.2f} (95 % CI {low:.2f}–{high:.2f}) "
                      f"on {n} held-out frames of identity {a} → {b}, identity named {float(row['id_top1']):.2f}, "
-                     f"pose error {float(row['pose_err_deg']):.1f}°; baselines on the same frames: {nulls} — "
-                     f"{_verdict(float(row['success']))}.")
+                     f"pose error {float(row['pose_err_deg']):.1f}°; baselines on the same frames: {nulls}. "
+                     f"Verdict: {_verdict(float(row['success']))}.")
     lines.append(_other_figures(float(judged.loc["model: The shipped model", "success"]), n))
     if trainer is not None and mine is not None:
         meta = stage1_meta(settings().topology)
         mine_ok = float(judged.loc["model: Your model", "success"]) >= SUCCESS_GATE
         if meta.get("step") and not mine_ok:
-            took = (f" ({meta['train_seconds'] / 60:.0f} min of training on {meta.get('device', '?')})"
+            took = (f", {meta['train_seconds'] / 60:.0f} min on {meta.get('device', '?')}"
                     if meta.get("train_seconds") else "")
             lines.append(f"A longer run would change this: the shipped model trained {meta['step']} steps{took}; "
-                         f"yours {trainer.step} (Train again above to continue it).")
+                         f"yours {trainer.step} steps (press Train again above to continue it).")
     return "\n".join(lines)
 
 
@@ -394,16 +395,32 @@ def work_copies(work: str | Path | None = None) -> Path:
     """Copy notebooks/*.ipynb into the learner's work folder (default lab-work/, ignored by git), where
     `make lab` opens them: outputs and widget state a learner saves stay out of the repository's
     notebooks. A copy that exists is never overwritten (the learner's edits are theirs). Returns the
-    folder."""
-    import shutil
+    folder. Each copy records this interpreter's kernel `language_info` (what ipykernel reports), so
+    JupyterLab, which writes the kernel's language_info into a notebook when it connects, finds it there
+    already and does not mark the notebook unsaved on opening."""
+    import nbformat
+
+    from .fileio import atomic_write_text
 
     src = Path(__file__).resolve().parents[1] / "notebooks"
     dst = Path(work) if work is not None else WORK_DIR
     dst.mkdir(parents=True, exist_ok=True)
-    for nb in sorted(src.glob("*.ipynb")):
-        if not (dst / nb.name).exists():
-            shutil.copy2(nb, dst / nb.name)
+    info = _kernel_language_info()
+    for path in sorted(src.glob("*.ipynb")):
+        if not (dst / path.name).exists():
+            nb = nbformat.read(path, as_version=4)
+            nb.metadata["language_info"] = info
+            atomic_write_text(dst / path.name, nbformat.writes(nb) + "\n")
     return dst
+
+
+def _kernel_language_info() -> dict[str, Any]:
+    """The language_info the lab's kernel (ipykernel in this interpreter) reports on connecting."""
+    try:
+        from ipykernel.ipkernel import IPythonKernel
+    except ImportError:  # no kernel here: the notebooks' own, which JupyterLab completes
+        return {"name": "python"}
+    return json.loads(json.dumps(IPythonKernel.language_info))
 
 
 def topology_takeaway(topologies: Sequence[str] = ("default", "split_decoders"), preset: str | None = None

@@ -18,6 +18,7 @@ sys.path.insert(0, str(ROOT))
 from phazelab.weights import atomic_write_text  # noqa: E402
 
 SETUP = """\
+print("importing torch and phazelab: a few seconds on a CPU…", flush=True)
 from phazelab import lab
 S = lab.settings()
 S"""
@@ -232,7 +233,7 @@ after every run:
 """),
     code("""
 def closing(trainer):
-    return text_block(lab.swap_takeaway(model, my_model, trainer))
+    return bullets(lab.swap_takeaway(model, my_model, trainer).splitlines())
 
 
 panel.follow(closing, busy="judging the shipped model and yours on 64 held-out frames "
@@ -402,8 +403,9 @@ on the same frames below it (`kind`): raw pixels, pixels pooled to 4×4, the mea
 blocks of untrained models of the same config. A block that does not beat them shows nothing learned.
 The table shows the main columns; *details* opens all of them.
 
-This cell and the three tables after it are the slow part of the notebook: about 10 minutes on a 2-core
-CPU in full mode (`bench/RESULTS.md`), each step with its own progress bar.
+This cell and the three tables after it are the slow part of the notebook: in full mode on a 2-core CPU
+about 11 minutes for this cell and 2 more for the three after it (`bench/RESULTS.md`), each step with
+its own progress bar.
 """),
     code("""
 import pandas as pd

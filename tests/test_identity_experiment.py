@@ -45,4 +45,4 @@ def test_leakage_reading_reads_the_ci_against_its_own_floor():
     assert leakage_reading({"leakage_ci": [-0.4, -0.2], "noise_floor": 0.1}).startswith("pulled away from a1")
     # an untrained model: large numbers, a large floor, nothing measurable
     assert leakage_reading({"leakage_ci": [-3.0, 0.5], "noise_floor": 9.5}).startswith("no leak measurable")
-    assert "±9.5" in leakage_reading({"leakage_ci": [-3.0, 0.5], "noise_floor": 9.5})
+    assert "±9.5)" in leakage_reading({"leakage_ci": [-3.0, 0.5], "noise_floor": 9.5})

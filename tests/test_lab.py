@@ -80,6 +80,15 @@ def test_work_copies_keep_outputs_out_of_the_repository(tmp_path):
     work = lab.work_copies(tmp_path / "w")
     names = sorted(p.name for p in work.glob("*.ipynb"))
     assert names == sorted(p.name for p in (lab.MODELS_DIR.parents[1] / "notebooks").glob("*.ipynb"))
+    import json
+
+    from ipykernel.ipkernel import IPythonKernel
+
+    copy, tracked = (json.loads(p.read_text()) for p in (work / names[0], lab.MODELS_DIR.parents[1] / "notebooks"
+                                                          / names[0]))
+    # what the kernel reports on connecting is already there (JupyterLab would write it: "unsaved" on open)
+    assert copy["metadata"]["language_info"] == IPythonKernel.language_info
+    assert copy["cells"] == tracked["cells"] and copy["metadata"]["kernelspec"] == tracked["metadata"]["kernelspec"]
     mine = work / names[0]
     mine.write_text("{}")  # the learner's own edits
     lab.work_copies(work)

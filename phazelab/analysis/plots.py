@@ -376,6 +376,8 @@ def loss_curves(history_frame: pd.DataFrame, events: Sequence[Any] | None = None
                       annotation_position="top right" if flip else "bottom right")
     fig.update_layout(title=title or "training loss", xaxis_title=x, yaxis_title="loss",
                       yaxis_type="log" if log_y else "linear", hovermode="x unified")
+    if log_y:  # "0.4", not a bare "4" between 0.1 and 1 that reads as a loss of 4
+        fig.update_yaxes(minorloglabels="complete")
     return _out(fig, as_widget)
 
 

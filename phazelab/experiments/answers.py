@@ -406,7 +406,7 @@ def _q3(results: Mapping[str, Any], topology: str) -> dict[str, Any]:
             "estimate_is": "encoder@frozen's mean a1 leakage once its side A renders faces (mean over replicates)",
             "per_replicate": per_rep, "placebo_floor": floor, "units": "leakage (share)",
             "pull": {**pull, "floor_mean": float(np.nanmean(pull_floor)) if any(math.isfinite(f) for f in pull_floor)
-                     else None, "what": "the continuous pull towards a1 beyond the placebos' (analysis.leakage), "
+                     else None, "what": "the continuous pull towards a1 beyond the placebos' pull (analysis.leakage), "
                      "mean over the same evaluations; not used by the verdict"},
             "gates": gates, "sensitivity": sens, "positive_control": {"by_step": control_by_step},
             "by_step": by_step, "explanation": probe}

@@ -165,10 +165,10 @@ def leakage_reading(r: Mapping[str, Any]) -> str:
     low, high = r["leakage_ci"]
     floor = r["noise_floor"]
     if low > floor:
-        return "a1 leaks: pulled towards a1 beyond the placebos' floor"
+        return "a1 leaks (CI above the floor)"
     if high < -floor:
-        return "pulled away from a1, beyond the floor (a1 less like it than a placebo)"
-    return f"no leak measurable: the CI overlaps ±{floor:.2g}, what placebos reach"
+        return "pulled away from a1 (CI below −floor)"
+    return f"no leak measurable (CI not beyond the floor ±{floor:.2g})"
 
 
 def _model_world(meta: dict[str, Any], study: IdentityStudy) -> tuple[FaceWorld, int, int]:

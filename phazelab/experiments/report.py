@@ -50,7 +50,7 @@ MEASURES: Mapping[str, str] = {
     LEAK: "a1 leakage: share of B→A swaps the judge names a1 (among a2, a1, placebos) minus a placebo's share",
     "leak_swap_named_floor": "that leakage's placebo null: the largest excess of one placebo over the others",
     "leak_recon_named": "the same leakage in side A's reconstructions of a2",
-    "leak_swap": "continuous pull towards a1 in the B→A swaps beyond the placebos' (analysis.leakage)",
+    "leak_swap": "continuous pull towards a1 in the B→A swaps beyond the placebos' pull (analysis.leakage)",
     "named_a1_ba": "share of B→A swaps the judge names a1 among all the world's identities and distractors",
 }
 _CSS = """
@@ -244,9 +244,10 @@ def takeaway(results: Mapping[str, Any]) -> list[str]:
     idle = [(q, a) for q, a in answers if a.get("verdict") == NOT_APPLICABLE]
     if idle:
         ran = ", ".join(dict.fromkeys(r["topology"] for r in results["runs"])) or "no topology"
-        lines.append(f"{' and '.join(q.upper() for q, _ in idle)}: not asked by these runs ({ran}: "
-                     + "; ".join(a.get("reason", "") for _, a in idle)
-                     + "); `phazelab experiment forum` with the default topology asks them.")
+        why = dict.fromkeys(a.get("reason", "").rsplit(": ", 1)[-1] for _, a in idle)  # "<topology> has no …"
+        lines.append(f"{' and '.join(q.upper() for q, _ in idle)}: not asked by these runs ({ran}), as "
+                     + " and ".join(why) + "; `phazelab experiment forum` with the default topology asks "
+                     + ("them." if len(idle) > 1 else "it."))
     for topology in dict.fromkeys(r["topology"] for r in results["runs"]):
         runs = [r for r in results["runs"] if r["topology"] == topology]
         arms = list(dict.fromkeys(arm_name(r) for r in runs))

@@ -10,6 +10,7 @@ are reset), else through `phazelab.weights`.
 from __future__ import annotations
 
 import concurrent.futures
+import copy
 import html
 import warnings
 from collections.abc import Mapping
@@ -25,6 +26,8 @@ from ..model import PhazeA, count_params
 from ..strategies import STRATEGIES, STRATEGY_HELP, strategy_blocks
 from ..weights import BlockError, LoadReport
 from .common import Panel, done_future, error_html, guarded
+
+INITIAL = "its weights before any load"  # the source Apply resets an unchecked, loaded block from
 
 _DONE = {"freeze": "frozen", "unfreeze": "unfrozen"}
 
@@ -83,6 +86,10 @@ class BlockPanel(Panel):
             raise TypeError("BlockPanel: sources must be a dict of name → model or saved model folder, "
                             f"got {type(sources).__name__}")
         self.model, self.trainer = model, trainer
+        # the weights before any load (on the CPU): Apply puts them back into a block that held loaded weights
+        # and is no longer checked, so choosing another strategy gives that strategy, not a mix with the last
+        on_meta = any(p.is_meta for p in model.parameters())  # a shapes-only model has no weights to keep
+        self._initial = None if on_meta else copy.deepcopy(model).cpu()
         self.sources: dict[str, Source] = {}
         self.reports: list[tuple[str, LoadReport]] = []
         self._futures: list[Future] = []
@@ -190,9 +197,12 @@ class BlockPanel(Panel):
         by_source: dict[str, list[str]] = {}
         for name, row in self.rows.items():
             row.load_status = row.load_kind = row.freeze_status = ""
-            if not row.load.value and row.origin:  # unchecking loads nothing: the old weights stay
-                row.load_status = f"still holds the weights loaded from {row.origin} (unchecking does not reset it)"
-                row.load_kind = "loaded"
+            if not row.load.value and row.origin:  # unchecked after a load: back to the weights it started with
+                if self._initial is not None:
+                    by_source.setdefault(INITIAL, []).append(name)
+                else:
+                    row.load_status = f"still holds the weights loaded from {row.origin} (no weights to reset to)"
+                    row.load_kind = "loaded"
             if row.load.value:
                 if row.source.value is None:
                     row.load_status, row.load_kind = "error: no source to load from (add one above)", "error"
@@ -239,9 +249,10 @@ class BlockPanel(Panel):
         return fut
 
     def _load(self, src_name: str, blocks: list[str], retry: bool = True) -> Future:
-        source = self.sources[src_name]
+        source = self._initial if src_name == INITIAL else self.sources[src_name]
         for b in blocks:
-            self.rows[b].load_status, self.rows[b].load_kind = f"loading from {src_name}…", "pending"
+            what = f"resetting to {INITIAL}…" if src_name == INITIAL else f"loading from {src_name}…"
+            self.rows[b].load_status, self.rows[b].load_kind = what, "pending"
             self.rows[b].show()
         fut = self._submit(lambda: self.trainer.load_blocks(source, blocks),
                            lambda: _quiet(weights.load_blocks, self.model, source, blocks))
@@ -253,10 +264,14 @@ class BlockPanel(Panel):
         if exc is None:
             report: LoadReport = fut.result()
             self.reports.append((src_name, report))
-            outcome = {b: (f"loaded from {src_name}", "loaded") for b in report.loaded}
+            if src_name == INITIAL:  # unchecked: the block starts from scratch again
+                outcome = {b: (f"reset to {INITIAL} (held the weights from {self.rows[b].origin})", "")
+                           for b in report.loaded if b in self.rows}
+            else:
+                outcome = {b: (f"loaded from {src_name}", "loaded") for b in report.loaded}
             for b in report.loaded:
                 if b in self.rows:
-                    self.rows[b].origin = src_name
+                    self.rows[b].origin = "" if src_name == INITIAL else src_name
             outcome.update({b: (f"skipped: {why}", "skipped") for b, why in report.skipped.items()})
             outcome.update({b: (f"error: {why}", "error") for b, why in report.mismatched.items()})
         elif isinstance(exc, BlockError) and retry and len(blocks) > 1:

@@ -57,6 +57,14 @@ class Panel:
             out.append_stdout(self.follow_waiting + "\n")
         return out
 
+    follow_running = "the panel above is running: this fills in when it has finished"  # while a job runs
+
+    def _notify_running(self) -> None:
+        """A job started: followers say so instead of still asking for the button just pressed."""
+        for out, _render, _busy in self.__dict__.get("_followers", []):
+            out.outputs = ()
+            out.append_stdout(self.follow_running + "\n")
+
     def when_finished(self, callback: Callable[[Any], Any]) -> None:
         """Call `callback(result)` after each finished job of the panel (in the job's thread), e.g. a
         viewer's refresh, so it shows the trained model without a press of its Refresh button."""
@@ -84,9 +92,26 @@ class Panel:
         import plotly.graph_objects as go
 
         for item in shown if isinstance(shown, (list, tuple)) else [shown]:
-            if isinstance(item, go.Figure):
-                item = go.FigureWidget(item)  # a widget renders inside an Output wherever widgets do
-            out.append_display_data(item)
+            out.append_display_data(PlotlyOutput(item) if isinstance(item, go.Figure) else item)
+
+
+class PlotlyOutput:
+    """A plotly figure as plotly's own mime bundle (application/vnd.plotly.v1+json, drawn by the
+    jupyterlab-plotly renderer), for an Output: not a FigureWidget, whose anywidget model failed to
+    restore when the notebook was closed and reopened and took every widget of the notebook with it
+    ("model not found")."""
+
+    def __init__(self, figure: Any) -> None:
+        self.figure = figure
+
+    def _repr_mimebundle_(self, **_kwargs: Any) -> dict[str, Any]:
+        import json
+
+        import plotly.io as pio
+
+        return {"application/vnd.plotly.v1+json": {**json.loads(pio.to_json(self.figure)),
+                                                   "config": {"responsive": True}},
+                "text/plain": f"<plotly figure: {self.figure.layout.title.text or 'untitled'}>"}
 
 
 def keep_figure(figure: Any) -> None:

@@ -254,9 +254,9 @@ class LatentExplorer(Panel):
         self.table_html.value = ("<div style='white-space:normal'><b>scores for this block</b>, its nulls on the "
                                  "same frames below it (cross-validated; *_chance = guessing; a block that does "
                                  "not beat its nulls shows nothing learned). These are this view's "
-                                 f"{len(ids)} frames and one untrained seed: a table computed on other frames "
-                                 "and seeds (notebook 04's block table) reads slightly other numbers, within "
-                                 "its probe_std.</div>" + page
+                                 f"{len(ids)} frames and one untrained seed; a table of other frames and seeds "
+                                 "(such as the block table) reads other numbers: compare each score with the "
+                                 "nulls beside it, not across tables.</div>" + page
                                  + (f"<p><small><b>notes:</b> {html.escape(notes)}</small></p>" if notes else ""))
 
     def _redraw(self) -> None:

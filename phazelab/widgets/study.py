@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import ipywidgets as W
-import plotly.graph_objects as go
 
-from .common import Background, Panel, guarded
+from .common import Background, Panel, PlotlyOutput, guarded
 
 
 class StudyPanel(Panel):
@@ -39,7 +38,7 @@ class StudyPanel(Panel):
         # the answers wrap and the tables scroll inside the notebook's width; plots size to the output
         self.answers = W.HTML(layout=W.Layout(max_width="100%"))
         self.summary = W.HTML(layout=W.Layout(max_width="100%", overflow="auto"))
-        self.plots = W.VBox(layout=W.Layout(max_width="100%"))
+        self.plots = W.Output(layout=W.Layout(max_width="100%"))
         self._job = Background(self.error)
         self._lines: list[str] = []
         self._ticking = False  # the last log line is a transient step counter
@@ -66,6 +65,7 @@ class StudyPanel(Panel):
             raise ValueError("choose at least one run")
         study = self.make_study(list(self.runs.value), list(self.topologies.value))
         self.run_button.disabled = True
+        self._notify_running()  # before the job: a fast one must not be overwritten by this
         return self._job.run(lambda: self._run(study), on_finally=self._done)
 
     def _run(self, study: Any) -> None:
@@ -83,11 +83,14 @@ class StudyPanel(Panel):
         report = html.escape(str(self.out / "report.html"))
         self.summary.value = (tables or "<p>No arm ran (see the answers: a stage 1 that failed its gate is not "
                               "built on).</p>") + f"<p><small>full report: {report}</small></p>"
-        self.plots.children = [go.FigureWidget(fig) for t in ran for fig in figures(results, t).values()]
+        self.plots.outputs = ()
+        for fig in (fig for t in ran for fig in figures(results, t).values()):
+            self.plots.append_display_data(PlotlyOutput(fig))  # not FigureWidgets: see PlotlyOutput
         self.results = results
         self._notify_followers()
 
     follow_waiting = "press Run study above: this fills in when the study has run"
+    follow_running = "the study is running (its log is in the panel above): this fills in when it has finished"
 
     def _follow_source(self) -> Any:
         """Panel.follow renders the study's results."""

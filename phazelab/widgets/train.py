@@ -132,6 +132,7 @@ class TrainPanel(Panel):
             self.error.value = ""
             try:
                 first = self.trainer.step
+                self._notify_running()  # before the run: its end (another thread) redraws the followers
                 self.trainer.start(int(self.steps.value))
                 self._run = (first, first + int(self.steps.value), time.perf_counter())
                 self._stopped = False
@@ -288,6 +289,7 @@ class TrainPanel(Panel):
             self.error.value = error_html(f"training stopped: {t.error}", t.error.traceback)
 
     follow_waiting = "press Train above: this fills in when training has finished"
+    follow_running = "training (see the panel above): this fills in when it has finished or is stopped"
 
     def _follow_source(self) -> Any:
         """Panel.follow renders the trainer once a run started here has finished (redrawn after each)."""
