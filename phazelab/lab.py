@@ -316,12 +316,13 @@ def _other_figures(success: float, n: int, viewer_n: int = 6) -> str:
 
 def swap_judge_table(models: dict[str, PhazeA], world: Any, identity_a: int, identity_b: int, n: int = 32,
                      seed: int | None = None) -> Any:
-    """A pandas table: the swap judge's verdict on each model's A→B swap of `n` held-out frames, then
-    the judge's baseline rows on the same frames (truth, blurred truth, B's mean face, copy of A, ...)."""
+    """A pandas table: the swap judge's verdict on each model's A→B swap of `n` held-out frames (with the
+    success's 95 % Wilson interval), then the judge's baseline rows on the same frames (truth, blurred
+    truth, B's mean face, copy of A, ...)."""
     import pandas as pd
 
     from .analysis import HELD_OUT_SEED
-    from .analysis.judge import judge_for, swap_baselines
+    from .analysis.judge import judge_for, success_interval, swap_baselines
 
     rows, judge, labels, size = {}, None, None, None
     for name, model in models.items():
@@ -334,7 +335,9 @@ def swap_judge_table(models: dict[str, PhazeA], world: Any, identity_a: int, ide
         size = out.shape[-1]
         judge = judge_for(world, labels, identity_b, size, pose_of="target")
         v = judge(out)
-        rows[f"model: {name}"] = {**{k: v[k] for k in ("success", "id_top1", "pose_err_deg", "masked_ssim")},
+        low, high = success_interval(float(v["success"]), n)
+        rows[f"model: {name}"] = {"success": v["success"], "success_ci": f"{low:.2f}–{high:.2f}",
+                                  **{k: v[k] for k in ("id_top1", "pose_err_deg", "masked_ssim")},
                                   "verdict": "a swap" if v["success"] >= SUCCESS_GATE else "not trained enough"}
     if judge is not None:
         for name, v in swap_baselines(world, labels, identity_a, identity_b, size, judge=judge).items():
@@ -437,7 +440,8 @@ def topology_takeaway(topologies: Sequence[str] = ("default", "split_decoders"),
         sides, total = block_sides(model), table["total_params"]
         private = [b for b, side in sides.items() if side == "side A"]
         share = sum(table["blocks"][b]["params"] for b in private) / total
-        lines.append(f"{name}: side A's faces go through {' → '.join(model.side_blocks('a'))}; only "
+        widths = f"preset {preset}" if preset else "faceswap's default widths"
+        lines.append(f"{name} ({widths}): side A's faces go through {' → '.join(model.side_blocks('a'))}; only "
                      f"{', '.join(private) or 'no block'} is side A's own ({share:.1%} of {total:,} parameters), "
                      "so whatever the rest stores about a face, it stores for both sides.")
     lines.append("These are counts of the models the configs build: training and a GPU change the weights, not "

@@ -427,7 +427,9 @@ metric_bars(by_model, "probe_acc")"""),
 For held-out A frames decoded through side B: the swap judge's success (the output shows B, among the
 world's identities and look-alike distractors, with A's pose), the identity it names and the pose error —
 beside the judge's baselines on the same frames. A model below the 0.8 success gate is *not trained
-enough*, and its block table above describes a model that does not swap yet.
+enough*, and its block table above describes a model that does not swap yet. These are 32 frames judged
+here; the descriptions above quote each model's meta.json, judged on other frames, so the figures differ
+by sampling: `success_ci` is this table's 95 % interval.
 """),
     code("""
 judged = lab.swap_judge_table(models, world, IDENTITY_A, IDENTITY_B, n=32)
@@ -549,7 +551,7 @@ table_view(pd.DataFrame({s: {"what": STRATEGY_HELP[s], **loads[s]} for s in STRA
     md("""
 ## Run it yourself
 
-Choose arms and topologies, then press **Run study**. On a CPU this is the 10-minute version
+Choose arms and topologies, then press **Run study**. On a 2-core CPU this takes about 12 minutes
 (`phazelab experiment forum --quick`: the shipped split_decoders stage 1, 2 replicates, 200 steps); it
 prints which questions it cannot answer. Finished runs are saved in `runs/nb05` and reused. The panel
 shows the three answers first, then the evidence.

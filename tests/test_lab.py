@@ -134,8 +134,9 @@ def test_settings_show_only_what_the_notebooks_use():
 
 def test_topology_takeaway_is_computed_from_the_models():
     lines = lab.topology_takeaway()
-    assert lines[0].startswith("default: side A's faces go through encoder → fc_a → fc_gblock → g_block_both → "
-                               "decoder_both; only fc_a is side A's own (13.6% of 123,766,211 parameters)")
+    assert lines[0].startswith("default (faceswap's default widths): side A's faces go through encoder → fc_a → "
+                               "fc_gblock → g_block_both → decoder_both; only fc_a is side A's own (13.6% of "
+                               "123,766,211 parameters)")
     assert "only decoder_a is side A's own" in lines[1] and "fc_b " not in lines[1] and "fc_a" not in lines[1]
 
 

@@ -370,3 +370,11 @@ def test_verification_auc_separates_a_generalising_code_from_noise():
     assert abs(verification_auc(noise, ids, held)["auc"] - 0.5) < 0.1
     with pytest.raises(ValueError, match="held-out"):
         verification_auc(good, ids, [0])
+
+
+def test_latent_table_progress_ticks_per_factor_and_names_the_running_score(ids, linear_latents, capsys):
+    frame = pd.DataFrame({"yaw": np.linspace(-1, 1, len(ids)), "smile": np.cos(np.arange(len(ids)))})
+    latent_table({"enc": linear_latents}, ids, frame, columns=("yaw", "smile"), cv=2, progress="probes")
+    err = capsys.readouterr().err
+    assert "5/5" in err  # probe, kNN, silhouette and one tick per factor's R²
+    assert "enc: R² of smile…" in err  # the bar names the score it is computing, not the last one done

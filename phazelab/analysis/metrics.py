@@ -106,11 +106,12 @@ def silhouette(X: Any, y: Any, seed: int = 0) -> dict[str, float]:
 
 
 def factor_r2(X: Any, factors_frame: pd.DataFrame, columns: Sequence[str] = FACTOR_COLUMNS, cv: int = 5,
-              seed: int = 0) -> dict[str, float]:
+              seed: int = 0, on_column: Callable[[str], None] | None = None) -> dict[str, float]:
     """Cross-validated R² of a ridge regression from latents to each factor column (chance level 0).
 
     The ridge strength is chosen inside each training fold (RidgeCV), so the score is held out. A factor
-    that does not vary gets NaN.
+    that does not vary gets NaN. `on_column(col)` is called as each column starts (a progress tick: one
+    column of a wide block takes seconds on a CPU).
     """
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[0] != len(factors_frame):
@@ -123,6 +124,8 @@ def factor_r2(X: Any, factors_frame: pd.DataFrame, columns: Sequence[str] = FACT
     folds = KFold(cv, shuffle=True, random_state=seed)
     out: dict[str, float] = {}
     for col in columns:
+        if on_column is not None:
+            on_column(col)
         target = factors_frame[col].to_numpy(dtype=np.float64)
         if np.ptp(target) == 0:
             out[col] = float("nan")
@@ -148,28 +151,36 @@ def latent_table(lat: dict[str, np.ndarray], identity: Any, factors_frame: pd.Da
 
     Every score is a number or NaN with the reason in the row's "notes" (e.g. too few frames per
     identity, a factor that does not vary); "cv" and "knn_k" record the folds and the k actually used.
-    `progress`: a description to show a progress bar under (tqdm; one tick per score of each block, so it
-    moves every few seconds on a CPU), None for none.
+    `progress`: a description to show a progress bar under (tqdm; one tick per score of each block and per
+    factor of its R², the running one named, so it moves every few seconds on a CPU), None for none.
     """
     from tqdm.auto import tqdm
 
     info = getattr(lat, "info", {})
     rows = []
-    parts = 3 + (factors_frame is not None)  # probe, kNN, silhouette (, factor R²)
+    columns = list(columns)
+    parts = 3 + (len(columns) if factors_frame is not None else 0)  # probe, kNN, silhouette (, R² per factor)
     bar = tqdm(total=len(lat) * parts, desc=progress, unit="score", disable=progress is None)
+    started = [False]
 
-    def scored(block: str, what: str, value: Any) -> Any:
-        bar.set_postfix_str(f"{block}: {what}", refresh=False)
-        bar.update()
-        return value
+    def starting(block: str, what: str) -> None:
+        """Tick for the score just done and name the one now running (what the wait is spent on)."""
+        if started[0]:
+            bar.update()
+        started[0] = True
+        bar.set_postfix_str(f"{block}: {what}…", refresh=True)
+
+    def scored(notes: list[str], block: str, what: str, name: str, fn: Callable[..., Any], *args: Any) -> Any:
+        starting(block, what)
+        return _score(notes, name, fn, *args)
 
     for block, X in lat.items():
         notes: list[str] = []
         if np.ptp(np.asarray(X, dtype=np.float64), axis=0).max(initial=0.0) == 0:
             notes.append("every frame has the same latent: identity scores are at chance by construction")
-        probe = scored(block, "probe", _score(notes, "probe", identity_probe, X, identity, cv, seed))
-        knn = scored(block, "kNN", _score(notes, "knn", knn_accuracy, X, identity, k, cv, seed))
-        sil = scored(block, "silhouette", _score(notes, "silhouette", silhouette, X, identity, seed))
+        probe = scored(notes, block, "probe", "probe", identity_probe, X, identity, cv, seed)
+        knn = scored(notes, block, "kNN", "knn", knn_accuracy, X, identity, k, cv, seed)
+        sil = scored(notes, block, "silhouette", "silhouette", silhouette, X, identity, seed)
         nan = float("nan")
         if "k_requested" in knn:
             notes.append(f"knn: k lowered from {k} to {knn['k']} (smallest training fold)")
@@ -183,7 +194,8 @@ def latent_table(lat: dict[str, np.ndarray], identity: Any, factors_frame: pd.Da
             "cv": int(cv), "knn_k": knn.get("k", int(k)),
         }
         if factors_frame is not None:
-            r2s = scored(block, "factor R²", _score(notes, "r2", factor_r2, X, factors_frame, columns, cv, seed))
+            r2s = _score(notes, "r2", factor_r2, X, factors_frame, columns, cv, seed,
+                         lambda col, block=block: starting(block, f"R² of {col}"))
             for col in columns:
                 row[f"r2_{col}"] = r2s.get(col, nan)
                 if col in r2s and np.isnan(r2s[col]):
@@ -191,6 +203,7 @@ def latent_table(lat: dict[str, np.ndarray], identity: Any, factors_frame: pd.Da
             row["r2_chance"] = 0.0
         row["notes"] = "; ".join(notes)
         rows.append(row)
+    bar.update(bar.total - bar.n)  # the last score (and any factor R² skipped by an error)
     bar.close()
     return pd.DataFrame(rows)
 
