@@ -553,8 +553,9 @@ table_view(pd.DataFrame({s: {"what": STRATEGY_HELP[s], **loads[s]} for s in STRA
 
 Choose arms and topologies, then press **Run study**. On a 2-core CPU this takes about 12 minutes
 (`phazelab experiment forum --quick`: the shipped split_decoders stage 1, 2 replicates, 200 steps); it
-prints which questions it cannot answer. Finished runs are saved in `runs/nb05` and reused. The panel
-shows the three answers first, then the evidence.
+prints which questions it cannot answer. Finished runs are saved in `runs/nb05` and reused, so
+**Stop after this run** ends it early and Run study resumes later. The panel shows the three answers
+first, then the evidence.
 """),
     code("""
 from phazelab.widgets import StudyPanel

@@ -564,3 +564,12 @@ def test_forum_cli_ends_a_counter_line_before_the_next_message(monkeypatch, tmp_
     text = terminal.getvalue()
     # the counter is rewritten in place and cleared past its end; the next message starts on a new line
     assert "\r[" in text and "step 11\x1b[K\n[" in text and text.rstrip().endswith("done in 3 s")
+
+
+def test_a_stop_request_ends_the_study_between_runs_and_says_so(tmp_path):
+    messages: list[str] = []
+    study = Study(StudyConfig(**TINY), tmp_path, device="cpu", progress=messages.append)
+    study.stop.set()  # pressed before the first arm finished
+    results = study.run()
+    assert not results["complete"] and results["runs"] == [] and results["answers"] == {}
+    assert any(m.startswith("stopped on request after 0 of 6 runs") for m in messages)

@@ -528,7 +528,7 @@ def test_doubled_run_study_runs_once(monkeypatch, tmp_path):
 
     gate, runs, made = threading.Event(), [], []
 
-    def fake_run_study(study, out, device=None, progress=None):
+    def fake_run_study(study, out, device=None, progress=None, stop=None):
         runs.append(study)
         assert gate.wait(timeout=120)
         raise RuntimeError("stop here")  # the panel shows it; enough to count the runs
@@ -565,13 +565,17 @@ def test_study_panel_shows_the_answers_first_then_the_evidence(monkeypatch, tmp_
                                             "strategies": {}}},
                "stage1": {"split_decoders": {"gate": {"passed": True, "success": 0.91, "gate": 0.8}}}}
     results["answers"] = answer_all(results)
-    monkeypatch.setattr(experiments, "run_study", lambda *a, **k: results)
+    passed = {}
+    monkeypatch.setattr(experiments, "run_study", lambda *a, **k: passed.update(k) or results)
     panel = StudyPanel(lambda runs_, topologies: study, tmp_path)
     follower = panel.follow(lambda r: f"{len(r['runs'])} runs")  # a cell below the panel
     assert "press Run study" in follower.outputs[0]["text"]
+    assert panel.stop_button.disabled  # nothing to stop yet
     panel.start()
     panel.wait()
-    assert panel.error.value == ""
+    assert panel.error.value == "" and panel.stop_button.disabled  # enabled only while it runs
+    panel.stop()  # the study's stop request is the event the panel passed
+    assert passed["stop"].is_set()
     assert [o["data"]["text/plain"] for o in follower.outputs] == ["'6 runs'"]  # redrawn, not re-run by hand
     late = panel.follow(lambda r: ["a", "b"])  # a cell run after the study: shows the results at once
     assert [o["data"]["text/plain"] for o in late.outputs] == ["'a'", "'b'"]

@@ -27,6 +27,7 @@ import dataclasses
 import datetime as _dt
 import hashlib
 import json
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -89,6 +90,7 @@ class Study:
         self.progress = progress or (lambda _msg: None)
         self.ran: list[str] = []
         self.reused: list[str] = []
+        self.stop = threading.Event()  # set (e.g. by a Stop button): run() ends after the run in progress
         self._stage1: dict[str, dict[str, Any]] = {}
         self._replicates: dict[tuple[str, int], Replicate] = {}
         self._banks: dict[tuple, FaceBank] = {}
@@ -371,8 +373,8 @@ class Study:
 
     # -- the whole study -------------------------------------------------------------------------------
     def run(self, max_seconds: float | None = None) -> dict[str, Any]:
-        """Every stage-1 and stage-2 run (or until `max_seconds` of wall time: then "complete" is False
-        and the same call later resumes); returns the results dict (report.write_outputs)."""
+        """Every stage-1 and stage-2 run (or until `max_seconds` of wall time, or `self.stop` is set: then
+        "complete" is False and the same call later resumes); returns the results dict (report.write_outputs)."""
         from .answers import answer_all
 
         s = self.config
@@ -391,8 +393,11 @@ class Study:
         runs: list[dict[str, Any]] = []
         complete = True
         for k, (run, towards, seed) in enumerate(order, 1):
-            if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+            if max_seconds is not None and time.perf_counter() - t0 > max_seconds or self.stop.is_set():
                 complete = False
+                why = "stopped on request" if self.stop.is_set() else f"stopped at its time limit ({max_seconds:g} s)"
+                self.progress(f"{why} after {k - 1} of {len(order)} runs: finished runs are saved, and running "
+                              "the study again resumes from the next one")
                 break
             runs.append(self.stage2(run, towards, seed, label=f"[{k}/{len(order)}] "))
         nulls = {t: self.nulls(t) for t in s.topologies if stage1[t]["gate"]["passed"]} if complete else {}
@@ -410,10 +415,14 @@ class Study:
 
 
 def run_study(study: StudyConfig, out: str | Path, device: str | torch.device | None = None,
-              progress: Progress | None = None, write: bool = True, max_seconds: float | None = None
-              ) -> dict[str, Any]:
-    """Run (or resume) the study in `out`; with write=True write results.json/.csv, report.html."""
-    results = Study(study, out, device, progress).run(max_seconds=max_seconds)
+              progress: Progress | None = None, write: bool = True, max_seconds: float | None = None,
+              stop: threading.Event | None = None) -> dict[str, Any]:
+    """Run (or resume) the study in `out`; with write=True write results.json/.csv, report.html. Setting
+    `stop` (from another thread) ends it after the run in progress, as `max_seconds` does."""
+    runner = Study(study, out, device, progress)
+    if stop is not None:
+        runner.stop = stop
+    results = runner.run(max_seconds=max_seconds)
     if write:
         from .report import write_outputs
 

@@ -207,7 +207,8 @@ def answers_markdown(results: Mapping[str, Any]) -> str:
     """The three answers with estimates, CIs, rules and gates, as markdown."""
     answers = results.get("answers") or {}
     if not answers:
-        return "The study is not complete (stopped by its time limit): run the same command again to resume.\n"
+        return ("The study is not complete (stopped by its time limit or a Stop): its answers need every run; "
+                "run it again to resume from the next run.\n")
     out: list[str] = []
     s = results["study"]
     n = len(s["a2_towards"]) * s["seeds"]
