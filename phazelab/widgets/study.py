@@ -35,6 +35,7 @@ class StudyPanel(Panel):
                                            rows=2, description="topology", layout=W.Layout(width="300px"))
         self.run_button = W.Button(description="Run study", button_style="success", icon="play")
         self.stop_button = W.Button(description="Stop after this run", icon="stop", disabled=True,
+                                    layout=W.Layout(width="auto"),  # the whole label, never cut
                                     tooltip="end the study when the arm now training finishes; finished runs "
                                             "are saved and Run study resumes from the next one")
         self._stop = threading.Event()
