@@ -261,8 +261,6 @@ def swap_takeaway(shipped: PhazeA, mine: PhazeA | None = None, trainer: Any = No
     of the pair the shipped model was trained on (its meta.json), each with a 95 % Wilson interval and
     beside the judge's baselines on the same frames (B's mean face, a copy of A, the truth). It reads no
     viewer's state, so it says the same whatever the viewers above show; nothing is typed in by hand."""
-    from .analysis.judge import success_interval
-
     world, a, b = stage1_world(settings().topology)
     models = {"The shipped model": shipped, **({"Your model": mine} if mine is not None else {})}
     judged = swap_judge_table(models, world, a, b, n=n)
@@ -273,9 +271,8 @@ def swap_takeaway(shipped: PhazeA, mine: PhazeA | None = None, trainer: Any = No
     lines = []
     for label in models:
         row = judged.loc[f"model: {label}"]
-        low, high = success_interval(float(row["success"]), n)
         after = f" after {trainer.step} steps" if label == "Your model" and trainer is not None else ""
-        lines.append(f"{label}{after}: A→B success {float(row['success']):.2f} (95 % CI {low:.2f}–{high:.2f}) "
+        lines.append(f"{label}{after}: A→B success {float(row['success']):.2f} (95 % CI {row['success_ci']}) "
                      f"on {n} held-out frames of identity {a} → {b}, identity named {float(row['id_top1']):.2f}, "
                      f"pose error {float(row['pose_err_deg']):.1f}°; baselines on the same frames: {nulls}. "
                      f"Verdict: {_verdict(float(row['success']))}.")
@@ -311,7 +308,8 @@ def _other_figures(success: float, n: int, viewer_n: int = 6) -> str:
     low6, high6 = success_interval(1.0, viewer_n)
     return (f"The shipped model's success differs across this notebook because each figure judges other frames: "
             f"{listed}. These intervals {'overlap: the figures agree' if agree else 'do not all overlap'}. The "
-            f"viewer judges only {viewer_n} frames, so even 6 of 6 leaves a CI of {low6:.2f}–{high6:.2f}.")
+            f"viewer judges only {viewer_n} frames, so even {viewer_n} of {viewer_n} leaves a CI of "
+            f"{low6:.2f}–{high6:.2f}.")
 
 
 def swap_judge_table(models: dict[str, PhazeA], world: Any, identity_a: int, identity_b: int, n: int = 32,

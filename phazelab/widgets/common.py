@@ -54,7 +54,7 @@ class Panel:
         if self._follow_source() is not None:
             self._render_follower(out, render, busy)
         else:
-            out.append_stdout(self.follow_waiting + "\n")
+            _say(out, self.follow_waiting)
         return out
 
     follow_running = "the panel above is running: this fills in when it has finished"  # while a job runs
@@ -62,8 +62,7 @@ class Panel:
     def _notify_running(self) -> None:
         """A job started: followers say so instead of still asking for the button just pressed."""
         for out, _render, _busy in self.__dict__.get("_followers", []):
-            out.outputs = ()
-            out.append_stdout(self.follow_running + "\n")
+            _say(out, self.follow_running)
 
     def when_finished(self, callback: Callable[[Any], Any]) -> None:
         """Call `callback(result)` after each finished job of the panel (in the job's thread), e.g. a
@@ -80,8 +79,7 @@ class Panel:
             self._render_follower(out, render, busy)
 
     def _render_follower(self, out: W.Output, render: Any, busy: str) -> None:
-        out.outputs = ()  # the trait itself: clear_output() needs a kernel to act
-        out.append_stdout(busy + "\n")
+        _say(out, busy)
         try:
             shown = render(self._follow_source())
         except Exception as exc:  # noqa: BLE001 - shown where the learner looks, not lost in a thread
@@ -93,6 +91,13 @@ class Panel:
 
         for item in shown if isinstance(shown, (list, tuple)) else [shown]:
             out.append_display_data(PlotlyOutput(item) if isinstance(item, go.Figure) else item)
+
+
+def _say(out: W.Output, text: str) -> None:
+    """Replace an Output's content by one line of text (setting the trait itself: clear_output() needs a
+    kernel to act, and followers are redrawn from worker threads)."""
+    out.outputs = ()
+    out.append_stdout(text + "\n")
 
 
 class PlotlyOutput:
