@@ -72,6 +72,25 @@ def test_model_entry_point_judges_the_side_a_reconstructions(family):
     assert r["n"] == 8 and np.isfinite(r["leakage"]) and len(r["null_by_placebo"]) == 3
 
 
+def test_leakage_table_judges_both_models_with_one_judge_and_ticks_per_part(capsys):
+    # leakage_table builds one judge per new face for the model and its untrained null; its rows must
+    # equal placebo_leakage with a judge of its own per run, and its bar must tick four parts per face
+    from phazelab.experiments.identity import HELD_OUT_SEED, leakage_table
+
+    world = FaceWorld(seed=0, n_identities=6)
+    config = PhazeAConfig.preset("lab-slim").with_topology("split_decoders")
+    model, untrained = PhazeA(config, seed=0), PhazeA(config, seed=1000)
+    table = leakage_table(model, world, 0, 1, faces=2, frames=6, untrained=untrained, progress="leakage")
+    assert list(table["kind"]) == ["model", "untrained"] * 2 and list(table["a2"]) == [2, 2, 3, 3]
+    for row in table.itertuples():
+        m = model if row.kind == "model" else untrained
+        alone = placebo_leakage(m, world, 0, row.a2, [i for i in (2, 3, 4, 5) if i != row.a2], n=6,
+                                seed=HELD_OUT_SEED + 9)
+        assert row.leakage == pytest.approx(alone["leakage"], abs=1e-9)
+        assert row.noise_floor == pytest.approx(alone["noise_floor"], abs=1e-9)
+    assert "8/8" in capsys.readouterr().err
+
+
 def test_placebos_stand_at_old_distance_from_new_in_its_coordinates():
     world = FaceWorld(seed=0, n_identities=3, hard=True)
     old, new = 0, 1

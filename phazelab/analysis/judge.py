@@ -243,7 +243,7 @@ class SwapJudge:
             self._pitch_cols = np.asarray([col[(0.0, b)] for b in self.pitch_offsets])
             self._patch_cols = np.asarray([[col[(a, b)] for a in self.patch_offsets] for b in self.patch_offsets])
             self._grids: OrderedDict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
-            self._target_grid = self._render_grid(target, np.arange(self.n))
+            self._target_grid: tuple[torch.Tensor, torch.Tensor] | None = None  # rendered on first call
             # effective-blur references: masked SSIM of the blurred truth against the truth
             ref = [masked_ssim(gaussian_blur(self.truth, s), self.truth, self.mask) for s in self.blur_reference]
             self._blur_ref = np.minimum.accumulate(torch.stack(ref, 1).double().cpu().numpy(), axis=1)
@@ -281,6 +281,9 @@ class SwapJudge:
     def _grid_for(self, identity: int, frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Grids of `identity` for `frames` (cached per frame; target grids always kept)."""
         if identity == self.target:
+            if self._target_grid is None:  # the judge's slowest render (G per frame): paid on first use
+                with torch.no_grad():
+                    self._target_grid = self._render_grid(self.target, np.arange(self.n))
             idx = torch.as_tensor(frames, dtype=torch.long, device=self.device)
             return self._target_grid[0][idx], self._target_grid[1][idx]
         missing = np.asarray([i for i in frames if (identity, int(i)) not in self._grids], dtype=np.int64)
