@@ -18,7 +18,9 @@ sys.path.insert(0, str(ROOT))
 from phazelab.weights import atomic_write_text  # noqa: E402
 
 SETUP = """\
-print("importing torch and phazelab: a few seconds on a CPU…", flush=True)
+print("importing torch (a few seconds on a CPU)…", flush=True)
+import torch
+print(f"torch {torch.__version__} imported; importing phazelab…", flush=True)
 from phazelab import lab
 S = lab.settings()
 S"""

@@ -179,3 +179,16 @@ def test_swap_takeaway_judges_the_models_itself_with_intervals_and_baselines():
 def test_other_figures_say_when_intervals_do_not_overlap():
     assert "do not all overlap" in lab._other_figures(0.0, 64)  # far below meta.json's 0.94 and 0.91
     assert "overlap: the figures agree" in lab._other_figures(0.92, 64)
+
+
+def test_the_notebooks_first_import_leaves_scikit_learn_for_later():
+    # the first cell of every notebook imports phazelab.lab: scikit-learn (seconds on a CPU) is imported
+    # only by the analyses that use it, so that cell's wait is torch's alone
+    import subprocess
+    import sys
+
+    code = ("import sys; from phazelab import lab; lab.settings(); "
+            "print(sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", done.stdout

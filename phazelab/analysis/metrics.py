@@ -18,13 +18,6 @@ import torch
 import torch.nn.functional as F
 from pytorch_msssim import ssim as _ssim
 from pytorch_msssim.ssim import gaussian_filter as _gaussian_filter
-from sklearn.decomposition import PCA
-from sklearn.linear_model import LogisticRegression, RidgeCV
-from sklearn.metrics import silhouette_score
-from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
-from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from ..model.modes import evaluating
@@ -70,6 +63,12 @@ def identity_probe(X: Any, y: Any, cv: int = 5, seed: int = 0, C: float = 1.0) -
     lies in that span, so the predictions are the same as in the full space, but with 4,096-dim latents
     and a few hundred frames the optimiser converges ~10x faster.
     """
+    from sklearn.decomposition import PCA  # scikit-learn is imported where used: the lab's first cell
+    from sklearn.linear_model import LogisticRegression  # does not wait seconds for it
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     X, y = _xy(X, y, cv)
     probe = make_pipeline(StandardScaler(), PCA(), LogisticRegression(C=C, max_iter=10000))
     scores = cross_val_score(probe, X, y, cv=StratifiedKFold(cv, shuffle=True, random_state=seed),
@@ -84,6 +83,9 @@ def knn_accuracy(X: Any, y: Any, k: int = 5, cv: int = 5, seed: int = 0) -> dict
     k is lowered to the smallest training fold when that has fewer than k frames (scikit-learn would
     otherwise fail every fold and return NaN); the result's "k" is the k used ("k_requested" is added when
     it was lowered)."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
     X, y = _xy(X, y, cv)
     folds = list(StratifiedKFold(cv, shuffle=True, random_state=seed).split(X, y))
     k_used = int(min(k, min(len(train) for train, _ in folds)))
@@ -98,6 +100,8 @@ def knn_accuracy(X: Any, y: Any, k: int = 5, cv: int = 5, seed: int = 0) -> dict
 
 def silhouette(X: Any, y: Any, seed: int = 0) -> dict[str, float]:
     """Silhouette score of the identity clusters (Euclidean), with the score of shuffled labels as chance."""
+    from sklearn.metrics import silhouette_score
+
     X, y = _xy(X, y)
     if len(np.unique(y)) >= X.shape[0]:
         raise ValueError("silhouette needs fewer identities than samples")
@@ -113,6 +117,11 @@ def factor_r2(X: Any, factors_frame: pd.DataFrame, columns: Sequence[str] = FACT
     that does not vary gets NaN. `on_column(col)` is called as each column starts (a progress tick: one
     column of a wide block takes seconds on a CPU).
     """
+    from sklearn.linear_model import RidgeCV
+    from sklearn.model_selection import KFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[0] != len(factors_frame):
         raise ValueError(f"X must be (N, D) with N = {len(factors_frame)} rows of factors_frame, "

@@ -21,7 +21,6 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.decomposition import PCA
 from threadpoolctl import threadpool_limits
 
 Method = Literal["pca", "tsne", "umap"]
@@ -104,6 +103,8 @@ def _prepare(x: np.ndarray) -> _Prepared:
 
 
 def _pre_pca(x: np.ndarray, pca_dims: int | None, seed: int) -> tuple[np.ndarray, int | None, float | None]:
+    from sklearn.decomposition import PCA  # imported where used (a second of the lab's first cell)
+
     if pca_dims is None or x.shape[1] <= pca_dims:
         return x, None, None
     k = min(pca_dims, x.shape[0])
@@ -224,6 +225,8 @@ def _project(latents: Any, method: str, dims: int, seed: int, pca_dims: int | No
 
 def _pca(prep: _Prepared, dims: int, seed: int, start: float) -> Projection:
     """PCA in float64 on the scaled latents, coordinates back in the latents' own units."""
+    from sklearn.decomposition import PCA
+
     z = prep.z.astype(np.float64)
     k = min(dims, *z.shape)
     pca = PCA(n_components=k, random_state=seed).fit(z)
