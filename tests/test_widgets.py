@@ -180,6 +180,9 @@ def test_topology_toggles_change_the_blocks_and_their_counts():
     for name in expected.blocks:
         assert f'data-block="{name}"' in picker.diagram.value
     assert f"{count_params(expected):,} parameters" in picker.total.value
+    # a custom config names the preset it came from, what changed and that preset's own count
+    assert f"(custom) = lab-tiny with split_decoders=True (lab-tiny itself: {count_params(meta_model()):,})" \
+        in picker.total.value
 
     picker.toggles["enable_gblock"].value = False
     assert not any(b.startswith(("g_block", "fc_gblock")) for b in picker.blocks)

@@ -281,8 +281,25 @@ class TopologyPicker(Panel):
             self._updating = False
         total = sum(v["params"] for v in summary.values())
         self.total.value = (f"<b>{len(summary)} blocks, {total:,} parameters</b> · input "
-                            f"{config.encoder_input_size} px, output {config.output_size} px")
+                            f"{config.encoder_input_size} px, output {config.output_size} px"
+                            + ("" if match else self._custom_note(config)))
         self._draw()
+
+    def _custom_note(self, config: PhazeAConfig) -> str:
+        """For a config that is no preset: the preset it is nearest to (fewest options changed), what
+        differs and that preset's own count, so two parameter counts never stand unexplained."""
+        from dataclasses import fields
+
+        def changed(base: PhazeAConfig) -> list[str]:
+            return [f.name for f in fields(PhazeAConfig) if getattr(base, f.name) != getattr(config, f.name)]
+
+        name, diff = min(((n, changed(c)) for n, c in self._preset_configs.items()), key=lambda t: len(t[1]))
+        if len(diff) > 4:
+            return f" · {CUSTOM}: {len(diff)} options differ from every preset"
+        base = self._preset_configs[name]
+        total = sum(v["params"] for v in topology(base)[0].values())
+        text = ", ".join(f"{n}={getattr(config, n)}" for n in diff)
+        return f"<br>{CUSTOM} = {html.escape(name)} with {html.escape(text)} ({html.escape(name)} itself: {total:,})"
 
     def _draw(self) -> None:
         self.diagram.value = diagram_svg(self.summary, self.paths, self.path.value)
