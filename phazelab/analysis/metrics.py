@@ -9,6 +9,7 @@ window, data range 1).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -171,6 +172,10 @@ def latent_table(lat: dict[str, np.ndarray], identity: Any, factors_frame: pd.Da
     parts = 3 + (len(columns) if factors_frame is not None else 0)  # probe, kNN, silhouette (, R² per factor)
     bar = tqdm(total=len(lat) * parts, desc=progress, unit="score", disable=progress is None)
     started = [False]
+    if "sklearn.linear_model" not in sys.modules:  # seconds on a CPU, the first time: say so
+        bar.set_postfix_str("importing scikit-learn…", refresh=True)
+        import sklearn.linear_model  # noqa: F401
+        import sklearn.model_selection  # noqa: F401
 
     def starting(block: str, what: str) -> None:
         """Tick for the score just done and name the one now running (what the wait is spent on)."""
