@@ -323,9 +323,12 @@ def swap_judge_table(models: dict[str, PhazeA], world: Any, identity_a: int, ide
     from .analysis.judge import judge_for, success_interval, swap_baselines
 
     rows, judge, labels, size = {}, None, None, None
+    sampled: dict[int, Any] = {}  # the same frames for every model of one input size: rendered once
     for name, model in models.items():
-        frames, labels = world.sample(identity_a, n, HELD_OUT_SEED if seed is None else seed,
-                                      size=model.input_size)
+        if model.input_size not in sampled:
+            sampled[model.input_size] = world.sample(identity_a, n, HELD_OUT_SEED if seed is None else seed,
+                                                     size=model.input_size)
+        frames, labels = sampled[model.input_size]
         with evaluating(model):
             with torch.no_grad():
                 out = model.swap(frames.to(next(model.parameters()).device), to="b")

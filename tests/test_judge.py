@@ -252,3 +252,20 @@ def test_success_interval_is_wilsons():
     assert low == pytest.approx(0.610, abs=1e-3) and high == pytest.approx(1.0)  # 6 of 6 bounds little
     low, high = success_interval(0.5, 64)
     assert low < 0.5 < high and high - low < 0.25
+
+
+def test_the_mean_face_null_is_rendered_once_per_world_and_follows_a_changed_world():
+    from phazelab.analysis.judge import _MEAN_FACES, _mean_face
+
+    world = FaceWorld(seed=3, n_identities=3)
+    direct = world.render(1, world.sample_factors(16, 7), 32).mean(0, keepdim=True)
+    first = _mean_face(world, 1, 32, 16, 7)
+    assert torch.equal(first, direct)
+    first.zero_()  # a caller's edit never reaches the kept face
+    assert torch.equal(_mean_face(world, 1, 32, 16, 7), direct)
+    kept = len(_MEAN_FACES)
+    _mean_face(world, 1, 32, 16, 7)
+    assert len(_MEAN_FACES) == kept  # reused, not rendered again
+    world.add_sibling(0, 0.5, seed=1)  # another world: its digest differs, so its mean face is its own
+    _mean_face(world, 1, 32, 16, 7)
+    assert len(_MEAN_FACES) == kept + 1

@@ -435,6 +435,23 @@ def _digest(world: FaceWorld, factors: Factors) -> str:
 
 _JUDGES: OrderedDict[tuple, SwapJudge] = OrderedDict()
 _MAX_JUDGES = 2
+_MEAN_FACES: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+
+
+def _mean_face(world: FaceWorld, identity: int, size: int, n: int, seed: int) -> torch.Tensor:
+    """(1, 3, size, size) mean of `n` renders of `identity` (factors from `seed`): the mean-face null.
+    Kept (the last 16) while the world is unchanged: it is n renders, seconds on a CPU, and every
+    judged table and viewer of a pair asks for the same one."""
+    factors = world.sample_factors(n, seed)
+    key = (_digest(world, factors), int(identity), int(size))
+    face = _MEAN_FACES.get(key)
+    if face is None:
+        face = world.render(identity, factors, size).mean(0, keepdim=True)
+        _MEAN_FACES[key] = face
+        while len(_MEAN_FACES) > 16:
+            _MEAN_FACES.popitem(last=False)
+    _MEAN_FACES.move_to_end(key)
+    return face.clone()
 
 
 def judge_for(world: FaceWorld, labels: Labels | Factors, identity: int, size: int = 64,
@@ -545,7 +562,7 @@ def swap_baselines(world: FaceWorld, labels: Labels | Factors, identity_a: int, 
     with torch.no_grad():
         truth = world.render(b, factors, size, device="cpu")
         copy_a = world.render(a, factors, size, device="cpu")
-        mean_face = world.render(b, world.sample_factors(n_mean, mean_seed), size).mean(0, keepdim=True)
+        mean_face = _mean_face(world, b, size, n_mean, mean_seed)
         rows = {
             "truth": truth,
             "truth_blur_1px": gaussian_blur(truth, size / 64.0),
