@@ -340,6 +340,7 @@ def test_train_panel_start_runs_once_and_plots(world):
     assert first_preview  # the untrained model's preview
     assert not panel.start_button.disabled and panel.stop_button.disabled and panel.pause_button.disabled
     assert "appear here once training starts" in panel.figure.layout.annotations[0].text  # not a bare frame
+    assert panel.figure.layout.xaxis.showticklabels is False  # no axis ticks of made-up ranges yet
     source_a.gate.clear()  # hold the run inside its first step
     panel.start_button.click()
     panel.start_button.click()  # a double click
@@ -355,6 +356,7 @@ def test_train_panel_start_runs_once_and_plots(world):
     assert list(panel.figure.data[1].y) == pytest.approx([r["loss_b"] for r in trainer.history])
     assert len(panel.figure.layout.shapes) >= 1  # the frozen encoder's period is shaded
     assert not any("appear here" in a.text for a in panel.figure.layout.annotations)
+    assert panel.figure.layout.xaxis.showticklabels and panel.figure.layout.yaxis.showticklabels
     assert "finished" in panel.state_label.value and "step 2 / 2" in panel.state_label.value
     assert "images/s" in panel.speed_label.value and panel.separator.layout.display is None
     assert panel.preview_image.value != first_preview  # the trained model's preview

@@ -95,8 +95,9 @@ class SwapViewer(Panel):
         for widget in (self.identity_a, self.identity_b, self.to):
             widget.observe(guarded(self.error, lambda _c: self.refresh()), names="value")
         self.refresh_button.on_click(guarded(self.error, lambda _b: self.refresh()))
+        # the label column fits "reconstruction (A → A)" on one line
         grid = W.GridBox([w for key in ROW_KEYS for w in (self.row_names[key], self.rows[key])],
-                         layout=W.Layout(grid_template_columns="150px auto", align_items="center"))
+                         layout=W.Layout(grid_template_columns="190px auto", align_items="center"))
         self.widget = W.VBox([W.HBox([self.identity_a, self.identity_b, self.to, self.refresh_button]),
                               self.score, grid, self.error])
         self.refresh()

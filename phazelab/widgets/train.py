@@ -86,6 +86,8 @@ class TrainPanel(Panel):
         if not trainer.history:  # an empty frame says what will be drawn in it (the first curves replace this)
             self.figure.add_annotation(text="the loss curves appear here once training starts", showarrow=False,
                                        xref="paper", yref="paper", x=0.5, y=0.5, font=dict(color="#777"))
+            self.figure.update_xaxes(showticklabels=False)  # no made-up ranges (−1…6) before any step
+            self.figure.update_yaxes(showticklabels=False)
 
         self._lock = threading.RLock()  # one redraw at a time
         self._watch_lock = threading.Lock()  # taken from the trainer thread too: never held while calling it
@@ -326,6 +328,8 @@ class TrainPanel(Panel):
                     live.x, live.y = new.x, new.y
             self.figure.layout.shapes = fig.layout.shapes
             self.figure.layout.annotations = fig.layout.annotations
+            self.figure.update_xaxes(showticklabels=True)
+            self.figure.update_yaxes(showticklabels=True)
         keep_figure(self.figure)  # a view drawn later (the notebook reopened) shows these points too
         self._plotted = key
 
