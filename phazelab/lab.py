@@ -208,16 +208,22 @@ def study_config(runs: Any = None, topologies: Any = ("split_decoders",), replic
     return StudyConfig(**chosen)
 
 
-# Seconds per training step of the lab preset at the notebook batch, measured with `phazelab bench`
-# (bench/RESULTS.md): on the 2-core CPU lab-slim at batch 8; on a GPU an upper bound.
-SECONDS_PER_STEP = {"cpu": 0.3, "cuda": 0.03}
+# Seconds per training step of the lab preset at the notebook batch (bench/RESULTS.md): on the 2-core
+# CPU lab-slim at batch 8 as measured in JupyterLab by the learner walk-throughs (0.41 s; `phazelab bench`
+# alone measured 0.30: the notebook's widgets and the browser take their share); on a GPU an upper bound.
+SECONDS_PER_STEP = {"cpu": 0.4, "cuda": 0.03}
+# The same for a transfer study's stage 2 (03, 05), its evaluations included: 331 s for 5 arms × 200 steps
+# at the CPU study's batch 4 in the third walk-through (bench/RESULTS.md); on a GPU an upper bound.
+STUDY_SECONDS_PER_STEP = {"cpu": 0.33, "cuda": 0.03}
 from .analysis.gates import GATE_SUCCESS as SUCCESS_GATE  # noqa: E402 - the judge's success a swap must reach
 
 
-def estimate_minutes(steps: int, device: str | None = None) -> float:
-    """A rough training time in minutes for `steps` notebook steps on this kind of device."""
+def estimate_minutes(steps: int, device: str | None = None, study: bool = False) -> float:
+    """A rough time in minutes for `steps` training steps on this kind of device: of one pair at the
+    notebook batch (02), or with `study` of a transfer study's stage 2 with its evaluations (03, 05)."""
     kind = "cuda" if (device or settings().device).startswith("cuda") else "cpu"
-    return round(steps * SECONDS_PER_STEP[kind] / 60, 1)
+    per_step = (STUDY_SECONDS_PER_STEP if study else SECONDS_PER_STEP)[kind]
+    return round(steps * per_step / 60, 1)
 
 
 def _verdict(success: float) -> str:

@@ -206,8 +206,8 @@ trainer = Trainer(my_model, source_a, source_b,
                   **lab.recipe_options(S.steps))
 n_params = sum(p.numel() for p in my_model.parameters())
 print(f"{n_params:,} parameters on {trainer.device}, precision {trainer.precision}; "
-      f"{S.steps} steps of batch {S.batch}: ~{lab.estimate_minutes(S.steps)} min "
-      "by the bench's speed; the panel below shows a live estimate while it trains")"""),
+      f"{S.steps} steps of batch {S.batch}: ~{lab.estimate_minutes(S.steps)} min at the "
+      "speed measured in JupyterLab on a 2-core CPU; the panel below shows a live estimate")"""),
     md("""
 Press **Train**. The loss curves for side A and side B update live; the preview shows, row by row:
 A, A→A, A→B, B, B→B, B→A. Pause, stop and train more whenever you like.
@@ -279,7 +279,7 @@ study = Study(STUDY, OUT, device=S.device, progress=lab.study_progress())
 # its frames and judges: ~20 s on a CPU, once per kernel
 rep = study.replicate("split_decoders", STUDY.a2_towards[0])
 faces, _ = rep.world.sample([rep.a1, rep.a2, rep.b1], n=6, seed=1, size=64)
-minutes = lab.estimate_minutes(len(RUNS) * STUDY.stage2_steps, S.device)
+minutes = lab.estimate_minutes(len(RUNS) * STUDY.stage2_steps, S.device, study=True)
 print(f"{len(RUNS)} arms × {STUDY.stage2_steps} steps, "
       f"judged every {STUDY.eval_every} steps on {STUDY.eval_n} frames; "
       f"kickstart unfreezes at step {STUDY.kickstart_steps}. "

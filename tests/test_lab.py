@@ -192,3 +192,10 @@ def test_the_notebooks_first_import_leaves_scikit_learn_for_later():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_estimates_scale_with_steps_and_use_the_measured_speed_of_each_kind_of_run():
+    assert lab.estimate_minutes(600, "cpu") == round(600 * lab.SECONDS_PER_STEP["cpu"] / 60, 1)
+    assert lab.estimate_minutes(1200, "cpu") == 2 * lab.estimate_minutes(600, "cpu")
+    assert lab.estimate_minutes(600, "cpu", study=True) == round(600 * lab.STUDY_SECONDS_PER_STEP["cpu"] / 60, 1)
+    assert lab.estimate_minutes(600, "cuda:0") < lab.estimate_minutes(600, "cpu")
