@@ -257,6 +257,9 @@ class Study:
         trainer.on_metrics.append(tick)
         while True:
             t = time.perf_counter()
+            self.progress(f"{TICK}{label}stage 2 · {name}: step {trainer.step} / {steps} · judging "
+                          f"{s.eval_n} frames of each side…")
+            last_tick[0] = t
             evals.append(evaluate(trainer.model, rep, trainer.step))
             eval_s += time.perf_counter() - t
             if trainer.step >= steps:
@@ -265,6 +268,8 @@ class Study:
             trainer.run(min(s.eval_every, steps - trainer.step))
             train_s += time.perf_counter() - t
         t = time.perf_counter()
+        self.progress(f"{TICK}{label}stage 2 · {name}: step {trainer.step} / {steps} · the run's end: weight "
+                      "drift, CKA against stage 1, the swap grid…")
         result = {"run": name, "topology": topology, "strategy": strategy, "mode": mode, "towards": towards,
                   "seed": seed, "load": run["load"], "freeze": run["freeze"], "unfreeze_at": run["unfreeze_at"],
                   "steps": trainer.step, "evals": evals, **self._final(trainer.model, st, rep, path)}
