@@ -231,6 +231,8 @@ class Study:
         until = f" until step {run['unfreeze_at']}" if run["unfreeze_at"] is not None else ""
         self.progress(f"{label}stage 2 · {name}: load {', '.join(run['load']) or '-'}; freeze "
                       f"{', '.join(run['freeze']) or '-'}{until}; {s.stage2_steps} steps")
+        self.progress(f"{TICK}{label}stage 2 · {name}: the arm's model and its face banks "
+                      f"({recipe.bank_size} frames of a2 and of b1, rendered once per replicate)…")
         model = self.arm_model(run, towards, seed)
         size = max(model.input_size, model.output_size)
         bank_a = self._bank(rep, rep.a2, seed, size, recipe.bank_size)
