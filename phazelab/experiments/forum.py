@@ -52,7 +52,7 @@ Progress = Callable[[str], None]
 # A progress message that starts with TICK is transient (a run's step counter): a display shows it in place
 # of the previous transient line, a log may skip it.
 TICK = "\r"
-TICK_SECONDS = 3.0
+TICK_SECONDS = 1.0
 # the last replicates built in this process (each holds its judges' renders: ~100 MB at 24 frames)
 _REPLICATES: OrderedDict[tuple, Replicate] = OrderedDict()
 _MAX_REPLICATES = 3
@@ -351,14 +351,22 @@ class Study:
         before = self.stage1_model(st)
         untrained = PhazeA(st["config"], seed=10_000).to(self.device)
         out: dict[str, Any] = {"cka_untrained": {}, "replicates": {}, "fingerprint": _fingerprint(key)}
+        started = time.perf_counter()
+
+        def part(what: str) -> None:  # a tick per part: the nulls take seconds each on a CPU
+            self.progress(f"{TICK}nulls · {topology}: {what}… · {time.perf_counter() - started:.0f} s so far")
+
         rep0 = self.replicate(topology, s.a2_towards[0])
+        part("CKA of an untrained model")
         for side, x in (("a", rep0.x_a2[:s.cka_n]), ("b", rep0.x_b1[:s.cka_n])):
             out["cka_untrained"][side] = block_cka(before, untrained, x, blocks=before.side_blocks(side), side=side)
         for towards in s.a2_towards:
             rep = self.replicate(topology, towards)
             size = before.output_size
+            part(f"{rep.name}: the judge's baselines")
             base_ab = swap_baselines(rep.world, rep.labels_a2, rep.a2, rep.b1, size, judge=rep.judges["ab"])
             base_ba = swap_baselines(rep.world, rep.labels_b1, rep.b1, rep.a2, size, judge=rep.judges["ba"])
+            part(f"{rep.name}: a1-vs-a2 probes")
             x_a1, _ = rep.world.sample(rep.a1, s.eval_n, seed=5_000_011, size=before.input_size)
             x = torch.cat([x_a1, rep.x_a2])
             y = [0] * len(x_a1) + [1] * len(rep.x_a2)
@@ -369,6 +377,7 @@ class Study:
                                                     y, cv=cv),
                 "pixels": identity_probe(x.flatten(1).numpy(), y, cv=cv),
             }
+            part(f"{rep.name}: the leakage measure on known a1 blends")
             out["replicates"][rep.name] = {
                 **rep.describe(),
                 "baselines": {"a_to_b": _baseline_numbers(base_ab), "b_to_a": _baseline_numbers(base_ba)},
