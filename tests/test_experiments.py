@@ -504,8 +504,13 @@ def test_takeaway_leads_with_the_answers_and_never_calls_the_positive_control_be
             for e in r["evals"]:
                 e["recon_success_a"] = e["success_ab"] = 0.0
     zero = takeaway(results)
-    assert any("every arm but the control is at 0.00" in line and "not trained enough" in line for line in zero)
+    assert any("every arm but the positive control is at 0.00" in line and "not trained enough" in line
+               for line in zero)
     assert not any("— best" in line for line in zero)
+    for r in results["runs"]:  # the control at 0 too: said so, not "every arm but the control"
+        for e in r["evals"]:
+            e["recon_success_a"] = e["success_ab"] = 0.0
+    assert any("every arm, the positive control included, is at 0.00" in line for line in takeaway(results))
 
 
 def test_figures_bands_stay_in_range_and_two_replicates_draw_lines():

@@ -257,8 +257,9 @@ def takeaway(results: Mapping[str, Any]) -> list[str]:
         n = len({(r["towards"], r["seed"]) for r in runs})
         steps = runs[0]["steps"]
         head = f"{topology}, after {steps} stage-2 steps ({n} replicate{'s' * (n != 1)})"
-        for key, what in (("recon_success_a", "side A shows a2 (its reconstructions judged a2, right pose)"),
-                          ("success_ab", "the A→B swap works (a2 frames → b1 with a2's pose)")):
+        for key, what in (("recon_success_a", "side-A success (the share of side A's reconstructions the judge "
+                                              "names a2, right pose)"),
+                          ("success_ab", "A→B success (the share of a2 frames swapped to b1 with a2's pose)")):
             transfer = {a: v for a, v in mean[key].items() if a != POSITIVE_CONTROL}
             control = mean[key].get(POSITIVE_CONTROL)
             ref = transfer.get("scratch@trainable")
@@ -267,8 +268,10 @@ def takeaway(results: Mapping[str, Any]) -> list[str]:
             if not transfer:
                 lines.append(f"{head}: {what} — only the positive control ran: {control:.2f} (gate {gate}).")
             elif max(transfer.values()) == 0:
-                lines.append(f"{head}: {what} — every arm but the control is at 0.00 ({len(transfer)} arms; gate "
-                             f"{gate}){tail}: not trained enough to compare the arms.")
+                every = ("every arm, the positive control included, is at 0.00" if control == 0 else
+                         "every arm but the positive control is at 0.00")
+                lines.append(f"{head}: {what} — {every} ({len(transfer)} arms; gate {gate})"
+                             f"{tail if control else ''}: not trained enough to compare the arms.")
             elif max(transfer, key=transfer.get) == "scratch@trainable":
                 lines.append(f"{head}: {what} — no loading strategy beat scratch (loads nothing, "
                              f"{transfer['scratch@trainable']:.2f}; gate {gate}){tail}.")
