@@ -425,6 +425,14 @@ def test_block_panel_loads_and_freezes_through_a_running_trainer(trainer):
     assert ("load", ["encoder"]) in kinds and ("freeze", ["encoder"]) in kinds
     # frozen right after loading, so the steps since left it exactly as loaded
     assert same(block_state(trainer.model, "encoder"), block_state(source, "encoder"))
+    # unchecked again: the reset is recorded as a reset (the loss plot's label), not as another load
+    panel.set_strategy("scratch")
+    panel.rows["encoder"].freeze.value = False
+    panel.apply()
+    panel.wait(timeout=120)
+    assert panel.status()["encoder"].startswith("reset to its weights before any load")
+    assert trainer.events[-2]["kind"] == "reset" and trainer.events[-2]["blocks"] == ["encoder"]
+    assert [e["kind"] for e in trainer.events].count("load") == 1
 
 
 # -- one click, one action (issue 17.8: ipywidgets can deliver one click twice, ipywidgets #3996) --------

@@ -352,7 +352,7 @@ def loss_curves(history_frame: pd.DataFrame, events: Sequence[Any] | None = None
                       annotation_text="frozen: " + _short_blocks(label.split(", ")),
                       annotation_hovertext=f"frozen: {label}", annotation_position="top left",
                       annotation_font_size=10, annotation_bgcolor=_LABEL_BG)
-    colours = {"freeze": "royalblue", "unfreeze": "seagreen", "load": "darkorange", "lr": "grey"}
+    colours = {"freeze": "royalblue", "unfreeze": "seagreen", "load": "darkorange", "reset": "purple", "lr": "grey"}
     # events at the same step share one line and one label (one row per event), and labels of lines
     # closer than 4 % of the x range alternate between the bottom and the top, so none is drawn over another
     by_step: dict[float, list[Any]] = {}

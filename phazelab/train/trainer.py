@@ -293,9 +293,11 @@ class Trainer(LoopControl, Checkpointing):
         """Unfreeze blocks (default all) between steps; they continue from their current weights."""
         return self.request(lambda: self._do_unfreeze(blocks, reason="request"))
 
-    def load_blocks(self, source: PhazeA | str | Path, blocks: Sequence[str] | str) -> Future[Any]:
-        """Load blocks' weights from a model or saved folder between steps (Adam state of those reset)."""
-        return self.request(lambda: self._do_load(source, blocks))
+    def load_blocks(self, source: PhazeA | str | Path, blocks: Sequence[str] | str, *, kind: str = "load",
+                    detail: str | None = None) -> Future[Any]:
+        """Load blocks' weights from a model or saved folder between steps (Adam state of those reset).
+        `kind`/`detail`: the event recorded (e.g. "reset" for a block put back to its weights before a load)."""
+        return self.request(lambda: self._do_load(source, blocks, kind, detail))
 
     def set_lr(self, lr: float) -> Future[float]:
         if not (isinstance(lr, (int, float)) and lr > 0):
@@ -507,13 +509,14 @@ class Trainer(LoopControl, Checkpointing):
         self.events.append({"step": self.step, "kind": "unfreeze", "blocks": done, "detail": reason})
         return done
 
-    def _do_load(self, source: PhazeA | str | Path, blocks: Sequence[str] | str) -> Any:
+    def _do_load(self, source: PhazeA | str | Path, blocks: Sequence[str] | str, kind: str = "load",
+                 detail: str | None = None) -> Any:
         report = weights.load_blocks(self.model, source, blocks)
         for name in report.loaded:  # old moments belong to the old weights
             for p in self.model.blocks[name].parameters():
                 self.optimizer.state.pop(p, None)
-        where = "a model in memory" if isinstance(source, PhazeA) else str(source)
-        self.events.append({"step": self.step, "kind": "load", "blocks": list(report.loaded), "detail": where})
+        where = detail or ("a model in memory" if isinstance(source, PhazeA) else str(source))
+        self.events.append({"step": self.step, "kind": kind, "blocks": list(report.loaded), "detail": where})
         return report
 
 

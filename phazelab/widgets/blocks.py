@@ -114,7 +114,7 @@ class BlockPanel(Panel):
             self.rows[name] = BlockRow(
                 name=name, params=n, label=W.Label(name), count=W.Label(f"{n:,}"),
                 load=W.Checkbox(value=False, indent=False, layout=W.Layout(width="auto")),
-                source=W.Dropdown(options=[], layout=W.Layout(width="auto", min_width="150px")),  # names uncut
+                source=W.Dropdown(options=[], layout=W.Layout(width="auto", min_width="200px")),  # names uncut
                 freeze=W.ToggleButton(value=name in frozen, description="freeze", icon="snowflake-o",
                                       layout=W.Layout(width="90px")),
                 status=W.HTML())
@@ -132,7 +132,7 @@ class BlockPanel(Panel):
         header = [W.HTML(f"<b>{h}</b>") for h in ("block", "parameters", "load", "from", "freeze", "status")]
         cells = header + [w for r in self.rows.values()
                           for w in (r.label, r.count, r.load, r.source, r.freeze, r.status)]
-        grid = W.GridBox(cells, layout=W.Layout(grid_template_columns="130px 100px 50px 160px 100px 1fr",
+        grid = W.GridBox(cells, layout=W.Layout(grid_template_columns="130px 100px 50px 210px 100px 1fr",
                                                 grid_gap="2px 8px", align_items="center"))
         total = count_params(model)
         self.widget = W.VBox([
@@ -254,7 +254,8 @@ class BlockPanel(Panel):
             what = f"resetting to {INITIAL}…" if src_name == INITIAL else f"loading from {src_name}…"
             self.rows[b].load_status, self.rows[b].load_kind = what, "pending"
             self.rows[b].show()
-        fut = self._submit(lambda: self.trainer.load_blocks(source, blocks),
+        event = {"kind": "reset", "detail": INITIAL} if src_name == INITIAL else {}  # the loss plot's label
+        fut = self._submit(lambda: self.trainer.load_blocks(source, blocks, **event),
                            lambda: _quiet(weights.load_blocks, self.model, source, blocks))
         fut.add_done_callback(lambda f: self._loaded(f, src_name, blocks, retry))
         return fut
