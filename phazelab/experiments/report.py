@@ -135,7 +135,7 @@ def arm_table(results: Mapping[str, Any], topology: str) -> pd.DataFrame:
                                    f"{_pm([r['evals'][-1]['recon_ssim_b'] for r in runs])}",
             "a1 leakage step 0 → end": f"{_pm([r['evals'][0][LEAK] for r in runs])} → "
                                        f"{_pm([r['evals'][-1][LEAK] for r in runs])}",
-            "train s": _pm([r["train_s"] for r in runs], 0),
+            "training (s)": _pm([r["train_s"] for r in runs], 0),
         })
     return pd.DataFrame(rows)
 
