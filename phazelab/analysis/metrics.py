@@ -166,11 +166,19 @@ def latent_table(lat: dict[str, np.ndarray], identity: Any, factors_frame: pd.Da
     """
     from tqdm.auto import tqdm
 
-    info = getattr(lat, "info", {})
-    rows = []
+    from ..progress import heartbeat
+
     columns = list(columns)
     parts = 3 + (len(columns) if factors_frame is not None else 0)  # probe, kNN, silhouette (, R² per factor)
     bar = tqdm(total=len(lat) * parts, desc=progress, unit="score", disable=progress is None)
+    with heartbeat(bar):  # one probe of a wide block takes 10–40 s on a CPU: the elapsed time moves
+        return _latent_rows(lat, identity, factors_frame, columns, cv, k, seed, bar, parts)
+
+
+def _latent_rows(lat: dict[str, np.ndarray], identity: Any, factors_frame: pd.DataFrame | None,
+                 columns: list[str], cv: int, k: int, seed: int, bar: Any, parts: int) -> pd.DataFrame:
+    info = getattr(lat, "info", {})
+    rows = []
     started = [False]
     if "sklearn.linear_model" not in sys.modules:  # seconds on a CPU, the first time: say so
         bar.set_postfix_str("importing scikit-learn…", refresh=True)

@@ -144,6 +144,7 @@ def leakage_table(model: PhazeA, world: FaceWorld, identity_a: int, identity_b: 
     from tqdm.auto import tqdm
 
     from ..analysis.leakage import leakage_judge, placebo_leakage
+    from ..progress import heartbeat
 
     untrained = untrained if untrained is not None else PhazeA(model.config, seed=1000)
     fresh = [i for i in range(world.n_identities) if i not in (identity_a, identity_b)]
@@ -153,22 +154,23 @@ def leakage_table(model: PhazeA, world: FaceWorld, identity_a: int, identity_b: 
     # four parts per new face, each a few seconds on a CPU: the judge's renders, its pose grid, then the
     # two models judged by that one judge (the same frames for both)
     bar = tqdm(total=4 * len(fresh[:faces]), desc=progress, unit="part", disable=progress is None)
-    for a2 in fresh[:faces]:
-        placebos = [i for i in fresh if i != a2]
-        bar.set_postfix_str(f"a2={a2}: the judge's renders", refresh=True)
-        _, labels = world.sample(a2, frames, seed=seed, size=model.input_size)
-        judge = leakage_judge(world, labels, identity_a, a2, placebos, model.output_size, device)
-        bar.update()
-        bar.set_postfix_str(f"a2={a2}: the judge's pose grid", refresh=True)
-        judge.truth_distances()
-        bar.update()
-        for kind, m in (("model", model), ("untrained", untrained)):
-            bar.set_postfix_str(f"a2={a2}: the {'trained' if kind == 'model' else kind} model", refresh=True)
-            r = placebo_leakage(m, world, identity_a, a2, placebos, n=frames, seed=seed, judge=judge)
-            rows.append({"kind": kind, "a1": identity_a, "a2": a2, **{k: r[k] for k in (
-                "leakage", "leakage_ci", "noise_floor", "rank_p", "beyond_noise", "judged_old", "judged_placebo",
-                "judged_new", "frame_sd", "n")}, "placebos": len(placebos), "reading": leakage_reading(r)})
+    with heartbeat(bar):  # each part takes seconds on a CPU: the bar's time moves meanwhile
+        for a2 in fresh[:faces]:
+            placebos = [i for i in fresh if i != a2]
+            bar.set_postfix_str(f"a2={a2}: the judge's renders", refresh=True)
+            _, labels = world.sample(a2, frames, seed=seed, size=model.input_size)
+            judge = leakage_judge(world, labels, identity_a, a2, placebos, model.output_size, device)
             bar.update()
+            bar.set_postfix_str(f"a2={a2}: the judge's pose grid", refresh=True)
+            judge.truth_distances()
+            bar.update()
+            for kind, m in (("model", model), ("untrained", untrained)):
+                bar.set_postfix_str(f"a2={a2}: the {'trained' if kind == 'model' else kind} model", refresh=True)
+                r = placebo_leakage(m, world, identity_a, a2, placebos, n=frames, seed=seed, judge=judge)
+                rows.append({"kind": kind, "a1": identity_a, "a2": a2, **{k: r[k] for k in (
+                    "leakage", "leakage_ci", "noise_floor", "rank_p", "beyond_noise", "judged_old", "judged_placebo",
+                    "judged_new", "frame_sd", "n")}, "placebos": len(placebos), "reading": leakage_reading(r)})
+                bar.update()
     bar.close()
     return pd.DataFrame(rows)
 
