@@ -219,9 +219,13 @@ def test_latent_explorer_pca_fills_the_figure_and_the_scores(world):
     ex = LatentExplorer(model, world, n_per_identity=8, sides={0: "A", 1: "B"})
     assert ex.colour.options[:3] == ("identity", "side", "yaw")
     ex.block.value = "encoder"
+    labels = []
+    ex.progress_label.observe(lambda change: labels.append(change["new"]), names="value")
     ex.compute_button.click()
     ex.wait()
     assert ex.error.value == ""
+    # while the scores run, the label names the running one and its part (no still "scores…" label)
+    assert any("an untrained model (2 of 3): score" in t and "probe" in t for t in labels), labels
     assert sum(len(t.x) for t in ex.figure.data) == 24
     assert {t.name for t in ex.figure.data} == {f"identity={i}" for i in range(3)}
     assert "probe_acc" in ex.table_html.value

@@ -154,15 +154,37 @@ def _score(notes: list[str], name: str, fn: Callable[..., dict[str, float]], *ar
         return {}
 
 
+class _Ticks:
+    """latent_table's bar when `progress` is a callback: it is told each score as it starts."""
+
+    disable = False
+
+    def __init__(self, total: int, say: Callable[[str], None]) -> None:
+        self.n, self.total, self.say = 0, total, say
+
+    def update(self, k: int = 1) -> None:
+        self.n += k
+
+    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
+        self.say(f"score {min(self.n + 1, self.total)} / {self.total}, {text}")
+
+    def refresh(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def latent_table(lat: dict[str, np.ndarray], identity: Any, factors_frame: pd.DataFrame | None = None,
                  columns: Sequence[str] = FACTOR_COLUMNS, cv: int = 5, k: int = 5, seed: int = 0,
-                 progress: str | None = None) -> pd.DataFrame:
+                 progress: str | Callable[[str], None] | None = None) -> pd.DataFrame:
     """One row per block: probe / kNN accuracy, silhouette (each with chance) and factor R².
 
     Every score is a number or NaN with the reason in the row's "notes" (e.g. too few frames per
     identity, a factor that does not vary); "cv" and "knn_k" record the folds and the k actually used.
     `progress`: a description to show a progress bar under (tqdm; one tick per score of each block and per
-    factor of its R², the running one named, so it moves every few seconds on a CPU), None for none.
+    factor of its R², the running one named, so it moves every few seconds on a CPU, and its time every
+    second), or a callback told each score as it starts ("score 3 / 7, fc_both: silhouette…"), None for none.
     """
     from tqdm.auto import tqdm
 
@@ -170,6 +192,9 @@ def latent_table(lat: dict[str, np.ndarray], identity: Any, factors_frame: pd.Da
 
     columns = list(columns)
     parts = 3 + (len(columns) if factors_frame is not None else 0)  # probe, kNN, silhouette (, R² per factor)
+    if callable(progress):
+        return _latent_rows(lat, identity, factors_frame, columns, cv, k, seed, _Ticks(len(lat) * parts, progress),
+                            parts)
     bar = tqdm(total=len(lat) * parts, desc=progress, unit="score", disable=progress is None)
     with heartbeat(bar):  # one probe of a wide block takes 10–40 s on a CPU: the elapsed time moves
         return _latent_rows(lat, identity, factors_frame, columns, cv, k, seed, bar, parts)

@@ -31,6 +31,7 @@ from ..analysis.plots import latent_scatter, thumbnail_uris
 from ..analysis.project import has_umap
 from ..display import table_view
 from ..model import PhazeA
+from ..progress import heartbeat
 from .common import Background, Panel, guarded, keep_figure, on_model, show_png
 
 _FIRST_COLOURS = ("identity", "side", "yaw", "pitch", "smile", "mouth_open")
@@ -202,7 +203,9 @@ class LatentExplorer(Panel):
         self.table_html.value = ""
         if self.scores:
             self._step(4, "identity and factor scores…")
-            self._score(lat, frame, images, block, side)
+            beat = _Beat(lambda text: self._step(4, text))
+            with heartbeat(beat):  # a probe of a wide block takes many seconds on a CPU: its clock moves
+                self._score(lat, frame, images, block, side, beat.say)
         map_s = "< 0.1 s" if proj.seconds < 0.05 else f"{proj.seconds:.1f} s"
         done = (f"done in {time.perf_counter() - started:.1f} s (of which the {self.method.label} map "
                 f"{map_s}{_used(proj)})")
@@ -221,7 +224,7 @@ class LatentExplorer(Panel):
                                                            side=side)).result()
 
     def _score(self, lat: Latents, frame: pd.DataFrame, images: torch.Tensor | None = None,
-               block: str | None = None, side: str = "a") -> None:
+               block: str | None = None, side: str = "a", say: Any = None) -> None:
         """The block's scores with their nulls on the same frames below them (as block_table's
         baselines): the same block of an untrained model (seed 1000), pixels pooled 4×4, mean colour."""
         import torch.nn.functional as F
@@ -235,15 +238,21 @@ class LatentExplorer(Panel):
             return
         columns = [c for c in FACTOR_COLUMNS if c in frame.columns]
         ids, factors = frame["identity"].to_numpy(), frame if columns else None
-        parts = [latent_table(lat, ids, factors, columns=columns, cv=cv).assign(kind="model")]
+        def told(part: str) -> Any:  # each score named as it starts, under the part it belongs to
+            return None if say is None else (lambda text: say(f"identity and factor scores, {part}: {text}"))
+
+        parts = [latent_table(lat, ids, factors, columns=columns, cv=cv,
+                              progress=told("the model (1 of 3)")).assign(kind="model")]
         if images is not None and block is not None:
             untrained = PhazeA(self.model.config, seed=1000)
             u = latents(untrained, images, [block], progress=False, side=side)
             x = images.float()
             pixels = {"pixels pooled 4×4": F.adaptive_avg_pool2d(x, 4).flatten(1).numpy(),
                       "mean colour": x.mean(dim=(2, 3)).numpy()}
-            parts += [latent_table(u, ids, factors, columns=columns, cv=cv).assign(kind="untrained (seed 1000)"),
-                      latent_table(pixels, ids, factors, columns=columns, cv=cv).assign(kind="baseline")]
+            parts += [latent_table(u, ids, factors, columns=columns, cv=cv,
+                                   progress=told("an untrained model (2 of 3)")).assign(kind="untrained (seed 1000)"),
+                      latent_table(pixels, ids, factors, columns=columns, cv=cv,
+                                   progress=told("pixel baselines (3 of 3)")).assign(kind="baseline")]
         self.table = pd.concat(parts, ignore_index=True)
         self.table.insert(0, "kind", self.table.pop("kind"))
         notes = "; ".join(n for n in self.table["notes"] if n)
@@ -298,3 +307,18 @@ class LatentExplorer(Panel):
 
         info = ", ".join(fmt(c, v) for c, v in frame.iloc[row][list(_colour_order(frame.columns))[:6]].items())
         self.caption.value = f"<small>#{row}: {info}</small>"
+
+
+class _Beat:
+    """The explorer's label while its scores run: the score now running and the seconds it has taken,
+    redrawn every second by phazelab.progress.heartbeat (a tqdm-like `refresh`)."""
+
+    def __init__(self, show: Any) -> None:
+        self.show, self.text, self.since = show, "identity and factor scores…", time.perf_counter()
+
+    def say(self, text: str) -> None:
+        self.text, self.since = text, time.perf_counter()
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.show(f"{html.escape(self.text)} · {time.perf_counter() - self.since:.0f} s")
