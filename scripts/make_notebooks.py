@@ -416,7 +416,7 @@ from phazelab.analysis.metrics import BLOCK_TABLE_MAIN
 from phazelab.display import table_view
 
 tables = {name: block_table(m, world, PROBE_IDS, n=S.n_per_identity, pool=S.latent_pool,
-                            baselines=True, progress=True)
+                            baselines=True, progress=name)
           for name, m in models.items()}
 table_view(pd.concat(tables, names=["topology"]), BLOCK_TABLE_MAIN)"""),
     code("""

@@ -293,11 +293,14 @@ def test_block_table_on_world_frames(world):
     assert (table["kind"] == "model").all() and "probe_std" in table.columns
 
 
-def test_block_table_prints_its_nulls_on_the_same_frames(world):
+def test_block_table_prints_its_nulls_on_the_same_frames(world, capsys):
     """Pixels, pooled pixels, mean colour and untrained copies of every block sit beside the model's rows."""
     model = PhazeA(PhazeAConfig.preset("lab-tiny"), seed=0)
     table = block_table(model, world, [0, 1, 2], n=6, blocks=["encoder"], cv=2, k=3, baselines=True,
-                        untrained_seeds=(7,))
+                        untrained_seeds=(7,), progress="lab-tiny")
+    bars = capsys.readouterr().err  # every bar names the table's model (04 computes two in a row)
+    for what in ("probes: model", "probes: pixel baselines", "probes: untrained seed 7"):  # (6 frames: no latents bar)
+        assert f"lab-tiny · {what}" in bars, what
     kinds = dict(zip(table["block"] + " / " + table["kind"], table["dims"], strict=True))
     assert kinds["encoder / model"] == kinds["encoder / untrained (seed 7)"]
     assert kinds["pixels pooled 4×4 / baseline"] == 48 and kinds["mean colour / baseline"] == 3

@@ -140,7 +140,7 @@ class _Captured(Exception):
 
 
 def latents(model: nn.Module, images: torch.Tensor | np.ndarray, blocks: Sequence[str] | None = None,
-            batch_size: int = 64, pool: Pool = "auto", progress: bool = True, *, side: str = "a",
+            batch_size: int = 64, pool: Pool = "auto", progress: bool | str = True, *, side: str = "a",
             max_dims: int = 4096) -> Latents:
     """Each block's output for `images` routed through side `side`'s path, as float32 (N, D) arrays.
 
@@ -150,6 +150,7 @@ def latents(model: nn.Module, images: torch.Tensor | np.ndarray, blocks: Sequenc
     under no_grad on the model's device, in batches; the model's training mode is restored afterwards.
     Do not call it while a trainer thread is stepping the same model (eval mode would leak into
     training): run it between steps, e.g. `trainer.request(lambda: latents(model, x)).result()`.
+    `progress`: a bar (True), none (False), or a bar whose description starts with this text.
     """
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"latents: batch_size must be a positive int, got {batch_size!r}")
@@ -180,7 +181,8 @@ def latents(model: nn.Module, images: torch.Tensor | np.ndarray, blocks: Sequenc
     model.eval()
     n = images.shape[0]
     try:
-        with torch.no_grad(), tqdm(total=n, desc="latents", unit="img",
+        with torch.no_grad(), tqdm(total=n, desc=f"{progress} · latents" if isinstance(progress, str) else "latents",
+                                   unit="img",
                                    disable=not progress or n <= batch_size) as bar:
             for start in range(0, n, batch_size):
                 x = images[start:start + batch_size].to(device, torch.float32, non_blocking=True)

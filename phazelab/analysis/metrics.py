@@ -263,7 +263,7 @@ BLOCK_TABLE_MAIN = ("block", "kind", "dims", "probe_acc", "probe_std", "probe_ch
 def block_table(model: nn.Module, world: Any, identities: Sequence[int], n: int = 60,
                 seed: int = HELD_OUT_SEED, *, side: str = "a", blocks: Sequence[str] | None = None,
                 columns: Sequence[str] = FACTOR_COLUMNS, cv: int = 5, k: int = 5, pool: Pool = "auto",
-                batch_size: int = 64, progress: bool = False, baselines: bool = False,
+                batch_size: int = 64, progress: bool | str = False, baselines: bool = False,
                 untrained_seeds: Sequence[int] = (1000, 1001)) -> pd.DataFrame:
     """The per-block identity table on fresh world frames: `n` frames of each identity, all routed
     through side `side`'s path (so every block sees the same frames). Column "kind" says what a row is.
@@ -271,14 +271,16 @@ def block_table(model: nn.Module, world: Any, identities: Sequence[int], n: int 
     ``baselines`` adds the null rows on the same frames, so no number stands alone: raw pixels, pixels
     average-pooled to 4×4, the mean colour, and every block of untrained models of the same config
     (one set of rows per seed in ``untrained_seeds``). A block that scores no better than these rows
-    does not show that it learned identity.
+    does not show that it learned identity. ``progress``: bars (True), none, or bars named by this text
+    (e.g. the topology, when several tables are computed one after another).
     """
     if len(identities) < 2:
         raise ValueError(f"block_table: need at least 2 identities, got {list(identities)}")
     images, labels = world.sample(identity=list(identities), n=n, seed=seed, size=model.input_size)
     ids, frame = labels.identity.numpy(), labels.to_frame()
-    def bar(what: str) -> str | None:
-        return f"probes: {what}" if progress else None
+    def bar(what: str) -> str | None:  # a str progress names the table's model in every bar
+        return None if not progress else f"{progress} · probes: {what}" if isinstance(progress, str) \
+            else f"probes: {what}"
 
     lat = latents(model, images, blocks, batch_size, pool, progress, side=side)
     table = latent_table(lat, ids, frame, columns, cv, k, seed, progress=bar("model"))
