@@ -5,11 +5,12 @@ learner never watches a frozen bar wondering whether the kernel died."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["heartbeat"]
+__all__ = ["Ticker", "heartbeat"]
 
 
 @contextmanager
@@ -42,3 +43,29 @@ def heartbeat(bar: Any, every: float = 1.0) -> Iterator[Any]:
     finally:
         stop.set()
         thread.join(timeout=2 * every)
+
+
+class Ticker:
+    """One progress line that keeps its clock current: `say(text)` sends "<prefix><text> · N s" (N: the
+    seconds since that text was said), and `refresh()` sends it again with N updated, which
+    `heartbeat(ticker)` does every second while a long step runs. For progress callbacks that take
+    lines of text (a study's progress, a widget's label) rather than a tqdm bar."""
+
+    disable = False
+
+    def __init__(self, send: Callable[[str], None], prefix: str = "") -> None:
+        self.send, self.prefix = send, prefix
+        self.text: str | None = None
+        self.since = time.perf_counter()
+        self._lock = threading.Lock()
+
+    def say(self, text: str) -> None:
+        with self._lock:
+            self.text, self.since = text, time.perf_counter()
+        self.refresh()
+
+    def refresh(self) -> None:
+        with self._lock:
+            text, since = self.text, self.since
+        if text is not None:
+            self.send(f"{self.prefix}{text} · {time.perf_counter() - since:.0f} s")

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from phazelab.progress import heartbeat
+from phazelab.progress import Ticker, heartbeat
 
 
 class CountingBar:
@@ -48,3 +48,18 @@ def test_an_error_in_the_block_still_stops_the_beat():
         with heartbeat(bar, every=0.01):
             raise RuntimeError("the step failed")
     assert not any(t.name == "phazelab-heartbeat" for t in threading.enumerate())
+
+
+def test_a_ticker_resends_its_line_with_the_seconds_moving():
+    lines = []
+    ticker = Ticker(lines.append, prefix="> ")
+    ticker.refresh()
+    assert lines == []  # nothing said yet: nothing to repeat
+    ticker.say("part 1 / 2, the judge")
+    with heartbeat(ticker, every=0.05):
+        deadline = time.monotonic() + 10
+        while len(lines) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert len(lines) >= 3 and all(t.startswith("> part 1 / 2, the judge · ") and t.endswith(" s") for t in lines)
+    ticker.say("part 2 / 2, the grid")
+    assert lines[-1] == "> part 2 / 2, the grid · 0 s"  # a new part's clock starts at 0

@@ -39,6 +39,7 @@ import torch
 from ..config import PhazeAConfig
 from ..data.bank import FaceBank
 from ..model import PhazeA
+from ..progress import Ticker, heartbeat
 from ..strategies import STRATEGIES
 from ..weights import atomic_write_bytes, atomic_write_text, freeze, load_blocks, load_config_of, read_meta
 from .arms import plan_runs, strategy_blocks, strategy_plan
@@ -177,14 +178,13 @@ class Study:
             name, started = f"replicate {topology} · a2 towards identity {towards}", time.perf_counter()
             self.progress(f"{name}: rendering its frames and judges ({s.eval_n} frames of a2 and of b1)")
 
-            def part(done: int, total: int, what: str) -> None:
-                self.progress(f"{TICK}{name}: part {done} / {total}, {what} · "
-                              f"{time.perf_counter() - started:.0f} s so far")
-
+            ticker = Ticker(self.progress, TICK)  # each part's line, its seconds moving (parts take 1–30 s)
             try:
-                self._replicates[key] = Replicate.build(st["world"], st["a1"], st["b1"], towards, s.a2_distance,
-                                                        s.n_placebos, s.eval_n, m.input_size, m.output_size,
-                                                        progress=part)
+                with heartbeat(ticker):
+                    self._replicates[key] = Replicate.build(
+                        st["world"], st["a1"], st["b1"], towards, s.a2_distance, s.n_placebos, s.eval_n,
+                        m.input_size, m.output_size,
+                        progress=lambda done, total, what: ticker.say(f"{name}: part {done} / {total}, {what}"))
             except ValueError as exc:
                 raise StudyError(f"replicate a2 towards {towards}: {exc}") from exc
             self.progress(f"{TICK}{name}: frames and judges ready in {time.perf_counter() - started:.0f} s")
@@ -257,12 +257,14 @@ class Study:
                               f"{max(0.0, (steps - done) * rate):.0f} s left (judged every {s.eval_every} steps)")
 
         trainer.on_metrics.append(tick)
+        ticker = Ticker(self.progress, TICK)  # the evaluations and the run's end: seconds each, clock moving
         while True:
             t = time.perf_counter()
-            self.progress(f"{TICK}{label}stage 2 · {name}: step {trainer.step} / {steps} · judging "
-                          f"{s.eval_n} frames of each side…")
-            last_tick[0] = t
-            evals.append(evaluate(trainer.model, rep, trainer.step))
+            with heartbeat(ticker):
+                ticker.say(f"{label}stage 2 · {name}: step {trainer.step} / {steps} · judging {s.eval_n} frames "
+                           "of each side…")
+                evals.append(evaluate(trainer.model, rep, trainer.step))
+            last_tick[0] = time.perf_counter()
             eval_s += time.perf_counter() - t
             if trainer.step >= steps:
                 break
@@ -270,11 +272,13 @@ class Study:
             trainer.run(min(s.eval_every, steps - trainer.step))
             train_s += time.perf_counter() - t
         t = time.perf_counter()
-        self.progress(f"{TICK}{label}stage 2 · {name}: step {trainer.step} / {steps} · the run's end: weight "
-                      "drift, CKA against stage 1, the swap grid…")
+        with heartbeat(ticker):
+            ticker.say(f"{label}stage 2 · {name}: step {trainer.step} / {steps} · the run's end: weight drift, "
+                       "CKA against stage 1, the swap grid…")
+            final = self._final(trainer.model, st, rep, path)
         result = {"run": name, "topology": topology, "strategy": strategy, "mode": mode, "towards": towards,
                   "seed": seed, "load": run["load"], "freeze": run["freeze"], "unfreeze_at": run["unfreeze_at"],
-                  "steps": trainer.step, "evals": evals, **self._final(trainer.model, st, rep, path)}
+                  "steps": trainer.step, "evals": evals, **final}
         eval_s += time.perf_counter() - t
         result.update({"train_s": train_s, "eval_s": eval_s, "events": trainer.events, "device": str(self.device),
                        "precision": trainer.precision, "fingerprint": _fingerprint(key), "finished": _now()})
@@ -351,39 +355,41 @@ class Study:
         before = self.stage1_model(st)
         untrained = PhazeA(st["config"], seed=10_000).to(self.device)
         out: dict[str, Any] = {"cka_untrained": {}, "replicates": {}, "fingerprint": _fingerprint(key)}
-        started = time.perf_counter()
+        ticker = Ticker(self.progress, TICK)  # a line per part, its seconds moving: seconds each on a CPU
 
-        def part(what: str) -> None:  # a tick per part: the nulls take seconds each on a CPU
-            self.progress(f"{TICK}nulls · {topology}: {what}… · {time.perf_counter() - started:.0f} s so far")
+        def part(what: str) -> None:
+            ticker.say(f"nulls · {topology}: {what}…")
 
-        rep0 = self.replicate(topology, s.a2_towards[0])
-        part("CKA of an untrained model")
-        for side, x in (("a", rep0.x_a2[:s.cka_n]), ("b", rep0.x_b1[:s.cka_n])):
-            out["cka_untrained"][side] = block_cka(before, untrained, x, blocks=before.side_blocks(side), side=side)
-        for towards in s.a2_towards:
-            rep = self.replicate(topology, towards)
-            size = before.output_size
-            part(f"{rep.name}: the judge's baselines")
-            base_ab = swap_baselines(rep.world, rep.labels_a2, rep.a2, rep.b1, size, judge=rep.judges["ab"])
-            base_ba = swap_baselines(rep.world, rep.labels_b1, rep.b1, rep.a2, size, judge=rep.judges["ba"])
-            part(f"{rep.name}: a1-vs-a2 probes")
-            x_a1, _ = rep.world.sample(rep.a1, s.eval_n, seed=5_000_011, size=before.input_size)
-            x = torch.cat([x_a1, rep.x_a2])
-            y = [0] * len(x_a1) + [1] * len(rep.x_a2)
-            cv = min(5, len(x_a1))
-            probe = {
-                "stage1_encoder": identity_probe(latents(before, x, ["encoder"], progress=False)["encoder"], y, cv=cv),
-                "untrained_encoder": identity_probe(latents(untrained, x, ["encoder"], progress=False)["encoder"],
-                                                    y, cv=cv),
-                "pixels": identity_probe(x.flatten(1).numpy(), y, cv=cv),
-            }
-            part(f"{rep.name}: the leakage measure on known a1 blends")
-            out["replicates"][rep.name] = {
-                **rep.describe(),
-                "baselines": {"a_to_b": _baseline_numbers(base_ab), "b_to_a": _baseline_numbers(base_ba)},
-                "probe_a1_vs_a2": probe,
-                "blend_leakage": blend_leakage(rep),
-            }
+        with heartbeat(ticker):
+            rep0 = self.replicate(topology, s.a2_towards[0])
+            part("CKA of an untrained model")
+            for side, x in (("a", rep0.x_a2[:s.cka_n]), ("b", rep0.x_b1[:s.cka_n])):
+                out["cka_untrained"][side] = block_cka(before, untrained, x, blocks=before.side_blocks(side), side=side)
+            for towards in s.a2_towards:
+                rep = self.replicate(topology, towards)
+                size = before.output_size
+                part(f"{rep.name}: the judge's baselines")
+                base_ab = swap_baselines(rep.world, rep.labels_a2, rep.a2, rep.b1, size, judge=rep.judges["ab"])
+                base_ba = swap_baselines(rep.world, rep.labels_b1, rep.b1, rep.a2, size, judge=rep.judges["ba"])
+                part(f"{rep.name}: a1-vs-a2 probes")
+                x_a1, _ = rep.world.sample(rep.a1, s.eval_n, seed=5_000_011, size=before.input_size)
+                x = torch.cat([x_a1, rep.x_a2])
+                y = [0] * len(x_a1) + [1] * len(rep.x_a2)
+                cv = min(5, len(x_a1))
+                probe = {
+                    "stage1_encoder": identity_probe(latents(before, x, ["encoder"], progress=False)["encoder"],
+                                                     y, cv=cv),
+                    "untrained_encoder": identity_probe(latents(untrained, x, ["encoder"], progress=False)["encoder"],
+                                                        y, cv=cv),
+                    "pixels": identity_probe(x.flatten(1).numpy(), y, cv=cv),
+                }
+                part(f"{rep.name}: the leakage measure on known a1 blends")
+                out["replicates"][rep.name] = {
+                    **rep.describe(),
+                    "baselines": {"a_to_b": _baseline_numbers(base_ab), "b_to_a": _baseline_numbers(base_ba)},
+                    "probe_a1_vs_a2": probe,
+                    "blend_leakage": blend_leakage(rep),
+                }
         atomic_write_text(path, _dumps(out))
         return out
 

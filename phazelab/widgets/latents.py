@@ -31,7 +31,7 @@ from ..analysis.plots import latent_scatter, thumbnail_uris
 from ..analysis.project import has_umap
 from ..display import table_view
 from ..model import PhazeA
-from ..progress import heartbeat
+from ..progress import Ticker, heartbeat
 from .common import Background, Panel, guarded, keep_figure, on_model, show_png
 
 _FIRST_COLOURS = ("identity", "side", "yaw", "pitch", "smile", "mouth_open")
@@ -203,9 +203,9 @@ class LatentExplorer(Panel):
         self.table_html.value = ""
         if self.scores:
             self._step(4, "identity and factor scores…")
-            beat = _Beat(lambda text: self._step(4, text))
-            with heartbeat(beat):  # a probe of a wide block takes many seconds on a CPU: its clock moves
-                self._score(lat, frame, images, block, side, beat.say)
+            ticker = Ticker(lambda text: self._step(4, html.escape(text)))
+            with heartbeat(ticker):  # a probe of a wide block takes many seconds on a CPU: its clock moves
+                self._score(lat, frame, images, block, side, ticker.say)
         map_s = "< 0.1 s" if proj.seconds < 0.05 else f"{proj.seconds:.1f} s"
         done = (f"done in {time.perf_counter() - started:.1f} s (of which the {self.method.label} map "
                 f"{map_s}{_used(proj)})")
@@ -307,18 +307,3 @@ class LatentExplorer(Panel):
 
         info = ", ".join(fmt(c, v) for c, v in frame.iloc[row][list(_colour_order(frame.columns))[:6]].items())
         self.caption.value = f"<small>#{row}: {info}</small>"
-
-
-class _Beat:
-    """The explorer's label while its scores run: the score now running and the seconds it has taken,
-    redrawn every second by phazelab.progress.heartbeat (a tqdm-like `refresh`)."""
-
-    def __init__(self, show: Any) -> None:
-        self.show, self.text, self.since = show, "identity and factor scores…", time.perf_counter()
-
-    def say(self, text: str) -> None:
-        self.text, self.since = text, time.perf_counter()
-        self.refresh()
-
-    def refresh(self) -> None:
-        self.show(f"{html.escape(self.text)} · {time.perf_counter() - self.since:.0f} s")
