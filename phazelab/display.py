@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -77,9 +78,34 @@ def format_frame(df: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     return text
 
 
+_NUMBER = re.compile(r"^(?:[-+]?[\d,]*\.?\d+(?:e[-+]?\d+)?%?|[-+]?∞|–|yes|no|\[.*\])$")
+_LEFT = ' style="text-align:left"'
+
+
+def _prose_columns(df: pd.DataFrame) -> list[int]:
+    """Positions of the columns holding words (not numbers, yes/no, "–" or lists): JupyterLab
+    right-aligns every table cell, which leaves sentences ragged on the left."""
+    return [i for i, c in enumerate(df.columns)
+            if any(not _NUMBER.match(str(v).strip()) for v in df[c] if str(v).strip())]
+
+
+def _align_left(table: str, columns: Sequence[int]) -> str:
+    """`table` (pandas to_html) with the cells of `columns` (positions) aligned left, headers included."""
+    if not columns:
+        return table
+    wanted = set(columns)
+
+    def row(match: re.Match[str]) -> str:
+        cells = iter(range(10**9))
+        return re.sub(r"<(t[dh])>", lambda m: f"<{m[1]}{_LEFT}>" if next(cells) in wanted else m[0], match[0])
+
+    return re.sub(r"<tr[^>]*>.*?</tr>", row, table, flags=re.S)
+
+
 def _html(df: pd.DataFrame) -> str:
     with pd.option_context("display.max_colwidth", None):  # pandas cuts long text with "…" otherwise
         table = df.to_html(index=False, escape=True, border=0, classes="phazelab-table")
+    table = _align_left(table, _prose_columns(df))
     return "<div style='overflow-x:auto;max-width:100%'>" + table + "</div>"
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["Ticker", "heartbeat"]
+__all__ = ["TextBar", "Ticker", "heartbeat"]
 
 
 @contextmanager
@@ -69,3 +69,26 @@ class Ticker:
             text, since = self.text, self.since
         if text is not None:
             self.send(f"{self.prefix}{text} · {time.perf_counter() - since:.0f} s")
+
+
+class TextBar:
+    """A tqdm-shaped bar for a callback that takes lines of text: `set_postfix_str(text)` sends
+    "score <n+1> / <total>, <text>" as each part starts, `update(k)` counts parts done. It keeps no
+    clock: the callback's owner (e.g. a `Ticker` under `heartbeat`) adds the seconds."""
+
+    disable = False
+
+    def __init__(self, total: int, send: Callable[[str], None]) -> None:
+        self.n, self.total, self.send = 0, total, send
+
+    def update(self, k: int = 1) -> None:
+        self.n += k
+
+    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
+        self.send(f"score {min(self.n + 1, self.total)} / {self.total}, {text}")
+
+    def refresh(self) -> None:
+        """Nothing to redraw: each line was sent whole."""
+
+    def close(self) -> None:
+        """Nothing to close."""

@@ -1,6 +1,7 @@
 """phazelab.display: the tables and sentences a learner reads in a notebook."""
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -46,3 +47,14 @@ def test_bullets_and_text_block_are_markdown_that_keeps_code_spans():
     assert bullets(["one", "two `x_y`"], title="T").data == "**T**\n\n- one\n- two `x_y`"
     text = text_block("data/models/split_decoders: made by `run --topology split_decoders`.\nnext\n\nnew")
     assert text.data == ("data/models/split\\_decoders: made by `run --topology split_decoders`.  \nnext\n\nnew")
+
+
+def test_table_view_aligns_words_left_and_numbers_right():
+    # JupyterLab right-aligns every td; columns of words are aligned left, numbers stay right
+    df = pd.DataFrame({"arm": ["encoder+fc_b", "none"], "psnr": [1.234, 23456.0], "ok": [True, False],
+                       "ci": [[0.1, 0.2], [0.3, 0.4]], "why": ["loads the encoder", float("nan")]})
+    page = table_view(df).data
+    heads = re.findall(r"<th([^>]*)>([^<]*)</th>", page)
+    assert [name for style, name in heads if "left" in style] == ["arm", "why"]
+    first = re.search(r"<tbody>\s*<tr>(.*?)</tr>", page, re.S)[1]
+    assert re.findall(r"<td([^>]*)>", first) == [' style="text-align:left"', "", "", "", ' style="text-align:left"']

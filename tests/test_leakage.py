@@ -70,6 +70,14 @@ def test_model_entry_point_judges_the_side_a_reconstructions(family):
     model = PhazeA(PhazeAConfig.preset("lab-slim").with_topology("split_decoders"), seed=0)
     r = placebo_leakage(model, world, old, new, placebos[:3], n=8)
     assert r["n"] == 8 and np.isfinite(r["leakage"]) and len(r["null_by_placebo"]) == 3
+    # the same frames given (as leakage_table does, to render them once) give the same reading
+    from phazelab.analysis.metrics import HELD_OUT_SEED
+
+    frames = world.sample(new, 8, seed=HELD_OUT_SEED, size=model.input_size)
+    given = placebo_leakage(model, world, old, new, placebos[:3], n=8, frames=frames)
+    assert given["leakage"] == pytest.approx(r["leakage"], abs=1e-12)
+    with pytest.raises(ValueError, match=r"frames given are \(4, 3"):
+        placebo_leakage(model, world, old, new, placebos[:3], n=8, frames=(frames[0][:4], frames[1]))
 
 
 def test_leakage_table_judges_both_models_with_one_judge_and_ticks_per_part(capsys):

@@ -63,3 +63,18 @@ def test_a_ticker_resends_its_line_with_the_seconds_moving():
     assert len(lines) >= 3 and all(t.startswith("> part 1 / 2, the judge · ") and t.endswith(" s") for t in lines)
     ticker.say("part 2 / 2, the grid")
     assert lines[-1] == "> part 2 / 2, the grid · 0 s"  # a new part's clock starts at 0
+
+
+def test_text_bar_names_each_part_as_it_starts():
+    from phazelab.progress import TextBar
+
+    lines: list[str] = []
+    bar = TextBar(3, lines.append)
+    bar.set_postfix_str("probe")
+    bar.update()
+    bar.set_postfix_str("kNN")
+    bar.update(2)
+    bar.set_postfix_str("past the end")
+    bar.refresh()
+    bar.close()
+    assert lines == ["score 1 / 3, probe", "score 2 / 3, kNN", "score 3 / 3, past the end"]

@@ -162,11 +162,23 @@ def placebo_leakage_of_outputs(outputs: torch.Tensor, world: FaceWorld, factors:
 
 def placebo_leakage(model: nn.Module, world: FaceWorld, old: int, new: int, placebos: Sequence[int],
                     n: int = 64, seed: int = HELD_OUT_SEED, *, side: str = "a", batch_size: int = 64,
-                    n_boot: int = 2000, judge: SwapJudge | None = None) -> dict[str, Any]:
+                    n_boot: int = 2000, judge: SwapJudge | None = None,
+                    frames: tuple[torch.Tensor, Any] | None = None) -> dict[str, Any]:
     """`placebo_leakage_of_outputs` for `model`'s side-`side` reconstructions of `n` held-out frames of
     `new` (factors from `seed`, images at the model's input size). `judge`: one `leakage_judge` built
     for these frames (`world.sample(new, n, seed=seed)`'s labels), to judge several models without
-    rendering its frames again."""
-    images, labels = world.sample(new, n, seed=seed, size=model.input_size)
+    rendering its frames again; `frames`: that sample's (images, labels) itself, for the same reason
+    (its images must be at the model's input size).
+
+    Raises:
+        ValueError: `frames` whose images are not (n, 3, input_size, input_size).
+    """
+    if frames is None:
+        frames = world.sample(new, n, seed=seed, size=model.input_size)
+    images, labels = frames
+    if tuple(images.shape) != (n, 3, model.input_size, model.input_size):
+        raise ValueError(f"placebo_leakage: frames given are {tuple(images.shape)}; need "
+                         f"({n}, 3, {model.input_size}, {model.input_size}) (world.sample(new, n, seed, "
+                         f"size=model.input_size))")
     outputs = _run(model, lambda x: model.decode(model.encode(x), side), images, batch_size).clamp(0, 1)
     return placebo_leakage_of_outputs(outputs, world, labels, old, new, placebos, n_boot=n_boot, judge=judge)

@@ -154,27 +154,6 @@ def _score(notes: list[str], name: str, fn: Callable[..., dict[str, float]], *ar
         return {}
 
 
-class _Ticks:
-    """latent_table's bar when `progress` is a callback: it is told each score as it starts."""
-
-    disable = False
-
-    def __init__(self, total: int, say: Callable[[str], None]) -> None:
-        self.n, self.total, self.say = 0, total, say
-
-    def update(self, k: int = 1) -> None:
-        self.n += k
-
-    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
-        self.say(f"score {min(self.n + 1, self.total)} / {self.total}, {text}")
-
-    def refresh(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def latent_table(lat: dict[str, np.ndarray], identity: Any, factors_frame: pd.DataFrame | None = None,
                  columns: Sequence[str] = FACTOR_COLUMNS, cv: int = 5, k: int = 5, seed: int = 0,
                  progress: str | Callable[[str], None] | None = None) -> pd.DataFrame:
@@ -188,12 +167,12 @@ def latent_table(lat: dict[str, np.ndarray], identity: Any, factors_frame: pd.Da
     """
     from tqdm.auto import tqdm
 
-    from ..progress import heartbeat
+    from ..progress import TextBar, heartbeat
 
     columns = list(columns)
     parts = 3 + (len(columns) if factors_frame is not None else 0)  # probe, kNN, silhouette (, R² per factor)
     if callable(progress):
-        return _latent_rows(lat, identity, factors_frame, columns, cv, k, seed, _Ticks(len(lat) * parts, progress),
+        return _latent_rows(lat, identity, factors_frame, columns, cv, k, seed, TextBar(len(lat) * parts, progress),
                             parts)
     bar = tqdm(total=len(lat) * parts, desc=progress, unit="score", disable=progress is None)
     with heartbeat(bar):  # one probe of a wide block takes 10–40 s on a CPU: the elapsed time moves

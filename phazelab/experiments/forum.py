@@ -360,13 +360,14 @@ class Study:
         def part(what: str) -> None:
             ticker.say(f"nulls · {topology}: {what}…")
 
+        # the replicates first, outside this ticker: each building one has its own ticking line
+        reps = [self.replicate(topology, towards) for towards in s.a2_towards]
         with heartbeat(ticker):
-            rep0 = self.replicate(topology, s.a2_towards[0])
+            rep0 = reps[0]
             part("CKA of an untrained model")
             for side, x in (("a", rep0.x_a2[:s.cka_n]), ("b", rep0.x_b1[:s.cka_n])):
                 out["cka_untrained"][side] = block_cka(before, untrained, x, blocks=before.side_blocks(side), side=side)
-            for towards in s.a2_towards:
-                rep = self.replicate(topology, towards)
+            for rep in reps:
                 size = before.output_size
                 part(f"{rep.name}: the judge's baselines")
                 base_ab = swap_baselines(rep.world, rep.labels_a2, rep.a2, rep.b1, size, judge=rep.judges["ab"])

@@ -158,7 +158,8 @@ def leakage_table(model: PhazeA, world: FaceWorld, identity_a: int, identity_b: 
         for a2 in fresh[:faces]:
             placebos = [i for i in fresh if i != a2]
             bar.set_postfix_str(f"a2={a2}: the judge's renders", refresh=True)
-            _, labels = world.sample(a2, frames, seed=seed, size=model.input_size)
+            sample = world.sample(a2, frames, seed=seed, size=model.input_size)  # rendered once per face
+            labels = sample[1]
             judge = leakage_judge(world, labels, identity_a, a2, placebos, model.output_size, device)
             bar.update()
             bar.set_postfix_str(f"a2={a2}: the judge's pose grid", refresh=True)
@@ -166,7 +167,8 @@ def leakage_table(model: PhazeA, world: FaceWorld, identity_a: int, identity_b: 
             bar.update()
             for kind, m in (("model", model), ("untrained", untrained)):
                 bar.set_postfix_str(f"a2={a2}: the {'trained' if kind == 'model' else kind} model", refresh=True)
-                r = placebo_leakage(m, world, identity_a, a2, placebos, n=frames, seed=seed, judge=judge)
+                r = placebo_leakage(m, world, identity_a, a2, placebos, n=frames, seed=seed, judge=judge,
+                                    frames=sample)
                 rows.append({"kind": kind, "a1": identity_a, "a2": a2, **{k: r[k] for k in (
                     "leakage", "leakage_ci", "noise_floor", "rank_p", "beyond_noise", "judged_old", "judged_placebo",
                     "judged_new", "frame_sd", "n")}, "placebos": len(placebos), "reading": leakage_reading(r)})
