@@ -68,7 +68,9 @@ class PhazeAConfig:
     output_size: int = _opt(128, lo=64, hi=2048, multiple=16, group="general",
         help="Side of the square face the decoder outputs, in pixels (faceswap: 64-2048 in steps of 16).")
     shared_fc: str = _opt("none", choices=("none", "full", "half"), group="general",
-        help="A fully connected block shared by both sides beside the per-side ones: none, full or half size.")
+        help="A fully connected block both sides share: none; full adds fc_shared, concatenated to each side's "
+             "fc output; half adds no block: fc_a (fc_both without split_fc) is reused, so side B also "
+             "runs through it.")
     enable_gblock: bool = _opt(True, group="general",
         help="Add the G-Block (style-modulated by fc_gblock) between the fully connected blocks and the decoder.")
     split_fc: bool = _opt(True, group="general",

@@ -645,8 +645,9 @@ def test_topology_diagram_highlights_one_sides_path():
     assert "fc_a" in lit and "fc_b" not in lit and "face B" not in lit
     assert 'data-block="fc_b" opacity="0.3"' in svg and 'data-block="fc_a" opacity="1"' in svg
     assert svg.count('class="path"') == len(diagram_edges({"a": picker.paths["a"]}))
-    picker.path.value = None
+    picker.path.value = "all"
     assert 'opacity="0.3"' not in picker.diagram.value
+    assert picker.path.index == 0  # "all blocks" shows as pressed (a None value would press nothing)
 
 
 def test_study_panel_shows_a_runs_step_counter_in_place(tmp_path):

@@ -198,8 +198,8 @@ class TopologyPicker(Panel):
             widget.tooltip = option_help(name)  # the option's help line (PhazeAConfig field metadata)
             self.toggles[name] = widget
         self.total = W.HTML()
-        self.path = W.ToggleButtons(options=[("all blocks", None), ("side A path", "a"), ("side B path", "b")],
-                                    value=None, tooltips=["every block", "the blocks side A's faces go through",
+        self.path = W.ToggleButtons(options=[("all blocks", "all"), ("side A path", "a"), ("side B path", "b")],
+                                    value="all", tooltips=["every block", "the blocks side A's faces go through",
                                                           "the blocks side B's faces go through"])
         self.diagram = W.HTML(layout=W.Layout(width="100%"))
         self.legend = W.HTML(" ".join(
@@ -302,7 +302,8 @@ class TopologyPicker(Panel):
         return f"<br>{CUSTOM} = {html.escape(name)} with {html.escape(text)} ({html.escape(name)} itself: {total:,})"
 
     def _draw(self) -> None:
-        self.diagram.value = diagram_svg(self.summary, self.paths, self.path.value)
+        self.diagram.value = diagram_svg(self.summary, self.paths,
+                                         None if self.path.value == "all" else self.path.value)
 
 
 __all__ = ["TOPOLOGY_OPTIONS", "TopologyPicker", "buildable_presets", "diagram_edges", "diagram_svg",
