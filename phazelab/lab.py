@@ -209,9 +209,10 @@ def study_config(runs: Any = None, topologies: Any = ("split_decoders",), replic
 
 
 # Seconds per training step of the lab preset at the notebook batch (bench/RESULTS.md): on the 2-core
-# CPU lab-slim at batch 8 as measured in JupyterLab by the learner walk-throughs (0.41 s; `phazelab bench`
-# alone measured 0.30: the notebook's widgets and the browser take their share); on a GPU an upper bound.
-SECONDS_PER_STEP = {"cpu": 0.4, "cuda": 0.03}
+# CPU lab-slim at batch 8 as measured in JupyterLab by the learner walk-throughs (0.41 s in the fourth,
+# 0.45 s in the fifth: 1000 steps in 445.7 s; `phazelab bench` alone measured 0.30: the notebook's
+# widgets and the browser take their share); on a GPU an upper bound.
+SECONDS_PER_STEP = {"cpu": 0.45, "cuda": 0.03}
 # The same for a transfer study's stage 2 (03, 05), its evaluations included: 331 s for 5 arms × 200 steps
 # at the CPU study's batch 4 in the third walk-through (bench/RESULTS.md); on a GPU an upper bound.
 STUDY_SECONDS_PER_STEP = {"cpu": 0.33, "cuda": 0.03}

@@ -157,6 +157,8 @@ from phazelab.analysis import image_grid_figure
 # world, whose identities share skin, hair and glasses and differ only in facial geometry
 # (a matched pair, as faceswap's own advice for choosing A and B goes)
 world, IDENTITY_A, IDENTITY_B = lab.stage1_world(S.topology)
+print("rendering 16 faces; the notebook's first plotly figure also loads plotly in the "
+      "browser (a few seconds)…", flush=True)
 faces, labels = world.sample([IDENTITY_A, IDENTITY_B], n=8, seed=1, size=64)
 title = f"identity {IDENTITY_A} (top) and {IDENTITY_B} (bottom)"
 image_grid_figure(faces, nrow=8, title=title)"""),

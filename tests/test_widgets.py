@@ -1,6 +1,7 @@
 """Widget logic without a browser: clicks are simulated by calling the handlers the buttons call."""
 
 import io
+import re
 import threading
 import time
 
@@ -264,6 +265,7 @@ def test_swap_viewer_shows_input_swap_truth_and_error(world):
     # the judge's verdict beside its baselines; an untrained model does not swap
     assert "judge: success" in viewer.score.value and "B's mean face" in viewer.score.value
     assert viewer.verdict["success"] <= viewer.baselines["truth"]["success"]
+    assert "no better than B's mean face" in viewer.score.value  # an untrained model, read as such
     viewer.identity_b.value = 2
     viewer.wait()
     truth2 = world.swap_target(labels, 2, size=model.output_size)
@@ -277,6 +279,17 @@ def test_swap_viewer_shows_input_swap_truth_and_error(world):
     viewer.wait()
     assert torch.equal(viewer.images["truth"], world.render(0, labels.factors, model.output_size))
     assert viewer.labels["output"] == "reconstruction (A → A)" and "identity 0" in viewer.labels["truth"]
+
+
+def test_swap_reading_needs_the_gate_and_a_ci_above_the_mean_face():
+    from phazelab.widgets.swap import swap_reading
+
+    base = {"mean_face_b": {"success": 0.30}}
+    assert swap_reading(0.5, 6, None) == ""  # decoding as A: no swap baselines, no reading
+    assert "no better than B's mean face" in swap_reading(0.5, 6, base)  # CI 0.19–0.81 reaches 0.30
+    assert "below the 0.8 gate" in swap_reading(0.7, 200, base)
+    assert "a real swap" in swap_reading(0.9, 64, base)
+    assert "no better than B's mean face" in swap_reading(0.9, 64, {"mean_face_b": {"success": 0.85}})
 
 
 def test_error_map_is_scaled_not_saturated():
@@ -340,8 +353,13 @@ def test_train_panel_start_runs_once_and_plots(world):
     trainer = Trainer(make(0), source_a, world.source(1), batch_size=2, device="cpu", preview_count=1)
     trainer.freeze(["encoder"])
     panel = TrainPanel(trainer, refresh_every=0.05, steps=2)
+    assert "rendering the first grid" in panel.preview_label.value  # the panel shows before its grid
+    deadline = time.monotonic() + 60
+    while not panel.preview_image.value and time.monotonic() < deadline:
+        time.sleep(0.05)
     first_preview = panel.preview_image.value
-    assert first_preview  # the untrained model's preview
+    assert first_preview  # the untrained model's preview, drawn in the background
+    assert "preview at step 0" in panel.preview_label.value
     assert not panel.start_button.disabled and panel.stop_button.disabled and panel.pause_button.disabled
     assert "appear here once training starts" in panel.figure.layout.annotations[0].text  # not a bare frame
     assert panel.figure.layout.xaxis.showticklabels is False  # no axis ticks of made-up ranges yet
@@ -363,6 +381,10 @@ def test_train_panel_start_runs_once_and_plots(world):
     assert panel.figure.layout.xaxis.showticklabels and panel.figure.layout.yaxis.showticklabels
     assert "finished" in panel.state_label.value and "step 2 / 2" in panel.state_label.value
     assert "images/s" in panel.speed_label.value and panel.separator.layout.display is None
+    assert panel.speed_label.value.startswith("last steps: ")  # the last window's rate, named as such
+    # the run as a whole: its steps, wall time and mean rate (2 sides × batch 2 × 2 steps)
+    m = re.search(r"2 steps in (\d+) s, ([\d.]+) images/s on average", panel.state_label.value)
+    assert m and float(m[2]) == pytest.approx(8 / max(int(m[1]), 1), rel=1.0)
     assert panel.preview_image.value != first_preview  # the trained model's preview
     assert not panel.start_button.disabled and panel.stop_button.disabled
     # a second run continues and the plot gains points
@@ -370,6 +392,21 @@ def test_train_panel_start_runs_once_and_plots(world):
     panel.start()
     panel.wait(timeout=120)
     assert list(panel.figure.data[0].x) == [1, 2, 3]
+
+
+def test_train_panel_time_left_waits_for_five_steps_then_sums_up_the_run(trainer):
+    from types import SimpleNamespace
+
+    from phazelab.widgets import TrainPanel
+
+    panel = TrainPanel(trainer, steps=100, initial_preview=False)
+    panel._run = (0, 100, time.perf_counter() - 10.0)  # a run of 100 steps started 10 s ago
+    running = SimpleNamespace(state="running", step=2, batch_size=4)
+    assert "estimating the time left" in panel._progress_text(running)  # step 2: warm-up, no guess
+    running.step = 20
+    assert re.search(r"step 20 / 100 · about (3\d|40) s left", panel._progress_text(running))
+    ended = SimpleNamespace(state="finished", step=100, batch_size=4)
+    assert re.search(r"100 steps in 1\d s, [\d.]+ images/s on average", panel._progress_text(ended))
 
 
 def test_train_panel_pause_resume_stop_follow_the_state(trainer):
@@ -674,6 +711,9 @@ def test_train_panel_follow_redraws_when_a_run_finishes(world):
 
     def slow(t):
         seen.append(out.outputs[0].get("text", ""))  # what the output says while render runs
+        if len(seen) == 1:  # a slow render: its clock moves meanwhile (the heartbeat, every second)
+            time.sleep(1.4)
+            seen.append(out.outputs[0].get("text", ""))
         return f"step {t.step}"
 
     out = panel.follow(slow, busy="judging (about 15 s)…")
@@ -685,7 +725,7 @@ def test_train_panel_follow_redraws_when_a_run_finishes(world):
     panel.start()
     panel.wait(timeout=120)
     wait_for(lambda: out.outputs and out.outputs[0].get("data", {}).get("text/plain") == "'step 1'")
-    assert seen == ["judging (about 15 s)…\n"] and refreshed == [1]
+    assert seen == ["judging (about 15 s)… · 0 s\n", "judging (about 15 s)… · 1 s\n"] and refreshed == [1]
     panel.start()
     panel.wait(timeout=120)
     wait_for(lambda: out.outputs[0].get("data", {}).get("text/plain") == "'step 2'")

@@ -79,9 +79,13 @@ class Panel:
             self._render_follower(out, render, busy)
 
     def _render_follower(self, out: W.Output, render: Any, busy: str) -> None:
-        _say(out, busy)
+        from ..progress import Ticker, heartbeat
+
+        ticker = Ticker(lambda text: _say(out, text))  # "busy · N s", its seconds moving while it renders
+        ticker.say(busy)
         try:
-            shown = render(self._follow_source())
+            with heartbeat(ticker):
+                shown = render(self._follow_source())
         except Exception as exc:  # noqa: BLE001 - shown where the learner looks, not lost in a thread
             out.outputs = ()
             getattr(self, "error", W.HTML()).value = error_html(exc)

@@ -147,14 +147,14 @@ class SwapViewer(Panel):
             judged = (f"<b>judge: success {v['success']:.2f}</b> (95 % CI {low:.2f}–{high:.2f} on "
                       f"{v['n']} frames; identity {target} named on {v['id_top1']:.2f} "
                       f"of frames, chance {v['chance']:.2f}; pose error {v['pose_err_deg']:.1f}°; "
-                      f"{nulls}) · ")
+                      f"{nulls}){swap_reading(v['success'], v['n'], self.baselines)} · ")
         when = f" · computed at training step {step}; press Refresh after more training" if step is not None else ""
         unseen = ""
         if self.trained_on is not None and (identity_a, identity_b) != self.trained_on:
             a, b = self.trained_on
             unseen = (f"<br><i>This model was trained on identity {a} (side A) and {b} (side B): a side learns "
-                      "only its own face, so another identity is a face it never saw and a low score is "
-                      "expected.</i>")
+                      "only its own face, so another identity is a face it never saw; read its score only "
+                      "against the baselines beside it (a blurred output can be named as any face).</i>")
         self.score.value = (f"<div style='white-space:normal'>identity {identity_a} decoded as "
                             f"{html.escape(to.upper())}, truth: identity {target} · {judged}"
                             f"SSIM {self.ssim.mean():.3f} · MSE {self.mse.mean():.4f} ({self.n} held-out frames)"
@@ -166,3 +166,23 @@ class SwapViewer(Panel):
             with torch.no_grad():
                 out = self.model.swap(frames.to(device), to=to)
         return out.float().clamp(0, 1).cpu()
+
+
+def swap_reading(success: float, n: int, baselines: dict[str, Any] | None) -> str:
+    """What an A→B judge score reads as, beside its baselines (swap_baselines' dict; None for a
+    decoding with no swap baselines: ""): " — a real swap" only at or above the 0.8 gate and above
+    B's mean face; " — no better than B's mean face" when its 95 % CI (Wilson, `n` frames) does not
+    lie above the mean face's score; else " — below the 0.8 gate: not yet a swap"."""
+    from ..analysis.gates import quality_gate
+
+    if baselines is None:
+        return ""
+    mean_face = float(baselines["mean_face_b"]["success"])
+    low, _high = success_interval(success, n)
+    if low <= mean_face:
+        return (f" — <b>no better than B's mean face</b> (the 95 % CI does not lie above its "
+                f"{mean_face:.2f}): not a learned swap")
+    if quality_gate(success)["passed"]:
+        return " — <b>a real swap</b> (≥ the 0.8 gate, above B's mean face)"
+    return " — <b>below the 0.8 gate</b>: above B's mean face, not yet a swap"
+

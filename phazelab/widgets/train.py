@@ -26,6 +26,9 @@ _STATE_COLOURS = {"idle": "#555", "running": "#1b7f3b", "paused": "#a15c00", "st
 PREVIEW_ROWS = "rows: A, A→A, A→B, B, B→B, B→A"
 
 
+_ETA_AFTER = 5  # steps of a run before its time left is estimated (steps 1–4 include warm-up)
+
+
 def _duration(seconds: float) -> str:
     """A remaining time to read at a glance: "40 s", "3 min", "1 h 05 min"."""
     if seconds < 60:
@@ -72,6 +75,7 @@ class TrainPanel(Panel):
         self.state_label = W.HTML()
         self.separator = W.HTML("&nbsp;·&nbsp;", layout=W.Layout(display="none"))  # shown once there is a speed
         self._run: tuple[int, int, float] | None = None  # (first step, target step, start time) of the last run
+        self._ended: float | None = None  # when the panel first saw the last run ended
         self._stopped = False  # the last run was stopped by Stop (not finished its steps)
         self._followed: int | None = None  # the step the followers were last drawn at
         self.speed_label = W.HTML()
@@ -118,8 +122,10 @@ class TrainPanel(Panel):
             self.checkpoint_label,
             self.error,
         ])
-        if initial_preview:
-            guarded(self.error, self.request_preview)()
+        if initial_preview:  # drawn in the background: the panel shows at once, its grid seconds later
+            self.preview_label.value = f"<small>preview ({PREVIEW_ROWS}): rendering the first grid…</small>"
+            threading.Thread(target=guarded(self.error, self.request_preview), daemon=True,
+                             name="phazelab-first-preview").start()
         self.refresh()
         if trainer.state in _ACTIVE:  # started from code before the panel was shown
             self._watch()
@@ -137,6 +143,7 @@ class TrainPanel(Panel):
                 self._notify_running()  # before the run: its end (another thread) redraws the followers
                 self.trainer.start(int(self.steps.value))
                 self._run = (first, first + int(self.steps.value), time.perf_counter())
+                self._ended = None
                 self._stopped = False
             except TrainerBusyError:
                 return False
@@ -279,8 +286,9 @@ class TrainPanel(Panel):
         colour = _STATE_COLOURS.get(t.state, "#555")
         self.state_label.value = f"<b style='color:{colour}'>{state}</b> · {self._progress_text(t)}"
         last = t.history[-1] if t.history else None
+        window = "" if t.state in _ACTIVE else "last steps: "  # the mean of the run is in the state label
         self.speed_label.value = ("" if last is None else
-                                  f"{last['img_per_s']:.1f} images/s · loss A {last['loss_a']:.4f}"
+                                  f"{window}{last['img_per_s']:.1f} images/s · loss A {last['loss_a']:.4f}"
                                   f" · loss B {last['loss_b']:.4f}")
         self.separator.layout.display = None if last is not None else "none"
         ckpt = t.last_checkpoint
@@ -299,15 +307,26 @@ class TrainPanel(Panel):
 
     def _progress_text(self, t: Any) -> str:
         """"step 460 / 1000 · about 3 min left" while a run started here is active (the rate measured
-        since its start, pauses included); "step N" otherwise."""
+        since its start, pauses included); once it has ended, its steps, wall time and mean rate
+        ("1000 steps in 7 min 26 s, 36 images/s on average": the speed label shows the last window's);
+        "step N" before any run."""
         if self._run is None:
             return f"step {t.step}"
         first, target, started = self._run
         text = f"step {t.step} / {target}"
         done = t.step - first
-        if t.state == "running" and done > 0 and t.step < target:
+        if t.state == "running" and 0 < done < _ETA_AFTER and t.step < target:
+            text += " · estimating the time left…"  # the first steps warm up: their rate misleads
+        elif t.state == "running" and done > 0 and t.step < target:
             left = (target - t.step) * (time.perf_counter() - started) / done
             text += f" · about {_duration(left)} left"
+        elif t.state not in _ACTIVE and done > 0:
+            if self._ended is None:
+                self._ended = time.perf_counter()
+            took = self._ended - started
+            rate = 2 * t.batch_size * done / max(took, 1e-9)
+            text += (f" · {done} step{'s' * (done != 1)} in {_duration(took)}, {rate:.1f} images/s on average "
+                     "(pauses included)")
         return text
 
     def _sync_plot(self) -> None:
