@@ -286,6 +286,8 @@ print(f"{len(RUNS)} arms × {STUDY.stage2_steps} steps, "
       f"judged every {STUDY.eval_every} steps on {STUDY.eval_n} frames; "
       f"kickstart unfreezes at step {STUDY.kickstart_steps}. "
       f"About {minutes} min of training on this device.")
+print("drawing a1, a2 and b1; the notebook's first plotly figure also loads plotly in the "
+      "browser (a few seconds)…", flush=True)
 image_grid_figure(faces, nrow=6, title="a1 (top), a2 (middle), b1 (bottom)")"""),
     md("""
 ## Run the arms
@@ -336,17 +338,20 @@ table_view(pd.DataFrame(drift).T)"""),
 A fresh a2+b1 model and the shipped stage-1 model as the source. Tick blocks to load (or pick a
 strategy), toggle **freeze**, press **Apply**, then **Train**. The cell after the panels applies one
 strategy for you so the notebook also runs unattended; change its name or use the panel instead.
+The trainer is built by the study (`study.arm_trainer`), so your arm trains on the same faces with
+the same settings as the arms above; the panel's live curves and previews cost time the study's runs
+did not spend, so compare its steps, not its minutes.
 """),
     code("""
-from phazelab import Trainer
-from phazelab.data.bank import FaceBank
 from phazelab.widgets import BlockPanel, TrainPanel
 
 stage1 = study.stage1("split_decoders")
 model = lab.build(stage1["config"])
-trainer = Trainer(model, FaceBank(rep.world, rep.a2, 256), FaceBank(rep.world, rep.b1, 256),
-                  batch_size=8, lr=1e-3, lr_warmup=30, device=S.device,
-                  preview_every=S.preview_every)
+# trained as the study trains its arms: the same a2 and b1 banks, batch, lr and warm-up
+trainer = study.arm_trainer(model, "split_decoders", preview_every=S.preview_every)
+used = trainer.settings()
+print(f"the trainer below: batch {used['batch_size']} per side, lr {used['lr']:g} after "
+      f"{used['lr_warmup']} warm-up steps, precision {trainer.precision}, on {trainer.device}")
 blocks = BlockPanel(model, sources={"stage 1 (a1+b1, shipped)": stage1["path"]},
                     trainer=trainer)
 blocks"""),

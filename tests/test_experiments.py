@@ -382,6 +382,20 @@ def test_a_second_study_reuses_the_replicates_built_in_this_process(tiny):
     assert any("rendering" in m for m in messages)
 
 
+def test_arm_trainer_trains_a_learners_arm_as_the_study_trains_its_own(tiny):
+    study, out, _ = tiny
+    runner = Study(study, out, device="cpu")
+    st, rep = runner.stage1("split_decoders"), runner.replicate("split_decoders", 2)
+    model = PhazeA(st["config"], seed=0)
+    trainer = runner.arm_trainer(model, "split_decoders", preview_every=7)
+    used, recipe = trainer.settings(), st["recipe"]
+    assert used["batch_size"] == (study.batch or recipe.batch) and used["lr"] == (study.lr or recipe.lr)
+    assert used["lr_schedule"] == "constant" and used["lr_warmup"] == min(recipe.lr_warmup, study.stage2_steps - 1)
+    assert used["preview_every"] == 7  # an option of the caller's
+    assert trainer.data_a.identity == rep.a2 and trainer.data_b.identity == rep.b1  # the study's banks
+    assert trainer.data_a is runner.arm_trainer(model, "split_decoders").data_a  # rendered once
+
+
 def test_tiny_study_writes_answers_results_and_report(tiny):
     study, out, results = tiny
     for name in ("results.json", "results.csv", "arms.csv", "answers.md", "report.html"):
@@ -513,6 +527,9 @@ def test_takeaway_leads_with_the_answers_and_never_calls_the_positive_control_be
         for e in r["evals"]:
             e["recon_success_a"] = e["success_ab"] = 0.0
     assert any("every arm, the positive control included, is at 0.00" in line for line in takeaway(results))
+    arms = {(r["topology"], r["strategy"], r["mode"]) for r in results["runs"] if r["topology"] == "split_decoders"}
+    counted = [line for line in takeaway(results) if "positive control included" in line and "split_decoders" in line]
+    assert counted and all(f"({len(arms)} arms;" in line for line in counted)  # the control counted too
 
 
 def test_figures_bands_stay_in_range_and_two_replicates_draw_lines():

@@ -193,6 +193,27 @@ class Study:
                 _REPLICATES.popitem(last=False)
         return self._replicates[key]
 
+    def arm_trainer(self, model: PhazeA, topology: str, towards: int | None = None, seed: int = 0,
+                    **options: Any) -> Any:
+        """A stage-2 Trainer for `model` as the study trains its arms: a2's and b1's face banks of the
+        replicate (a2 towards `towards`, default the first), the study's batch and lr (or stage 1's
+        recipe), its warm-up, constant schedule, precision and seed. `options` go to Trainer (e.g.
+        preview_every for a TrainPanel, unfreeze_at); so a learner's own arm (notebook 03) trains as the
+        study's arms do. Returns a phazelab.train.Trainer."""
+        from ..train import Trainer
+
+        s = self.config
+        st = self.stage1(topology)
+        rep = self.replicate(topology, s.a2_towards[0] if towards is None else towards)
+        recipe = st["recipe"]
+        size = max(model.input_size, model.output_size)
+        bank_a = self._bank(rep, rep.a2, seed, size, recipe.bank_size)
+        bank_b = self._bank(rep, rep.b1, recipe.seed, size, recipe.bank_size)  # stage 1's Face B set
+        settings = dict(batch_size=s.batch or recipe.batch, lr=s.lr or recipe.lr,
+                        lr_warmup=min(recipe.lr_warmup, s.stage2_steps - 1), lr_schedule="constant",
+                        seed=20_000 + seed, device=self.device, precision=recipe.precision)
+        return Trainer(model, bank_a, bank_b, **{**settings, **options})
+
     def _bank(self, rep: Replicate, identity: int, seed: int, size: int, bank_size: int) -> FaceBank:
         key = (id(rep), identity, seed, size, bank_size)
         if key not in self._banks:
@@ -215,8 +236,6 @@ class Study:
 
     def stage2(self, run: Mapping[str, Any], towards: int, seed: int, label: str = "") -> dict[str, Any]:
         """One a2+b1 run of one arm on one replicate (or the finished run read back)."""
-        from ..train import Trainer
-
         s = self.config
         topology, strategy, mode = run["topology"], run["strategy"], run["mode"]
         key = self._key(topology, run, towards, seed)
@@ -234,17 +253,12 @@ class Study:
         self.progress(f"{TICK}{label}stage 2 · {name}: the arm's model and its face banks "
                       f"({recipe.bank_size} frames of a2 and of b1, rendered once per replicate)…")
         model = self.arm_model(run, towards, seed)
-        size = max(model.input_size, model.output_size)
-        bank_a = self._bank(rep, rep.a2, seed, size, recipe.bank_size)
-        bank_b = self._bank(rep, rep.b1, recipe.seed, size, recipe.bank_size)  # stage 1's Face B set
         steps = s.stage2_steps
         # the step counter ticks at metrics reads: every step on a CPU (a read costs nothing there, and
         # 10 steps can take longer than TICK_SECONDS), every 10 on a GPU (a read is a sync)
         every = min(1 if self.device.type == "cpu" else 10, s.eval_every)
-        trainer = Trainer(model, bank_a, bank_b, batch_size=s.batch or recipe.batch, lr=s.lr or recipe.lr,
-                          lr_warmup=min(recipe.lr_warmup, steps - 1), lr_schedule="constant",
-                          seed=20_000 + seed, device=self.device, precision=recipe.precision,
-                          metrics_every=every, unfreeze_at=run["unfreeze_at"])
+        trainer = self.arm_trainer(model, topology, towards, seed, metrics_every=every,
+                                   unfreeze_at=run["unfreeze_at"])
         evals, train_s, eval_s = [], 0.0, 0.0
         started, last_tick = time.perf_counter(), [0.0]
 
@@ -434,6 +448,10 @@ class Study:
             "wall_s": time.perf_counter() - t0, "ran": list(self.ran), "reused": list(self.reused),
         }
         results["answers"] = answer_all(results) if complete else {}
+        # a last line of its own: a step counter or ticking part line above it is over
+        self.progress(f"the study {'is complete' if complete else 'has stopped'}: {len(runs)} stage-2 runs "
+                      f"{'and the nulls ' if complete else ''}in {results['wall_s']:.0f} s ({len(self.ran)} "
+                      f"trained now, {len(self.reused)} reused from {self.out})")
         return clean_json(results)
 
 

@@ -270,7 +270,8 @@ def takeaway(results: Mapping[str, Any]) -> list[str]:
             elif max(transfer.values()) == 0:
                 every = ("every arm, the positive control included, is at 0.00" if control == 0 else
                          "every arm but the positive control is at 0.00")
-                lines.append(f"{head}: {what} — {every} ({len(transfer)} arms; gate {gate})"
+                counted = len(transfer) + (control is not None and control == 0)  # the arms "every" names
+                lines.append(f"{head}: {what} — {every} ({counted} arms; gate {gate})"
                              f"{tail if control else ''}: not trained enough to compare the arms.")
             elif max(transfer, key=transfer.get) == "scratch@trainable":
                 lines.append(f"{head}: {what} — no loading strategy beat scratch (loads nothing, "
