@@ -79,34 +79,37 @@ def format_frame(df: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
 
 
 _NUMBER = re.compile(r"^(?:[-+]?[\d,]*\.?\d+(?:e[-+]?\d+)?%?|[-+]?∞|–|yes|no|\[.*\])$")
-_LEFT = ' style="text-align:left"'
+_PAD = "padding:2px 8px"  # the cells' own padding: a table inside a widget (ipywidgets HTML) gets none
+_SHORT = 28  # a column of words this short stays on one line (labels such as "untrained (seed 1000)")
 
 
-def _prose_columns(df: pd.DataFrame) -> list[int]:
-    """Positions of the columns holding words (not numbers, yes/no, "–" or lists): JupyterLab
-    right-aligns every table cell, which leaves sentences ragged on the left."""
-    return [i for i, c in enumerate(df.columns)
-            if any(not _NUMBER.match(str(v).strip()) for v in df[c] if str(v).strip())]
+def _cell_styles(df: pd.DataFrame) -> list[str]:
+    """One inline style per column: every cell padded; columns of words (not numbers, yes/no, "–" or
+    lists) aligned left, where JupyterLab right-aligns every table cell; short ones kept on one line."""
+    styles = []
+    for c in df.columns:
+        values = [str(v).strip() for v in df[c] if str(v).strip()]
+        words = any(not _NUMBER.match(v) for v in values)
+        short = max((len(v) for v in values), default=0) <= _SHORT
+        styles.append(_PAD + (";text-align:left" if words else "") + (";white-space:nowrap" if short else ""))
+    return styles
 
 
-def _align_left(table: str, columns: Sequence[int]) -> str:
-    """`table` (pandas to_html) with the cells of `columns` (positions) aligned left, headers included."""
-    if not columns:
-        return table
-    wanted = set(columns)
-
+def _style_cells(table: str, styles: Sequence[str]) -> str:
+    """`table` (pandas to_html) with each cell, headers included, given its column's style."""
     def row(match: re.Match[str]) -> str:
-        cells = iter(range(10**9))
-        return re.sub(r"<(t[dh])>", lambda m: f"<{m[1]}{_LEFT}>" if next(cells) in wanted else m[0], match[0])
+        cells = iter(styles)
+        return re.sub(r"<(t[dh])>", lambda m: f'<{m[1]} style="{next(cells, _PAD)}">', match[0])
 
     return re.sub(r"<tr[^>]*>.*?</tr>", row, table, flags=re.S)
 
 
-def _html(df: pd.DataFrame) -> str:
+def _html(df: pd.DataFrame, box: str = "") -> str:
+    """`df` (formatted text) as an HTML table in a box that scrolls sideways (and, with `box` CSS such
+    as a max-height, downwards) instead of clipping."""
     with pd.option_context("display.max_colwidth", None):  # pandas cuts long text with "…" otherwise
         table = df.to_html(index=False, escape=True, border=0, classes="phazelab-table")
-    table = _align_left(table, _prose_columns(df))
-    return "<div style='overflow-x:auto;max-width:100%'>" + table + "</div>"
+    return f"<div style='overflow:auto;max-width:100%;{box}'>" + _style_cells(table, _cell_styles(df)) + "</div>"
 
 
 def table_view(df: pd.DataFrame, main: Sequence[str] | None = None, *, digits: int = 3,
@@ -127,7 +130,9 @@ def table_view(df: pd.DataFrame, main: Sequence[str] | None = None, *, digits: i
         parts.append(_html(text))
     else:
         parts.append(_html(text[lead + list(main)]))
-        parts.append(f"<details><summary>details: all {len(text.columns)} columns</summary>{_html(text)}</details>")
+        # a wide, long table in a box of its own height: both of its scroll bars stay on the screen
+        parts.append(f"<details><summary>details: all {len(text.columns)} columns</summary>"
+                     f"{_html(text, 'max-height:60vh')}</details>")
     return HTML("\n".join(parts))
 
 

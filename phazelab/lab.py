@@ -320,21 +320,35 @@ def _other_figures(success: float, n: int, viewer_n: int = 6) -> str:
 
 
 def swap_judge_table(models: dict[str, PhazeA], world: Any, identity_a: int, identity_b: int, n: int = 32,
-                     seed: int | None = None) -> Any:
+                     seed: int | None = None, progress: str | None = None) -> Any:
     """A pandas table: the swap judge's verdict on each model's A→B swap of `n` held-out frames (with the
     success's 95 % Wilson interval), then the judge's baseline rows on the same frames (truth, blurred
-    truth, B's mean face, copy of A, ...)."""
+    truth, B's mean face, copy of A, ...). `progress`: a progress bar's description (tqdm, a part per
+    model and one for the baselines, its time moving every second), None for none."""
     import pandas as pd
+    from tqdm.auto import tqdm
 
     from .analysis import HELD_OUT_SEED
+    from .progress import heartbeat
+
+    bar = tqdm(total=len(models) + 1, desc=progress, unit="part", disable=progress is None)
+    with heartbeat(bar):  # a judge renders its references: seconds per model on a CPU
+        table = _judge_rows(models, world, identity_a, identity_b, n, HELD_OUT_SEED if seed is None else seed, bar)
+    bar.close()
+    return pd.DataFrame(table).T
+
+
+def _judge_rows(models: dict[str, PhazeA], world: Any, identity_a: int, identity_b: int, n: int, seed: int,
+                bar: Any) -> dict[str, Any]:
+    """swap_judge_table's rows, a part of `bar` per model and one for the baselines."""
     from .analysis.judge import judge_for, success_interval, swap_baselines
 
     rows, judge, labels, size = {}, None, None, None
     sampled: dict[int, Any] = {}  # the same frames for every model of one input size: rendered once
     for name, model in models.items():
+        bar.set_postfix_str(f"judging {name}", refresh=True)
         if model.input_size not in sampled:
-            sampled[model.input_size] = world.sample(identity_a, n, HELD_OUT_SEED if seed is None else seed,
-                                                     size=model.input_size)
+            sampled[model.input_size] = world.sample(identity_a, n, seed, size=model.input_size)
         frames, labels = sampled[model.input_size]
         with evaluating(model):
             with torch.no_grad():
@@ -347,11 +361,14 @@ def swap_judge_table(models: dict[str, PhazeA], world: Any, identity_a: int, ide
         rows[f"model: {name}"] = {"success": v["success"], "success_ci": f"{low:.2f}–{high:.2f}",
                                   **{k: v[k] for k in ("id_top1", "pose_err_deg", "masked_ssim")},
                                   "verdict": "a swap" if v["success"] >= SUCCESS_GATE else "not trained enough"}
+        bar.update()
     if judge is not None:
+        bar.set_postfix_str("the judge's baselines", refresh=True)
         for name, v in swap_baselines(world, labels, identity_a, identity_b, size, judge=judge).items():
             rows[f"baseline: {name}"] = {**{k: v[k] for k in ("success", "id_top1", "pose_err_deg", "masked_ssim")},
                                          "verdict": "passes" if v["success"] >= SUCCESS_GATE else "fails"}
-    return pd.DataFrame(rows).T
+    bar.update()
+    return rows
 
 
 def identity_takeaway(blocks: Mapping[str, Any], judged: Any, leaks: Mapping[str, Any]) -> list[str]:

@@ -441,7 +441,7 @@ here; the descriptions above quote each model's meta.json, judged on other frame
 by sampling: `success_ci` is this table's 95 % interval.
 """),
     code("""
-judged = lab.swap_judge_table(models, world, IDENTITY_A, IDENTITY_B, n=32)
+judged = lab.swap_judge_table(models, world, IDENTITY_A, IDENTITY_B, n=32, progress="swap judge")
 table_view(judged)"""),
     md("""
 ## Where is the output's identity decided? Activation patching

@@ -176,6 +176,17 @@ def test_swap_takeaway_judges_the_models_itself_with_intervals_and_baselines():
     assert "at its last evaluation in training (64 frames" in text and "only 6 frames" in text
 
 
+def test_swap_judge_table_judges_each_model_on_the_same_frames_with_a_bar(capsys):
+    shipped = lab.stage1_model("split_decoders")
+    world, a, b = lab.stage1_world("split_decoders")
+    table = lab.swap_judge_table({"one": shipped, "same": shipped}, world, a, b, n=8, progress="swap judge")
+    assert list(table.index[:2]) == ["model: one", "model: same"]
+    assert any(i.startswith("baseline: mean_face_b") for i in table.index)
+    assert table.loc["model: one"].to_dict() == table.loc["model: same"].to_dict()  # one set of frames
+    err = capsys.readouterr().err
+    assert "swap judge" in err and "3/3" in err  # a part per model and one for the baselines
+
+
 def test_other_figures_say_when_intervals_do_not_overlap():
     assert "do not all overlap" in lab._other_figures(0.0, 64)  # far below meta.json's 0.94 and 0.91
     assert "overlap: the figures agree" in lab._other_figures(0.92, 64)

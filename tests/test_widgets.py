@@ -219,6 +219,7 @@ def test_latent_explorer_pca_fills_the_figure_and_the_scores(world):
     model = make(0)
     ex = LatentExplorer(model, world, n_per_identity=8, sides={0: "A", 1: "B"})
     assert ex.colour.options[:3] == ("identity", "side", "yaw")
+    assert ex.figure.layout.xaxis.visible is False and "press Compute" in ex.figure.layout.annotations[0].text
     ex.block.value = "encoder"
     labels = []
     ex.progress_label.observe(lambda change: labels.append(change["new"]), names="value")
@@ -228,6 +229,7 @@ def test_latent_explorer_pca_fills_the_figure_and_the_scores(world):
     # while the scores run, the label names the running one and its part (no still "scores…" label)
     assert any("an untrained model (2 of 3): score" in t and "probe" in t for t in labels), labels
     assert sum(len(t.x) for t in ex.figure.data) == 24
+    assert ex.figure.layout.xaxis.visible is not False and not ex.figure.layout.annotations  # the map's own
     assert {t.name for t in ex.figure.data} == {f"identity={i}" for i in range(3)}
     assert "probe_acc" in ex.table_html.value
     # the block's row comes with its nulls on the same frames (untrained same block, pooled pixels, colour)

@@ -212,6 +212,10 @@ def latent_scatter(coords: Any, frame: pd.DataFrame | None = None, color_by: str
                           scene=dict(xaxis_title=f"{name} 1", yaxis_title=f"{name} 2",
                                      zaxis_title=f"{name} 3", camera=dict(eye=dict(x=1.6, y=1.6, z=1.1)),
                                      aspectmode="cube"))
+        # plotly's automatic ticks crowd the corner where the three axes meet ("−30 −20 −20"): fewer
+        # and smaller ones
+        fig.update_scenes(xaxis=dict(nticks=5, tickfont_size=10), yaxis=dict(nticks=5, tickfont_size=10),
+                          zaxis=dict(nticks=5, tickfont_size=10))
     return _out(fig, as_widget)
 
 

@@ -102,6 +102,12 @@ class LatentExplorer(Panel):
         self.progress_label = W.HTML()
         self.figure = go.FigureWidget()
         self.figure.update_layout(height=480, title="press Compute")
+        # an empty frame says what will be drawn in it, without made-up axis ranges (−1…6); the first
+        # map's layout replaces all of this
+        self.figure.add_annotation(text="the latent map appears here once you press Compute", showarrow=False,
+                                   xref="paper", yref="paper", x=0.5, y=0.5, font=dict(color="#777"))
+        self.figure.update_xaxes(visible=False)
+        self.figure.update_yaxes(visible=False)
         self.thumbnail = W.Image(format="png", layout=W.Layout(width="128px", display="none"))
         self.caption = W.HTML("<small>hover or click a point to see its face</small>")
         self.table_html = W.HTML(layout=W.Layout(max_width="100%"))
