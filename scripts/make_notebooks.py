@@ -560,9 +560,9 @@ table_view(pd.DataFrame({s: {"what": STRATEGY_HELP[s], **loads[s]} for s in STRA
     md("""
 ## Run it yourself
 
-Choose arms and topologies, then press **Run study**. On a 2-core CPU this takes about 12 minutes
-(`phazelab experiment forum --quick`: the shipped split_decoders stage 1, 2 replicates, 200 steps); it
-prints which questions it cannot answer. Finished runs are saved in `runs/nb05` and reused, so
+Choose arms and topologies, then press **Run study**; the panel says how long your choice takes on
+this machine (on a CPU the sizes of `phazelab experiment forum --quick`: the shipped split_decoders
+stage 1, 2 replicates, 200 steps). It prints which questions it cannot answer. Finished runs are saved in `runs/nb05` and reused, so
 **Stop after this run** ends it early and Run study resumes later. The panel shows the three answers
 first, then the evidence.
 """),
@@ -629,13 +629,16 @@ faceswap's order).
     code(SETUP),
     code("""
 from pathlib import Path
+import pandas as pd
+from phazelab.display import table_view
 from phazelab.faceswap import example_model, import_faceswap
 
 # your faceswap model folder, e.g. Path("~/faceswap/models/my_phaze_a").expanduser()
 MODEL_DIR = None
 source = Path(MODEL_DIR) if MODEL_DIR else example_model()
 model = import_faceswap(source)
-{k: v for k, v in model.faceswap_origin.items() if k != "ignored_options"}"""),
+origin = {k: v for k, v in model.faceswap_origin.items() if k != "ignored_options"}
+table_view(pd.Series(origin, dtype=object).to_frame("value"))"""),
     md("""
 ## Its blocks
 
@@ -651,13 +654,14 @@ summary_frame(block_summary(model))"""),
 ## Does it compute what faceswap computes?
 
 The fixture folders also hold faceswap's own outputs for a few inputs (`reference.npz`); the largest
-difference from phazelab's outputs is printed (a model of your own has no such file).
+difference from phazelab's outputs is shown per array beside the tolerance of float32 rounding (a model
+of your own has no such file).
 """),
     code("""
-from phazelab.faceswap.reference import compare_reference
+from phazelab.faceswap.reference import compare_reference, reference_table
 reference = source / "reference.npz"
 if reference.is_file():
-    display(compare_reference(model, reference))
+    display(table_view(reference_table(compare_reference(model, reference))))
 else:
     print("no reference.npz in this folder")"""),
     md("""
@@ -683,8 +687,8 @@ from phazelab.data import FaceWorld
 from phazelab.widgets import LatentExplorer
 world = FaceWorld(seed=0, n_identities=4)
 explorer = LatentExplorer(model, world, n_per_identity=S.n_per_identity)
-explorer.compute(); explorer.wait()
-explorer"""),
+display(explorer)
+explorer.compute()  # in the background: the explorer shows each step as it runs"""),
     md("""
 To look at these latents in TensorBoard's Projector (faceswap users know TensorBoard from training):
 `explorer.export_projector("projector")`, then `tensorboard --logdir projector`.

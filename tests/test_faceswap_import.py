@@ -16,14 +16,13 @@ from phazelab.cli import main
 from phazelab.config import load_config
 from phazelab.faceswap import FaceswapFileError, import_faceswap
 from phazelab.faceswap.options import read_train_ini
-from phazelab.faceswap.reference import compare_reference
+from phazelab.faceswap.reference import TOLERANCE, compare_reference, reference_table  # 1e-4: fp32, eval
 from phazelab.model import count_params
 
 FIXTURES = Path(__file__).parents[1].parent / "shared/fixtures/faceswap"
 NAMES = ("default_lab_tiny", "split_all_hybrid_bn", "sharedhalf_avgpool_alt")
 needs_fixtures = pytest.mark.skipif(not (FIXTURES / NAMES[0] / "phaze_a.keras").is_file(),
                                     reason=f"faceswap fixtures not found at {FIXTURES} (../shared next to the repo)")
-TOLERANCE = 1e-4  # fp32, eval mode (issue 16)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -39,6 +38,9 @@ def test_fixture_imports_and_matches_faceswap(name):
     assert {"output_0", "output_1", "encoder_a"} <= set(diffs)
     assert any(k.endswith("__of_encoder_a") for k in diffs)
     assert max(diffs.values()) <= TOLERANCE, diffs
+    table = reference_table(diffs)  # what notebook 06 shows
+    assert list(table["array"]) == list(diffs) and table["within"].all() and set(table["tolerance"]) == {"1e-04"}
+    assert not reference_table({"output_0": 2e-3})["within"].any()
 
 
 @needs_fixtures

@@ -623,7 +623,13 @@ def test_study_panel_shows_the_answers_first_then_the_evidence(monkeypatch, tmp_
     results["answers"] = answer_all(results)
     passed = {}
     monkeypatch.setattr(experiments, "run_study", lambda *a, **k: passed.update(k) or results)
-    panel = StudyPanel(lambda runs_, topologies: study, tmp_path)
+    panel = StudyPanel(lambda runs_, topologies: study, tmp_path, device="cpu")
+    # the time it takes, from the config it will run (its arms × replicates × steps)
+    n = len(study.runs) * len(study.replicates)
+    from phazelab.lab import estimate_minutes
+
+    assert f"about {estimate_minutes(n * 200, 'cpu', study=True):g} min on this CPU: {n} runs × 200 steps" \
+        in panel.estimate.value
     follower = panel.follow(lambda r: f"{len(r['runs'])} runs")  # a cell below the panel
     assert "press Run study" in follower.outputs[0]["text"]
     assert panel.stop_button.disabled  # nothing to stop yet
@@ -701,6 +707,10 @@ def test_study_panel_shows_a_runs_step_counter_in_place(tmp_path):
     panel._progress("[1/2] done in 60 s")
     assert "step 30" not in panel.log.value and panel.log.value.count("<br>") == 1
     assert TICK not in panel.log.value
+    for k in range(2, 11):  # more lines than the panel shows: the earlier ones behind a toggle, not lost
+        panel._progress(f"[{k}/10] done in 60 s")
+    assert "<summary>3 earlier lines</summary>" in panel.log.value and "[1/2] stage 2" in panel.log.value
+    assert panel.log.value.split("</details>")[1].count("done in") == panel.SHOWN_LINES
 
 
 def test_train_panel_follow_redraws_when_a_run_finishes(world):

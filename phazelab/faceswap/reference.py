@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -16,6 +17,13 @@ import torch
 from ..model import PhazeA
 from ..model.modes import evaluating
 from .archive import FaceswapFileError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# The largest |phazelab − faceswap| of one output that still counts as the same computation: float32
+# rounding through a few dozen layers in eval mode (phazelab's equality check, issue 16).
+TOLERANCE = 1e-4
 
 
 def _nchw(a: np.ndarray) -> torch.Tensor:
@@ -63,3 +71,13 @@ def compare_reference(model: PhazeA, reference: str | Path) -> dict[str, float]:
                                                 f"does not have ({list(model.blocks)})")
                     out[key] = float(np.abs(_nhwc(model.blocks[block](z)) - ref[key]).max())
     return out
+
+
+def reference_table(diffs: dict[str, float], tolerance: float = TOLERANCE) -> pd.DataFrame:
+    """`compare_reference`'s differences as a table a learner reads: one row per array with its max
+    |phazelab − faceswap|, the tolerance (float32 rounding, TOLERANCE) and whether it is within."""
+    import pandas as pd
+
+    return pd.DataFrame([{"array": k, "max |phazelab − faceswap|": f"{v:.1e}", "tolerance": f"{tolerance:.0e}",
+                          "within": v <= tolerance} for k, v in diffs.items()])
+

@@ -70,6 +70,8 @@ class Panel:
         self.__dict__.setdefault("_on_finish", []).append(callback)
 
     def _notify_followers(self) -> None:
+        for out, _render, busy in self.__dict__.get("_followers", []):
+            _say(out, busy)  # at once, each: the panel shows its result while they are redrawn in turn
         for callback in self.__dict__.get("_on_finish", []):
             try:
                 callback(self._follow_source())

@@ -39,6 +39,7 @@ class StudyPanel(Panel):
                                     tooltip="end the study when the arm now training finishes; finished runs "
                                             "are saved and Run study resumes from the next one")
         self._stop = threading.Event()
+        self.estimate = W.HTML()  # how long the chosen study takes here, from the config it will run
         self.log = W.HTML()
         self.error = W.HTML()
         # the answers wrap and the tables scroll inside the notebook's width; plots size to the output
@@ -50,9 +51,32 @@ class StudyPanel(Panel):
         self._ticking = False  # the last log line is a transient step counter
         self.run_button.on_click(guarded(self.error, lambda _b: self.start()))
         self.stop_button.on_click(guarded(self.error, lambda _b: self.stop()))
+        for choice in (self.runs, self.topologies):
+            choice.observe(guarded(self.error, lambda _c: self._show_estimate()), names="value")
         self.widget = W.VBox([W.HBox([self.runs, W.VBox([self.topologies, W.HBox([self.run_button,
-                                                                                 self.stop_button])])]), self.log,
+                                                                                 self.stop_button]),
+                                                         self.estimate])]), self.log,
                               self.error, self.answers, self.summary, self.plots])
+        guarded(self.error, self._show_estimate)()
+
+    SHOWN_LINES = 8  # log lines in view; the earlier ones wait behind a toggle
+
+    def _show_estimate(self) -> None:
+        """"about N min here: R runs × S steps" for the chosen arms, from the StudyConfig `make_study`
+        builds (its replicates and stage-2 steps) and lab.estimate_minutes (measured per step)."""
+        from ..lab import estimate_minutes, settings
+
+        if not self.runs.value or not self.topologies.value:
+            self.estimate.value = "<small>choose at least one run and one topology</small>"
+            return
+        study = self.make_study(list(self.runs.value), list(self.topologies.value))
+        runs = len(study.runs) * len(study.topologies) * len(study.replicates)
+        device = str(self.device or settings().device)
+        minutes = estimate_minutes(runs * study.stage2_steps, device, study=True)
+        kind = "GPU" if device.startswith("cuda") else "CPU"
+        self.estimate.value = (f"<small>about {minutes:g} min on this {kind}: {runs} runs × "
+                               f"{study.stage2_steps} steps, plus a minute or two for the judges; less where "
+                               "runs are saved already or a stage 1 fails its gate (not built on)</small>")
 
     def _progress(self, message: str) -> None:
         from ..experiments.forum import TICK
@@ -60,9 +84,12 @@ class StudyPanel(Panel):
         tick = message.startswith(TICK)  # a run's step counter: replaces the previous counter line
         if self._lines and self._ticking:
             self._lines.pop()
-        self._lines = (self._lines + [html.escape(message.removeprefix(TICK))])[-8:]
+        self._lines = (self._lines + [html.escape(message.removeprefix(TICK))])[-500:]
         self._ticking = tick
-        self.log.value = "<small>" + "<br>".join(self._lines) + "</small>"
+        shown, earlier = self._lines[-self.SHOWN_LINES:], self._lines[:-self.SHOWN_LINES]
+        before = (f"<details><summary>{len(earlier)} earlier line{'s' * (len(earlier) != 1)}</summary>"
+                  + "<br>".join(earlier) + "</details>") if earlier else ""
+        self.log.value = "<small>" + before + "<br>".join(shown) + "</small>"
 
     def start(self) -> bool:
         """Run (or resume: finished runs are reused) the chosen study in the background; False (nothing
@@ -118,3 +145,4 @@ class StudyPanel(Panel):
 
     def wait(self, timeout: float | None = None) -> None:
         self._job.wait(timeout)
+
