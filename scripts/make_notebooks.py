@@ -351,7 +351,8 @@ model = lab.build(stage1["config"])
 trainer = study.arm_trainer(model, "split_decoders", preview_every=S.preview_every)
 used = trainer.settings()
 print(f"the trainer below: batch {used['batch_size']} per side, lr {used['lr']:g} after "
-      f"{used['lr_warmup']} warm-up steps, precision {trainer.precision}, on {trainer.device}")
+      f"{used['lr_warmup']} warm-up steps, precision {trainer.precision}, "
+      f"on {trainer.device}")
 blocks = BlockPanel(model, sources={"stage 1 (a1+b1, shipped)": stage1["path"]},
                     trainer=trainer)
 blocks"""),
@@ -441,7 +442,8 @@ here; the descriptions above quote each model's meta.json, judged on other frame
 by sampling: `success_ci` is this table's 95 % interval.
 """),
     code("""
-judged = lab.swap_judge_table(models, world, IDENTITY_A, IDENTITY_B, n=32, progress="swap judge")
+judged = lab.swap_judge_table(models, world, IDENTITY_A, IDENTITY_B, n=32,
+                              progress="swap judge")
 table_view(judged)"""),
     md("""
 ## Where is the output's identity decided? Activation patching
