@@ -157,8 +157,8 @@ from phazelab.analysis import image_grid_figure
 # world, whose identities share skin, hair and glasses and differ only in facial geometry
 # (a matched pair, as faceswap's own advice for choosing A and B goes)
 world, IDENTITY_A, IDENTITY_B = lab.stage1_world(S.topology)
-print("rendering 16 faces; the notebook's first plotly figure also loads plotly in the "
-      "browser (a few seconds)…", flush=True)
+print("rendering 16 faces; a notebook's first plotly figure also loads plotly's notebook "
+      "renderer, in the kernel and in the browser (a few seconds)…", flush=True)
 faces, labels = world.sample([IDENTITY_A, IDENTITY_B], n=8, seed=1, size=64)
 title = f"identity {IDENTITY_A} (top) and {IDENTITY_B} (bottom)"
 image_grid_figure(faces, nrow=8, title=title)"""),
@@ -286,8 +286,8 @@ print(f"{len(RUNS)} arms × {STUDY.stage2_steps} steps, "
       f"judged every {STUDY.eval_every} steps on {STUDY.eval_n} frames; "
       f"kickstart unfreezes at step {STUDY.kickstart_steps}. "
       f"About {minutes} min of training on this device.")
-print("drawing a1, a2 and b1; the notebook's first plotly figure also loads plotly in the "
-      "browser (a few seconds)…", flush=True)
+print("drawing a1, a2 and b1; a notebook's first plotly figure also loads plotly's "
+      "notebook renderer, in the kernel and in the browser (a few seconds)…", flush=True)
 image_grid_figure(faces, nrow=6, title="a1 (top), a2 (middle), b1 (bottom)")"""),
     md("""
 ## Run the arms
@@ -429,6 +429,8 @@ tables = {name: block_table(m, world, PROBE_IDS, n=S.n_per_identity, pool=S.late
 table_view(pd.concat(tables, names=["topology"]), BLOCK_TABLE_MAIN)"""),
     code("""
 from phazelab.analysis import metric_bars
+print("drawing; a notebook's first plotly figure also loads plotly's notebook renderer, "
+      "in the kernel and in the browser (a few seconds)…", flush=True)
 by_model = pd.concat(tables, names=["model"]).reset_index(level=0)
 metric_bars(by_model, "probe_acc")"""),
     md("""
