@@ -591,6 +591,7 @@ def test_doubled_run_study_runs_once(monkeypatch, tmp_path):
 
     monkeypatch.setattr(experiments, "run_study", fake_run_study)
     panel = StudyPanel(lambda runs_, topologies: made.append(1) or ("study", runs_), tmp_path)
+    made.clear()  # the panel's time estimate built one to read its sizes
     panel.run_button.click()
     panel.run_button.click()
     gate.set()
