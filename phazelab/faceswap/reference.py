@@ -80,4 +80,3 @@ def reference_table(diffs: dict[str, float], tolerance: float = TOLERANCE) -> pd
 
     return pd.DataFrame([{"array": k, "max |phazelab − faceswap|": f"{v:.1e}", "tolerance": f"{tolerance:.0e}",
                           "within": v <= tolerance} for k, v in diffs.items()])
-

@@ -145,4 +145,3 @@ class StudyPanel(Panel):
 
     def wait(self, timeout: float | None = None) -> None:
         self._job.wait(timeout)
-

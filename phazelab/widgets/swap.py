@@ -185,4 +185,3 @@ def swap_reading(success: float, n: int, baselines: dict[str, Any] | None) -> st
     if quality_gate(success)["passed"]:
         return " — <b>a real swap</b> (≥ the 0.8 gate, above B's mean face)"
     return " — <b>below the 0.8 gate</b>: above B's mean face, not yet a swap"
-
