@@ -331,10 +331,9 @@ def swap_judge_table(models: dict[str, PhazeA], world: Any, identity_a: int, ide
     from .analysis import HELD_OUT_SEED
     from .progress import heartbeat
 
-    bar = tqdm(total=len(models) + 1, desc=progress, unit="part", disable=progress is None)
-    with heartbeat(bar):  # a judge renders its references: seconds per model on a CPU
+    # closed even when a judge raises; the heartbeat ticks because a judge renders references for seconds
+    with tqdm(total=len(models) + 1, desc=progress, unit="part", disable=progress is None) as bar, heartbeat(bar):
         table = _judge_rows(models, world, identity_a, identity_b, n, HELD_OUT_SEED if seed is None else seed, bar)
-    bar.close()
     return pd.DataFrame(table).T
 
 

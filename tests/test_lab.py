@@ -187,6 +187,36 @@ def test_swap_judge_table_judges_each_model_on_the_same_frames_with_a_bar(capsys
     assert "swap judge" in err and "3/3" in err  # a part per model and one for the baselines
 
 
+def test_swap_judge_table_closes_its_bar_and_heartbeat_when_a_judge_raises(monkeypatch):
+    import threading
+
+    import tqdm.auto
+
+    closed = []
+
+    class Recorded(tqdm.auto.tqdm):
+        def close(self):
+            closed.append(self.desc)
+            super().close()
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recorded)
+    shipped = lab.stage1_model("split_decoders")
+    world, a, b = lab.stage1_world("split_decoders")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a broken swap")
+
+    monkeypatch.setattr(shipped, "swap", broken)
+    try:
+        lab.swap_judge_table({"broken": shipped}, world, a, b, n=4, progress="swap judge")
+    except RuntimeError as raised:  # asked while the traceback still holds the bar (else __del__ closes it)
+        assert "a broken swap" in str(raised)
+        assert closed == ["swap judge"]  # closed as the error left, not left open until garbage collection
+    else:
+        pytest.fail("swap_judge_table swallowed the judge's error")
+    assert not any(t.name == "phazelab-heartbeat" and t.is_alive() for t in threading.enumerate())
+
+
 def test_other_figures_say_when_intervals_do_not_overlap():
     assert "do not all overlap" in lab._other_figures(0.0, 64)  # far below meta.json's 0.94 and 0.91
     assert "overlap: the figures agree" in lab._other_figures(0.92, 64)
