@@ -170,6 +170,25 @@ def test_background_start_pause_resume_stop_and_no_second_loop():
     assert trainer.state == "finished"
 
 
+def test_run_seconds_counts_while_a_run_is_active_and_holds_still_after_it():
+    trainer = make_trainer()
+    assert trainer.run_seconds is None  # no run yet
+    trainer.start(10_000)
+    try:
+        wait_until(lambda: trainer.step >= 1)
+        first = trainer.run_seconds
+        time.sleep(0.2)
+        assert trainer.run_seconds >= first + 0.15  # counting up while running (pauses would count too)
+    finally:
+        trainer.stop(timeout=120)
+    ended = trainer.run_seconds
+    time.sleep(0.2)
+    assert trainer.run_seconds == ended >= first + 0.15  # the run's wall time, fixed at its end
+    began = time.perf_counter()
+    trainer.run(1)
+    assert trainer.run_seconds <= time.perf_counter() - began  # the last run's alone, not a sum with `ended`
+
+
 def test_nan_guard_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path):
     trainer = make_trainer(checkpoint_dir=tmp_path, checkpoint_every=1)
     trainer.loss_fn = DivergeAfter(trainer.loss_fn, good=2)

@@ -60,6 +60,16 @@ class LoopControl:
         self._loop_thread: threading.Thread | None = None
         self._requests: deque[tuple[Callable[[], Any], Future]] = deque()
         self.error: TrainerFailure | None = None
+        self._run_began: float | None = None  # time.perf_counter() of the last run's start and end
+        self._run_ended: float | None = None
+
+    @property
+    def run_seconds(self) -> float | None:
+        """Wall seconds of the last run (run() or start()), pauses included, counting up while it is active;
+        None before any run. Lets a panel report "N steps in T" without watching for the end itself."""
+        if self._run_began is None:
+            return None
+        return (self._run_ended or time.perf_counter()) - self._run_began
 
     @property
     def state(self) -> str:
@@ -145,6 +155,7 @@ class LoopControl:
             self._state, self._loop_active = "running", True
             self._stop_requested = self._pause_requested = False
             self.error = None
+            self._run_began, self._run_ended = time.perf_counter(), None
 
     def _thread_main(self, steps: int) -> None:
         try:
@@ -157,6 +168,7 @@ class LoopControl:
     def _finish(self) -> None:
         self._loop_thread = None
         with self._cv:
+            self._run_ended = time.perf_counter()
             self._state, self._loop_active = "finished", False
             self._drain()  # requests that arrived at the very end still run
             self._cv.notify_all()
@@ -165,6 +177,7 @@ class LoopControl:
         self._loop_thread = None
         self._pending.clear()
         with self._cv:
+            self._run_ended = time.perf_counter()
             self.error = TrainerFailure(exc, traceback.format_exc(), self.step)
             self._state, self._loop_active = "error", False
             self._drain()

@@ -75,7 +75,6 @@ class TrainPanel(Panel):
         self.state_label = W.HTML()
         self.separator = W.HTML("&nbsp;·&nbsp;", layout=W.Layout(display="none"))  # shown once there is a speed
         self._run: tuple[int, int, float] | None = None  # (first step, target step, start time) of the last run
-        self._ended: float | None = None  # when the panel first saw the last run ended
         self._stopped = False  # the last run was stopped by Stop (not finished its steps)
         self._followed: int | None = None  # the step the followers were last drawn at
         self.speed_label = W.HTML()
@@ -143,7 +142,6 @@ class TrainPanel(Panel):
                 self._notify_running()  # before the run: its end (another thread) redraws the followers
                 self.trainer.start(int(self.steps.value))
                 self._run = (first, first + int(self.steps.value), time.perf_counter())
-                self._ended = None
                 self._stopped = False
             except TrainerBusyError:
                 return False
@@ -321,9 +319,7 @@ class TrainPanel(Panel):
             left = (target - t.step) * (time.perf_counter() - started) / done
             text += f" · about {_duration(left)} left"
         elif t.state not in _ACTIVE and done > 0:
-            if self._ended is None:
-                self._ended = time.perf_counter()
-            took = self._ended - started
+            took = t.run_seconds if t.run_seconds is not None else time.perf_counter() - started
             rate = 2 * t.batch_size * done / max(took, 1e-9)
             text += (f" · {done} step{'s' * (done != 1)} in {_duration(took)}, {rate:.1f} images/s on average "
                      "(pauses included)")
