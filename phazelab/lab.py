@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -471,6 +472,49 @@ def topology_takeaway(topologies: Sequence[str] = ("default", "split_decoders"),
     lines.append("These are counts of the models the configs build: training and a GPU change the weights, not "
                  "which blocks a side's faces pass through. Notebooks 03–05 measure what the shared blocks keep.")
     return lines
+
+
+@contextmanager
+def ticking(text: str) -> Iterator[None]:
+    """One output line "<text> · N s" whose seconds move while the block runs (a `progress.Ticker`
+    redrawn by `progress.heartbeat` through an IPython display handle), then "<text> · done in N s".
+    For a notebook cell's seconds of work that have no steps to count. Outside IPython the line is
+    printed once at the start and once at the end."""
+    import time
+
+    from .progress import Ticker, heartbeat
+
+    try:
+        from IPython import get_ipython
+        from IPython.display import Pretty, display
+        shell = get_ipython()
+    except ImportError:  # a plain script
+        shell = None
+    if shell is not None:
+        handle = display(Pretty(f"{text} · 0 s"), display_id=True)
+        send = lambda line: handle.update(Pretty(line))  # noqa: E731 - the handle's one use
+    else:
+        send = lambda line: print(line, flush=True)  # noqa: E731
+        send(f"{text}…")
+    began, ended = time.perf_counter(), "stopped by an error after"
+    try:
+        if shell is None:
+            yield
+        else:
+            ticker = Ticker(send)
+            ticker.say(text)
+            with heartbeat(ticker):
+                yield
+        ended = "done in"
+    finally:
+        send(f"{text} · {ended} {time.perf_counter() - began:.1f} s")
+
+
+def load_plotly_renderer() -> None:
+    """Import plotly's notebook renderer now (`plotly.io._renderers`, which imports nbformat and with it
+    jsonschema: 2–3 s on a 2-core CPU, measured by bench/bench_first_figure.py) instead of at a
+    notebook's first figure, so that wait can sit under `ticking` rather than in a silent display."""
+    import plotly.io._renderers  # noqa: F401 - imported for its side effect: the import's seconds
 
 
 def study_progress() -> Any:

@@ -156,10 +156,11 @@ from phazelab.analysis import image_grid_figure
 # the world and the A/B pair the shipped model was trained on (its meta.json): the hard
 # world, whose identities share skin, hair and glasses and differ only in facial geometry
 # (a matched pair, as faceswap's own advice for choosing A and B goes)
-world, IDENTITY_A, IDENTITY_B = lab.stage1_world(S.topology)
-print("rendering 16 faces; a notebook's first plotly figure also loads plotly's notebook "
-      "renderer, in the kernel and in the browser (a few seconds)…", flush=True)
-faces, labels = world.sample([IDENTITY_A, IDENTITY_B], n=8, seed=1, size=64)
+with lab.ticking("rendering 16 faces and loading plotly's notebook renderer"):
+    world, IDENTITY_A, IDENTITY_B = lab.stage1_world(S.topology)
+    faces, labels = world.sample([IDENTITY_A, IDENTITY_B], n=8, seed=1, size=64)
+    lab.load_plotly_renderer()  # a notebook's first figure needs it: seconds, counted here
+print("the browser draws the first figure (it loads plotly.js: a few seconds)…")
 title = f"identity {IDENTITY_A} (top) and {IDENTITY_B} (bottom)"
 image_grid_figure(faces, nrow=8, title=title)"""),
     md("""
@@ -286,8 +287,9 @@ print(f"{len(RUNS)} arms × {STUDY.stage2_steps} steps, "
       f"judged every {STUDY.eval_every} steps on {STUDY.eval_n} frames; "
       f"kickstart unfreezes at step {STUDY.kickstart_steps}. "
       f"About {minutes} min of training on this device.")
-print("drawing a1, a2 and b1; a notebook's first plotly figure also loads plotly's "
-      "notebook renderer, in the kernel and in the browser (a few seconds)…", flush=True)
+with lab.ticking("loading plotly's notebook renderer for the first figure"):
+    lab.load_plotly_renderer()
+print("the browser draws a1, a2 and b1 (it loads plotly.js: a few seconds)…")
 image_grid_figure(faces, nrow=6, title="a1 (top), a2 (middle), b1 (bottom)")"""),
     md("""
 ## Run the arms
@@ -321,7 +323,8 @@ that never did are counted as censored, not dropped), and where each measure end
 """),
     code("""
 from phazelab.display import table_view
-table_view(arm_table(results, "split_decoders"))"""),
+from phazelab.experiments.report import ARM_TABLE_MAIN
+table_view(arm_table(results, "split_decoders"), ARM_TABLE_MAIN)"""),
     md("""
 ## What did each block keep?
 
@@ -429,8 +432,9 @@ tables = {name: block_table(m, world, PROBE_IDS, n=S.n_per_identity, pool=S.late
 table_view(pd.concat(tables, names=["topology"]), BLOCK_TABLE_MAIN)"""),
     code("""
 from phazelab.analysis import metric_bars
-print("drawing; a notebook's first plotly figure also loads plotly's notebook renderer, "
-      "in the kernel and in the browser (a few seconds)…", flush=True)
+with lab.ticking("loading plotly's notebook renderer for the first figure"):
+    lab.load_plotly_renderer()
+print("the browser draws the first figure (it loads plotly.js: a few seconds)…")
 by_model = pd.concat(tables, names=["model"]).reset_index(level=0)
 metric_bars(by_model, "probe_acc")"""),
     md("""

@@ -601,3 +601,21 @@ def test_a_stop_request_ends_the_study_between_runs_and_says_so(tmp_path):
     results = study.run()
     assert not results["complete"] and results["runs"] == [] and results["answers"] == {}
     assert any(m.startswith("stopped on request after 0 of 6 runs") for m in messages)
+
+
+def test_the_studys_end_line_says_what_it_trained_and_what_it_reused():
+    from phazelab.experiments.forum import _end_line
+
+    fresh = _end_line(True, 6, ["a"] * 4, ["b"] * 2, 354.2, Path("runs/nb03"))
+    assert fresh == ("the study is complete: 6 stage-2 runs and the nulls in 354 s (4 trained now, 2 reused "
+                     "from runs/nb03)")
+    rerun = _end_line(True, 6, [], ["b"] * 6, 0.31, Path("runs/nb03"))
+    assert rerun.startswith("the study is complete: nothing to train, all 6 stage-2 runs reused from runs/nb03")
+    assert "in 0.3 s" in rerun and "in 0 s" not in rerun
+    assert _end_line(False, 2, ["a"], [], 12.0, Path("o")).startswith("the study has stopped: 2 stage-2 runs in 12 s")
+
+
+def test_a_leakage_share_below_its_placebo_reads_as_below():
+    from phazelab.experiments.forum import _beyond
+
+    assert _beyond(0.12) == "+0.12 above" and _beyond(-0.15) == "0.15 below" and _beyond(0.0) == "no more than"

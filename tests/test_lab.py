@@ -1,5 +1,8 @@
 """phazelab.lab: the notebooks' mode switch and helpers."""
 
+import re
+import time
+
 import ipywidgets as W
 import pytest
 
@@ -240,3 +243,43 @@ def test_estimates_scale_with_steps_and_use_the_measured_speed_of_each_kind_of_r
     assert lab.estimate_minutes(1200, "cpu") == 2 * lab.estimate_minutes(600, "cpu")
     assert lab.estimate_minutes(600, "cpu", study=True) == round(600 * lab.STUDY_SECONDS_PER_STEP["cpu"] / 60, 1)
     assert lab.estimate_minutes(600, "cuda:0") < lab.estimate_minutes(600, "cpu")
+
+
+def test_ticking_moves_its_seconds_in_a_notebook_and_says_when_it_is_done(monkeypatch):
+    import IPython
+    import IPython.display
+
+    lines = []
+
+    class Handle:
+        def update(self, obj):
+            lines.append(obj.data)
+
+    def display(obj, display_id=False):
+        lines.append(obj.data)
+        return Handle()
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: object())  # as if in a kernel
+    monkeypatch.setattr(IPython.display, "display", display)
+    with lab.ticking("rendering"):
+        time.sleep(1.6)
+    assert lines[0] == "rendering · 0 s" and "rendering · 1 s" in lines  # the clock moved while it ran
+    assert re.fullmatch(r"rendering · done in 1\.\d s", lines[-1])
+    with pytest.raises(KeyError):
+        with lab.ticking("failing"):
+            raise KeyError("x")
+    assert lines[-1].startswith("failing · stopped by an error after")
+
+
+def test_ticking_outside_a_notebook_prints_a_start_and_an_end(capsys):
+    with lab.ticking("rendering"):
+        pass
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "rendering…" and re.fullmatch(r"rendering · done in 0\.\d s", out[1])
+
+
+def test_load_plotly_renderer_imports_plotlys_notebook_renderer():
+    import sys
+
+    lab.load_plotly_renderer()
+    assert "plotly.io._renderers" in sys.modules and "nbformat" in sys.modules

@@ -656,6 +656,8 @@ def test_study_panel_shows_the_answers_first_then_the_evidence(monkeypatch, tmp_
     assert children.index(panel.answers) < children.index(panel.summary) < children.index(panel.plots)
     assert "Q3" in panel.answers.value and "no measurable difference" in panel.answers.value
     assert "white-space:normal" in panel.answers.value and "encoder@frozen" in panel.summary.value
+    # the arm table's main columns, the rest behind a toggle: the panel's table fits the notebook's width
+    assert "steps to gate A (KM median)" in panel.summary.value and "details: all" in panel.summary.value
     assert len(panel.plots.outputs) == 4
     assert all("application/vnd.plotly.v1+json" in o["data"] for o in panel.plots.outputs)
 

@@ -30,7 +30,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -301,8 +301,8 @@ class Study:
         last = evals[-1]
         self.progress(f"{label}done in {train_s:.0f} s + {eval_s:.0f} s measuring: side A shows a2 "
                       f"{last['recon_success_a']:.2f}, A→B success {last['success_ab']:.2f}; a1 named in the B→A "
-                      f"swaps {last['leak_swap_named']:+.2f} beyond a placebo "
-                      f"(placebo floor {last['leak_swap_named_floor']:.2f}: what a never-trained face reaches)")
+                      f"swaps {_beyond(last['leak_swap_named'])} a placebo face's share (placebo floor "
+                      f"{last['leak_swap_named_floor']:.2f}: what a never-trained face reaches)")
         return result
 
     def arm_model(self, run: Mapping[str, Any], towards: int, seed: int) -> PhazeA:
@@ -449,10 +449,26 @@ class Study:
         }
         results["answers"] = answer_all(results) if complete else {}
         # a last line of its own: a step counter or ticking part line above it is over
-        self.progress(f"the study {'is complete' if complete else 'has stopped'}: {len(runs)} stage-2 runs "
-                      f"{'and the nulls ' if complete else ''}in {results['wall_s']:.0f} s ({len(self.ran)} "
-                      f"trained now, {len(self.reused)} reused from {self.out})")
+        self.progress(_end_line(complete, len(runs), self.ran, self.reused, results["wall_s"], self.out))
         return clean_json(results)
+
+
+def _end_line(complete: bool, runs: int, ran: Sequence[str], reused: Sequence[str], seconds: float,
+              out: Path) -> str:
+    """Study.run's last line: what it trained now, what it reused, and its wall time (a rerun that trains
+    nothing says so, rather than a study "in 0 s")."""
+    if complete and not ran:
+        return (f"the study is complete: nothing to train, all {runs} stage-2 runs reused from {out} "
+                f"(the nulls and the answers in {seconds:.1f} s)")
+    return (f"the study {'is complete' if complete else 'has stopped'}: {runs} stage-2 runs "
+            f"{'and the nulls ' if complete else ''}in {seconds:.0f} s ({len(ran)} trained now, "
+            f"{len(reused)} reused from {out})")
+
+
+def _beyond(share: float) -> str:
+    """A leakage share against its placebo, in words: "+0.12 above", "0.15 below" (a negative share: a1 is
+    named less often than a never-trained face, i.e. no sign of a1)."""
+    return f"{share:+.2f} above" if share > 0 else f"{-share:.2f} below" if share < 0 else "no more than"
 
 
 def run_study(study: StudyConfig, out: str | Path, device: str | torch.device | None = None,

@@ -35,8 +35,8 @@ from .answers import (
 )
 from .measures import clean_json
 
-__all__ = ["MEASURES", "answers_markdown", "arm_table", "figures", "markdown_section", "render_html", "takeaway",
-           "tidy", "write_outputs"]
+__all__ = ["ARM_TABLE_MAIN", "MEASURES", "answers_markdown", "arm_table", "figures", "markdown_section",
+           "render_html", "takeaway", "tidy", "write_outputs"]
 
 # Per-evaluation measures (measures.evaluate), in report order: name → what it is.
 MEASURES: Mapping[str, str] = {
@@ -114,6 +114,12 @@ def _pm(values: Sequence[float], digits: int = 2) -> str:
         return "–"
     mean = round(float(v.mean()), digits) + 0.0  # + 0.0: never "-0.00"
     return f"{mean:.{digits}f}" + (f" ± {v.std(ddof=1):.{digits}f}" if len(v) > 1 else "")
+
+
+# the arm table's columns a learner reads first (the rest behind display.table_view's details toggle):
+# what each arm loads, when each side reached the gate, and where side A, the swap and the leak ended
+ARM_TABLE_MAIN = ("arm", "loads", "steps to gate A (KM median)", "steps to gate B (KM median)",
+                  "A side learns a2 (end)", "A→B success end", "a1 leakage step 0 → end")
 
 
 def arm_table(results: Mapping[str, Any], topology: str) -> pd.DataFrame:

@@ -112,8 +112,9 @@ class StudyPanel(Panel):
         self._progress("stopping after the run in progress…")
 
     def _run(self, study: Any) -> None:
+        from ..display import table_view
         from ..experiments import run_study
-        from ..experiments.report import answers_markdown, arm_table, figures
+        from ..experiments.report import ARM_TABLE_MAIN, answers_markdown, arm_table, figures
         from ..markdown import to_html
 
         results = run_study(study, self.out, device=self.device, progress=self._progress, stop=self._stop)
@@ -122,7 +123,7 @@ class StudyPanel(Panel):
                               + "</div>")
         ran = list(dict.fromkeys(r["topology"] for r in results["runs"]))
         tables = "".join(f"<h4>{html.escape(t)}: arms (mean ± sd over replicates)</h4>"
-                         + arm_table(results, t).to_html(index=False, escape=True) for t in ran)
+                         + table_view(arm_table(results, t), ARM_TABLE_MAIN).data for t in ran)
         report = html.escape(str(self.out / "report.html"))
         self.summary.value = (tables or "<p>No arm ran (see the answers: a stage 1 that failed its gate is not "
                               "built on).</p>") + f"<p><small>full report: {report}</small></p>"
