@@ -527,6 +527,9 @@ def test_takeaway_leads_with_the_answers_and_never_calls_the_positive_control_be
         for e in r["evals"]:
             e["recon_success_a"] = e["success_ab"] = 0.0
     assert any("every arm, the positive control included, is at 0.00" in line for line in takeaway(results))
+    why = [line for line in takeaway(results) if "why the positive control's A→B success" in line]
+    s1 = results["stage1"]["split_decoders"]["gate"]["success"]
+    assert why and f"its own pair's a1 at {s1:.2f}" in why[0] and "went 0.00 (step 0) → 0.00" in why[0]
     arms = {(r["topology"], r["strategy"], r["mode"]) for r in results["runs"] if r["topology"] == "split_decoders"}
     counted = [line for line in takeaway(results) if "positive control included" in line and "split_decoders" in line]
     assert counted and all(f"({len(arms)} arms;" in line for line in counted)  # the control counted too

@@ -287,6 +287,14 @@ def takeaway(results: Mapping[str, Any]) -> list[str]:
                 lines.append(f"{head}: {what} — best {best} {transfer[best]:.2f}"
                              + (f", scratch {ref:.2f}" if ref is not None else "")
                              + f" (gate {gate}){tail}.")
+        controls = [r for r in runs if arm_name(r) == POSITIVE_CONTROL]
+        if controls and mean["success_ab"][POSITIVE_CONTROL] < gate:  # a control that does not swap: why
+            start = float(np.mean([r["evals"][0]["success_ab"] for r in controls]))
+            s1 = results["stage1"].get(topology, {}).get("gate", {}).get("success")
+            own = f"stage 1 swaps its own pair's a1 at {s1:.2f}, but " if s1 is not None else ""
+            lines.append(f"{topology}: why the positive control's A→B success is below the gate: {own}a2 is a "
+                         f"face stage 1 never trained on; the control's A→B success on a2 frames went "
+                         f"{start:.2f} (step 0) → {mean['success_ab'][POSITIVE_CONTROL]:.2f} (step {steps}).")
         censored = sum(not time_to(r, GATE_KEYS["a"], gate)[1] for r in runs)
         if censored:
             lines.append(f"{topology}: {censored} of {len(runs)} runs never reached the side-A gate within {steps} "
