@@ -221,8 +221,10 @@ def test_latent_explorer_pca_fills_the_figure_and_the_scores(world):
     assert ex.colour.options[:3] == ("identity", "side", "yaw")
     assert ex.figure.layout.xaxis.visible is False and "press Compute" in ex.figure.layout.annotations[0].text
     ex.block.value = "encoder"
-    labels = []
+    labels, relayouts = [], []
     ex.progress_label.observe(lambda change: labels.append(change["new"]), names="value")
+    # what the browser is sent: a relayout carries only the keys it names
+    ex.figure.observe(lambda change: relayouts.append(change["new"]), names=["_py2js_relayout", "_py2js_update"])
     ex.compute_button.click()
     ex.wait()
     assert ex.error.value == ""
@@ -230,6 +232,11 @@ def test_latent_explorer_pca_fills_the_figure_and_the_scores(world):
     assert any("an untrained model (2 of 3): score" in t and "probe" in t for t in labels), labels
     assert sum(len(t.x) for t in ex.figure.data) == 24
     assert ex.figure.layout.xaxis.visible is not False and not ex.figure.layout.annotations  # the map's own
+    # and the browser was told to drop the empty frame's note and show the axes (a replaced layout alone
+    # left the note printed across the map there: walk-through 7)
+    sent = {k: v for msg in relayouts if msg for part in ("relayout_data", "layout_data")
+            for k, v in (msg.get(part) or {}).items()}
+    assert sent.get("annotations") == [] and sent.get("xaxis.visible") is True and sent.get("yaxis.visible") is True
     assert {t.name for t in ex.figure.data} == {f"identity={i}" for i in range(3)}
     assert "probe_acc" in ex.table_html.value
     # the block's row comes with its nulls on the same frames (untrained same block, pooled pixels, colour)

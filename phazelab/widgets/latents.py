@@ -280,6 +280,10 @@ class LatentExplorer(Panel):
         _, frame = self._frames()
         fig = latent_scatter(self.coords, frame, self.colour.value, thumbnails=self._uris, dims=self._dims,
                              title=self._title)
+        # a layout assigned to a FigureWidget reaches the browser as a relayout of the new layout's keys
+        # only: the empty frame's note and hidden axes would stay drawn over the map, so clear them first
+        self.figure.layout.annotations = ()  # (update_layout(annotations=[]) would change nothing)
+        self.figure.update_layout(xaxis_visible=True, yaxis_visible=True)
         with self.figure.batch_update():
             self.figure.data = []
             self.figure.add_traces(list(fig.data))
