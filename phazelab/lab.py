@@ -407,8 +407,11 @@ def identity_takeaway(blocks: Mapping[str, Any], judged: Any, leaks: Mapping[str
         n_model = int(table.loc[table["kind"] == "model", "beyond_noise"].sum())
         n_null = int(table.loc[table["kind"] == "untrained", "beyond_noise"].sum())
         faces = int((table["kind"] == "model").sum())
+        k = int(table["placebos"].max()) if "placebos" in table and len(table) else 0
+        rank = (f"; with {k} placebos the rank test's p is never below {1 / (k + 1):.2f}, so a single face "
+                "beyond the floor is a hint, not a finding" if k and n_model else "")
         lines.append(f"{name}: a1 pulls side A's reconstructions of a never-trained face beyond the placebo "
-                     f"floor for {n_model} of {faces} faces (the untrained model: {n_null} of {faces}).")
+                     f"floor for {n_model} of {faces} faces (the untrained model: {n_null} of {faces}){rank}.")
     s = settings()
     lines.append(f"Each ± is the probe's spread over its folds on {s.n_per_identity} frames per identity "
                  f"({s.mode} mode on {s.device}); more frames narrow it, and "

@@ -42,6 +42,13 @@ def test_leakage_reading_reads_the_ci_against_its_own_floor():
     from phazelab.experiments.identity import leakage_reading
 
     assert leakage_reading({"leakage_ci": [0.2, 0.4], "noise_floor": 0.1}).startswith("a1 leaks")
+    # with 5 placebos the rank p cannot go below 1/6: the reading says so beside the leak
+    five = leakage_reading({"leakage_ci": [0.2, 0.4], "noise_floor": 0.1, "rank_p": 1 / 6, "placebos": 5})
+    assert "rank p 0.17, the smallest 5 placebos allow" in five
+    some = leakage_reading({"leakage_ci": [0.2, 0.4], "noise_floor": 0.1, "rank_p": 0.5, "placebos": 5})
+    assert "rank p 0.50 over 5 placebos: some placebo pulls as much" in some
+    ids = leakage_reading({"leakage_ci": [0.2, 0.4], "noise_floor": 0.1, "rank_p": 1 / 6, "placebos": [3, 4, 5, 6, 7]})
+    assert "the smallest 5 placebos allow" in ids  # placebo_leakage's own dict names the ids
     assert leakage_reading({"leakage_ci": [-0.4, -0.2], "noise_floor": 0.1}).startswith("pulled away from a1")
     # an untrained model: large numbers, a large floor, nothing measurable
     assert leakage_reading({"leakage_ci": [-3.0, 0.5], "noise_floor": 9.5}).startswith("no leak measurable")

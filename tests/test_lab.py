@@ -158,13 +158,15 @@ def test_identity_takeaway_reads_each_number_beside_its_null():
     judged = pd.DataFrame({"success": [0.91, 0.01], "verdict": ["a swap", "fails"]},
                           index=["model: split_decoders", "baseline: mean_face_b"])
     leaks = {"split_decoders": pd.DataFrame({"kind": ["model", "untrained", "model", "untrained"],
-                                             "beyond_noise": [True, False, False, False]})}
+                                             "beyond_noise": [True, False, False, False],
+                                             "placebos": [5, 5, 5, 5]})}
     lines = lab.identity_takeaway({"strong": blocks(0.9, 0.03), "weak": blocks(0.6, 0.03)}, judged, leaks)
     assert "strong: identity is most linearly readable at encoder (probe 0.90 ± 0.03" in lines[0]
     assert "raw pixels 0.58 and the untrained model's encoder 0.25" in lines[0] and "above both nulls" in lines[0]
     assert "not above both nulls by 2 sd" in lines[1]  # 0.60 − 2 × 0.03 < 0.58
     assert "A→B success 0.91 against B's mean face 0.01 — a swap" in lines[2]
     assert "for 1 of 2 faces (the untrained model: 0 of 2)" in lines[3]
+    assert "with 5 placebos the rank test's p is never below 0.17" in lines[3]  # the test's own limit
 
 
 def test_swap_takeaway_judges_the_models_itself_with_intervals_and_baselines():

@@ -184,10 +184,22 @@ def leakage_reading(r: Mapping[str, Any]) -> str:
     low, high = r["leakage_ci"]
     floor = r["noise_floor"]
     if low > floor:
-        return "a1 leaks (CI above the floor)"
+        return "a1 leaks (CI above the floor" + _rank_context(r) + ")"
     if high < -floor:
         return "pulled away from a1 (CI below −floor)"
     return f"no leak measurable (CI not beyond the floor ±{floor:.2g})"
+
+
+def _rank_context(r: Mapping[str, Any]) -> str:
+    """How far the placebo rank test can back a leak: with k placebos its p-value is at least 1/(k + 1)
+    (placebo_leakage's rank_p), so 5 placebos can never give p < 0.17."""
+    p, k = r.get("rank_p"), r.get("placebos")  # a count (a table row) or the ids (placebo_leakage's)
+    k = len(k) if isinstance(k, (list, tuple)) else k
+    if p is None or not isinstance(k, int) or k < 1:
+        return ""
+    if p <= 1 / (k + 1) + 1e-9:
+        return f"; rank p {p:.2f}, the smallest {k} placebos allow: more placebos would test it further"
+    return f"; rank p {p:.2f} over {k} placebos: some placebo pulls as much"
 
 
 def _model_world(meta: dict[str, Any], study: IdentityStudy) -> tuple[FaceWorld, int, int]:

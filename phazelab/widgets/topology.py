@@ -201,7 +201,7 @@ class TopologyPicker(Panel):
         self.path = W.ToggleButtons(options=[("all blocks", "all"), ("side A path", "a"), ("side B path", "b")],
                                     value="all", tooltips=["every block", "the blocks side A's faces go through",
                                                           "the blocks side B's faces go through"])
-        self.diagram = W.HTML(layout=W.Layout(width="100%"))
+        self.diagram = W.HTML(layout=W.Layout(width="auto"))  # stretched: 100% plus its margins overflowed
         self.legend = W.HTML(" ".join(
             f"<span style='background:{c};opacity:.6;padding:0 6px;border:1px solid #444'>&nbsp;</span> "
             f"{label}"
