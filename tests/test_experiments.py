@@ -622,3 +622,13 @@ def test_a_leakage_share_below_its_placebo_reads_as_below():
     from phazelab.experiments.forum import _beyond
 
     assert _beyond(0.12) == "+0.12 above" and _beyond(-0.15) == "0.15 below" and _beyond(0.0) == "no more than"
+
+
+def test_answers_name_the_quick_sizes_as_the_clis_not_as_a_mode():
+    from phazelab.experiments.report import answers_markdown
+
+    results = _recorded()
+    results["study"] = {**results["study"], "quick": True}
+    head = answers_markdown(results).splitlines()[0]
+    # the notebooks' full mode on a CPU runs these sizes: a bare "--quick:" read as the notebook's mode
+    assert head.startswith("*What this run can answer* (the sizes of `phazelab experiment forum --quick`: ")

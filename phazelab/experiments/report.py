@@ -219,7 +219,8 @@ def answers_markdown(results: Mapping[str, Any]) -> str:
     s = results["study"]
     n = len(s["a2_towards"]) * s["seeds"]
     if s.get("quick") or n < MIN_N_EQUIVALENT:
-        out += [f"*What this run can answer* ({'--quick: ' if s.get('quick') else ''}{n} replicate"
+        sizes = "the sizes of `phazelab experiment forum --quick`: " if s.get("quick") else ""
+        out += [f"*What this run can answer* ({sizes}{n} replicate"
                 f"{'s' * (n != 1)} × {s['stage2_steps']} steps, arms {', '.join(a + '@' + b for a, b in s['runs'])}): "
                 + (f"'no measurable difference' needs ≥ {MIN_N_EQUIVALENT} replicates, so this run can show a "
                    "difference but never an equivalence; " if n < MIN_N_EQUIVALENT else "")
