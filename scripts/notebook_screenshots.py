@@ -97,6 +97,14 @@ RUN_STATE = """() => {
     }
   }
   for (const el of panel.node.querySelectorAll('.phazelab-error')) errors.push('widget: ' + el.innerText.trim());
+  // a widget box wider than the space it has shows a sideways scroll bar (or clips): the layout is off
+  for (const el of panel.node.querySelectorAll('.jp-OutputArea-output .widget-box')) {
+    if (el.offsetParent && el.scrollWidth > el.clientWidth + 1) {
+      const cell = el.closest('.jp-Cell');
+      const i = cell ? [...panel.content.node.querySelectorAll('.jp-Cell')].indexOf(cell) : -1;
+      errors.push(`cell ${i}: a widget box ${el.scrollWidth} px wide in ${el.clientWidth} px (${el.className})`);
+    }
+  }
   if (panel.node.innerText.includes('Error displaying widget')) errors.push('a widget failed to display');
   const status = panel.sessionContext?.session?.kernel?.status;
   return {total, done, running, status, errors: [...new Set(errors)], notes};
@@ -184,7 +192,8 @@ def run_notebook(page: Any, url: str, token: str, view: View, press_in_browser: 
     time.sleep(2)  # plotly relayout after the resize, images decoded
     final = page.evaluate(RUN_STATE)
     if final["errors"]:
-        raise NotebookError(f"{view.stem}: a cell raised an error:\n  " + "\n  ".join(final["errors"]))
+        raise NotebookError(f"{view.stem}: a cell raised an error or drew a widget wider than its space:\n  "
+                            + "\n  ".join(final["errors"]))
     return state["notes"]
 
 
