@@ -515,9 +515,14 @@ def ticking(text: str) -> Iterator[None]:
 
 def load_plotly_renderer() -> None:
     """Import plotly's notebook renderer now (`plotly.io._renderers`, which imports nbformat and with it
-    jsonschema: 2–3 s on a 2-core CPU, measured by bench/bench_first_figure.py) instead of at a
-    notebook's first figure, so that wait can sit under `ticking` rather than in a silent display."""
-    import plotly.io._renderers  # noqa: F401 - imported for its side effect: the import's seconds
+    jsonschema: 2–3 s on a 2-core CPU, measured by bench/bench_first_figure.py) under a `ticking` line,
+    instead of silently inside a notebook's first figure; nothing (no line) once it is imported."""
+    import sys
+
+    if "plotly.io._renderers" in sys.modules:
+        return
+    with ticking("loading plotly's notebook renderer for the first figure"):
+        import plotly.io._renderers  # noqa: F401 - imported for its side effect: the import's seconds
 
 
 def study_progress() -> Any:

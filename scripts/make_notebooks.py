@@ -156,11 +156,11 @@ from phazelab.analysis import image_grid_figure
 # the world and the A/B pair the shipped model was trained on (its meta.json): the hard
 # world, whose identities share skin, hair and glasses and differ only in facial geometry
 # (a matched pair, as faceswap's own advice for choosing A and B goes)
-with lab.ticking("rendering 16 faces and loading plotly's notebook renderer"):
+with lab.ticking("rendering 16 faces"):
     world, IDENTITY_A, IDENTITY_B = lab.stage1_world(S.topology)
     faces, labels = world.sample([IDENTITY_A, IDENTITY_B], n=8, seed=1, size=64)
-    lab.load_plotly_renderer()  # a notebook's first figure needs it: seconds, counted here
-print("the browser draws the first figure (it loads plotly.js: a few seconds)…")
+lab.load_plotly_renderer()  # a notebook's first figure needs it: seconds, with a line
+print("the figure below (a notebook's first waits for the browser to load plotly.js)")
 title = f"identity {IDENTITY_A} (top) and {IDENTITY_B} (bottom)"
 image_grid_figure(faces, nrow=8, title=title)"""),
     md("""
@@ -287,9 +287,8 @@ print(f"{len(RUNS)} arms × {STUDY.stage2_steps} steps, "
       f"judged every {STUDY.eval_every} steps on {STUDY.eval_n} frames; "
       f"kickstart unfreezes at step {STUDY.kickstart_steps}. "
       f"About {minutes} min of training on this device.")
-with lab.ticking("loading plotly's notebook renderer for the first figure"):
-    lab.load_plotly_renderer()
-print("the browser draws a1, a2 and b1 (it loads plotly.js: a few seconds)…")
+lab.load_plotly_renderer()  # a notebook's first figure needs it: seconds, with a line
+print("the figure below (a notebook's first waits for the browser to load plotly.js)")
 image_grid_figure(faces, nrow=6, title="a1 (top), a2 (middle), b1 (bottom)")"""),
     md("""
 ## Run the arms
@@ -432,9 +431,8 @@ tables = {name: block_table(m, world, PROBE_IDS, n=S.n_per_identity, pool=S.late
 table_view(pd.concat(tables, names=["topology"]), BLOCK_TABLE_MAIN)"""),
     code("""
 from phazelab.analysis import metric_bars
-with lab.ticking("loading plotly's notebook renderer for the first figure"):
-    lab.load_plotly_renderer()
-print("the browser draws the first figure (it loads plotly.js: a few seconds)…")
+lab.load_plotly_renderer()  # a notebook's first figure needs it: seconds, with a line
+print("the figure below (a notebook's first waits for the browser to load plotly.js)")
 by_model = pd.concat(tables, names=["model"]).reset_index(level=0)
 metric_bars(by_model, "probe_acc")"""),
     md("""

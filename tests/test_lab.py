@@ -280,8 +280,12 @@ def test_ticking_outside_a_notebook_prints_a_start_and_an_end(capsys):
     assert out[0] == "rendering…" and re.fullmatch(r"rendering · done in 0\.\d s", out[1])
 
 
-def test_load_plotly_renderer_imports_plotlys_notebook_renderer():
+def test_load_plotly_renderer_imports_plotlys_notebook_renderer_once_with_a_line(capsys, monkeypatch):
     import sys
 
+    monkeypatch.delitem(sys.modules, "plotly.io._renderers", raising=False)
     lab.load_plotly_renderer()
     assert "plotly.io._renderers" in sys.modules and "nbformat" in sys.modules
+    assert "loading plotly's notebook renderer" in capsys.readouterr().out
+    lab.load_plotly_renderer()  # imported already: no "done in 0.0 s" line
+    assert capsys.readouterr().out == ""
