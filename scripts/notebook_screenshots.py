@@ -100,8 +100,7 @@ RUN_STATE = """() => {
   // a widget box wider than the space it has shows a sideways scroll bar (or clips): the layout is off
   for (const el of panel.node.querySelectorAll('.jp-OutputArea-output .widget-box')) {
     if (el.offsetParent && el.scrollWidth > el.clientWidth + 1) {
-      const cell = el.closest('.jp-Cell');
-      const i = cell ? [...panel.content.node.querySelectorAll('.jp-Cell')].indexOf(cell) : -1;
+      const i = cells.findIndex(c => c.node.contains(el));  // the notebook's own index (windowing-safe)
       errors.push(`cell ${i}: a widget box ${el.scrollWidth} px wide in ${el.clientWidth} px (${el.className})`);
     }
   }
@@ -124,13 +123,19 @@ def _out_js(index: int, body: str) -> str:
             f"const out = cell.node.querySelector('.jp-Cell-outputWrapper') || cell.node; return ({body}); }}")
 
 
+def _page_error(stem: str, errors: list[str]) -> NotebookError:
+    """What RUN_STATE found wrong on the page (a cell's error, a widget wider than its space), as one error."""
+    return NotebookError(f"{stem}: a cell raised an error or drew a widget wider than its space:\n  "
+                         + "\n  ".join(errors))
+
+
 def _poll(page: Any, stem: str, what: str, timeout_s: float, check: Any) -> Any:
     """Call check() every 2 s until it returns something truthy; NotebookError on a cell error or timeout."""
     deadline, state = time.time() + timeout_s, None
     while time.time() < deadline:
         state = page.evaluate(RUN_STATE)
         if state["errors"]:
-            raise NotebookError(f"{stem}: a cell raised an error:\n  " + "\n  ".join(state["errors"]))
+            raise _page_error(stem, state["errors"])
         result = check(state)
         if result:
             return result
@@ -192,8 +197,7 @@ def run_notebook(page: Any, url: str, token: str, view: View, press_in_browser: 
     time.sleep(2)  # plotly relayout after the resize, images decoded
     final = page.evaluate(RUN_STATE)
     if final["errors"]:
-        raise NotebookError(f"{view.stem}: a cell raised an error or drew a widget wider than its space:\n  "
-                            + "\n  ".join(final["errors"]))
+        raise _page_error(view.stem, final["errors"])
     return state["notes"]
 
 

@@ -46,7 +46,7 @@ from ..data.world import FaceWorld
 from .judge import SwapJudge, _identity
 from .metrics import HELD_OUT_SEED, _run
 
-__all__ = ["leakage_judge", "placebo_identities", "placebo_leakage", "placebo_leakage_of_outputs"]
+__all__ = ["leakage_judge", "min_rank_p", "placebo_identities", "placebo_leakage", "placebo_leakage_of_outputs"]
 
 
 def placebo_identities(world: FaceWorld, old: int, new: int, n: int = 8, seed: int = 50_000,
@@ -80,6 +80,12 @@ def placebo_identities(world: FaceWorld, old: int, new: int, n: int = 8, seed: i
     raise ValueError(f"placebo_identities: found {len(ids)} of {n} placebos inside [0, 1] in {max_tries} tries "
                      f"(old {old} is {radius:.2f} from new {new}: too far apart for look-alikes; use a near pair, "
                      "e.g. new = world.add_sibling(old, 0.3), or the world's other identities as placebos)")
+
+
+def min_rank_p(placebos: int) -> float:
+    """The smallest `rank_p` `placebos` placebo identities allow: 1 / (1 + placebos), a1 above every
+    placebo (5 placebos: 0.17, so such a test can never reach p < 0.05)."""
+    return 1.0 / (1 + placebos)
 
 
 def _bootstrap_ci(per_frame: np.ndarray, n_boot: int, seed: int) -> tuple[float, float]:

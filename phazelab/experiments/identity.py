@@ -197,7 +197,9 @@ def _rank_context(r: Mapping[str, Any]) -> str:
     k = len(k) if isinstance(k, (list, tuple)) else k
     if p is None or not isinstance(k, int) or k < 1:
         return ""
-    if p <= 1 / (k + 1) + 1e-9:
+    from ..analysis.leakage import min_rank_p
+
+    if p <= min_rank_p(k) + 1e-9:
         return f"; rank p {p:.2f}, the smallest {k} placebos allow: more placebos would test it further"
     return f"; rank p {p:.2f} over {k} placebos: some placebo pulls as much"
 

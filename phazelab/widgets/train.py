@@ -319,7 +319,7 @@ class TrainPanel(Panel):
             left = (target - t.step) * (time.perf_counter() - started) / done
             text += f" · about {_duration(left)} left"
         elif t.state not in _ACTIVE and done > 0:
-            took = t.run_seconds if t.run_seconds is not None else time.perf_counter() - started
+            took = t.run_seconds  # the trainer's own wall time of this run (a run has ended: not None)
             rate = 2 * t.batch_size * done / max(took, 1e-9)
             text += (f" · {done} step{'s' * (done != 1)} in {_duration(took)}, {rate:.1f} images/s on average "
                      "(pauses included)")
