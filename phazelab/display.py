@@ -104,12 +104,14 @@ def _style_cells(table: str, styles: Sequence[str]) -> str:
     return re.sub(r"<tr[^>]*>.*?</tr>", row, table, flags=re.S)
 
 
-def _html(df: pd.DataFrame, box: str = "") -> str:
+def _html(df: pd.DataFrame, box: str = "", kind: str = "main") -> str:
     """`df` (formatted text) as an HTML table in a box that scrolls sideways (and, with `box` CSS such
-    as a max-height, downwards) instead of clipping."""
+    as a max-height, downwards) instead of clipping. The box's class `phazelab-table-<kind>` ("main" or
+    "details") lets the browser check find a main table that needs a scroll bar (one that should not)."""
     with pd.option_context("display.max_colwidth", None):  # pandas cuts long text with "…" otherwise
         table = df.to_html(index=False, escape=True, border=0, classes="phazelab-table")
-    return f"<div style='overflow:auto;max-width:100%;{box}'>" + _style_cells(table, _cell_styles(df)) + "</div>"
+    return (f"<div class='phazelab-table-{kind}' style='overflow:auto;max-width:100%;{box}'>"
+            + _style_cells(table, _cell_styles(df)) + "</div>")
 
 
 def table_view(df: pd.DataFrame, main: Sequence[str] | None = None, *, digits: int = 3,
@@ -132,7 +134,7 @@ def table_view(df: pd.DataFrame, main: Sequence[str] | None = None, *, digits: i
         parts.append(_html(text[lead + list(main)]))
         # a wide, long table in a box of its own height: both of its scroll bars stay on the screen
         parts.append(f"<details><summary>details: all {len(text.columns)} columns</summary>"
-                     f"{_html(text, 'max-height:60vh')}</details>")
+                     f"{_html(text, 'max-height:60vh', 'details')}</details>")
     return HTML("\n".join(parts))
 
 

@@ -98,10 +98,12 @@ RUN_STATE = """() => {
   }
   for (const el of panel.node.querySelectorAll('.phazelab-error')) errors.push('widget: ' + el.innerText.trim());
   // a widget box wider than the space it has shows a sideways scroll bar (or clips): the layout is off
-  for (const el of panel.node.querySelectorAll('.jp-OutputArea-output .widget-box')) {
+  // and so does a table's main view (table_view); its "details" tables may scroll
+  for (const el of panel.node.querySelectorAll('.jp-OutputArea-output .widget-box, .phazelab-table-main')) {
     if (el.offsetParent && el.scrollWidth > el.clientWidth + 1) {
       const i = cells.findIndex(c => c.node.contains(el));  // the notebook's own index (windowing-safe)
-      errors.push(`cell ${i}: a widget box ${el.scrollWidth} px wide in ${el.clientWidth} px (${el.className})`);
+      const what = el.classList.contains('phazelab-table-main') ? 'a table' : 'a widget box';
+      errors.push(`cell ${i}: ${what} ${el.scrollWidth} px wide in ${el.clientWidth} px (${el.className})`);
     }
   }
   if (panel.node.innerText.includes('Error displaying widget')) errors.push('a widget failed to display');
@@ -124,8 +126,8 @@ def _out_js(index: int, body: str) -> str:
 
 
 def _page_error(stem: str, errors: list[str]) -> NotebookError:
-    """What RUN_STATE found wrong on the page (a cell's error, a widget wider than its space), as one error."""
-    return NotebookError(f"{stem}: a cell raised an error or drew a widget wider than its space:\n  "
+    """What RUN_STATE found wrong on the page (a cell's error, a widget or table wider than its space), as one error."""
+    return NotebookError(f"{stem}: a cell raised an error or drew a widget or table wider than its space:\n  "
                          + "\n  ".join(errors))
 
 
