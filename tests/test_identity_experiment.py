@@ -45,8 +45,11 @@ def test_leakage_reading_reads_the_ci_against_its_own_floor():
     # with 5 placebos the rank p cannot go below 1/6: the reading says so beside the leak
     five = leakage_reading({"leakage_ci": [0.2, 0.4], "noise_floor": 0.1, "rank_p": 1 / 6, "placebos": 5})
     assert "rank p 0.17, the smallest 5 placebos allow" in five
+    assert five.startswith("a hint of a1")  # a CI above the floor the rank test cannot back is no finding
     some = leakage_reading({"leakage_ci": [0.2, 0.4], "noise_floor": 0.1, "rank_p": 0.5, "placebos": 5})
-    assert "rank p 0.50 over 5 placebos: some placebo pulls as much" in some
+    assert "rank p 0.50 over 5 placebos: some placebo pulls as much" in some and some.startswith("a hint")
+    many = leakage_reading({"leakage_ci": [0.2, 0.4], "noise_floor": 0.1, "rank_p": 1 / 41, "placebos": 40})
+    assert many == "a1 leaks (CI above the floor; rank p 0.02 over 40 placebos)"
     ids = leakage_reading({"leakage_ci": [0.2, 0.4], "noise_floor": 0.1, "rank_p": 1 / 6, "placebos": [3, 4, 5, 6, 7]})
     assert "the smallest 5 placebos allow" in ids  # placebo_leakage's own dict names the ids
     assert leakage_reading({"leakage_ci": [-0.4, -0.2], "noise_floor": 0.1}).startswith("pulled away from a1")

@@ -98,7 +98,7 @@ def _verification(model: PhazeA, study: IdentityStudy, world: FaceWorld, untrain
 
 # the columns of these tables a reader needs first (phazelab.display.table_view shows the rest on request)
 PATCH_MAIN = ("block", "flip", "as_source_before", "as_source_after", "n")
-LEAKAGE_MAIN = ("kind", "a2", "leakage", "leakage_ci", "noise_floor", "reading", "rank_p", "n")
+LEAKAGE_MAIN = ("kind", "a1", "a2", "leakage", "leakage_ci", "noise_floor", "reading", "rank_p", "n")
 
 
 def patch_swap_table(model: PhazeA, world: FaceWorld, identity_a: int = 0, identity_b: int = 1, n: int = 32,
@@ -180,14 +180,22 @@ def leakage_table(model: PhazeA, world: FaceWorld, identity_a: int, identity_b: 
 def leakage_reading(r: Mapping[str, Any]) -> str:
     """A leakage row in words, from its 95 % CI against its own noise floor (placebo_leakage's keys).
     The scale is a pull relative to the truth's distance, so an untrained model's outputs, far from every
-    face, give large numbers of either sign and a large floor: only the CI against the floor reads."""
+    face, give large numbers of either sign and a large floor: only the CI against the floor reads.
+    A CI above the floor reads "a1 leaks" only where the placebo rank test backs it (rank p <
+    RANK_ALPHA) or the row has no rank test; else "a hint of a1", with why the rank test does not back it
+    (5 placebos can never give p < 0.17)."""
     low, high = r["leakage_ci"]
     floor = r["noise_floor"]
     if low > floor:
-        return "a1 leaks (CI above the floor" + _rank_context(r) + ")"
+        p = r.get("rank_p")
+        word = "a1 leaks" if p is None or p < RANK_ALPHA else "a hint of a1"
+        return word + " (CI above the floor" + _rank_context(r) + ")"
     if high < -floor:
         return "pulled away from a1 (CI below −floor)"
     return f"no leak measurable (CI not beyond the floor ±{floor:.2g})"
+
+
+RANK_ALPHA = 0.05  # the placebo rank test's level for "a1 leaks" (a hint below it)
 
 
 def _rank_context(r: Mapping[str, Any]) -> str:
@@ -199,6 +207,8 @@ def _rank_context(r: Mapping[str, Any]) -> str:
         return ""
     from ..analysis.leakage import min_rank_p
 
+    if p < RANK_ALPHA:
+        return f"; rank p {p:.2f} over {k} placebos"
     if p <= min_rank_p(k) + 1e-9:
         return f"; rank p {p:.2f}, the smallest {k} placebos allow: more placebos would test it further"
     return f"; rank p {p:.2f} over {k} placebos: some placebo pulls as much"
