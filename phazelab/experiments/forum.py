@@ -91,6 +91,7 @@ class Study:
         self.progress = progress or (lambda _msg: None)
         self.ran: list[str] = []
         self.reused: list[str] = []
+        self.nulls_computed: list[str] = []  # topologies whose nulls this process computed (not read)
         self.stop = threading.Event()  # set (e.g. by a Stop button): run() ends after the run in progress
         self._stage1: dict[str, dict[str, Any]] = {}
         self._replicates: dict[tuple[str, int], Replicate] = {}
@@ -260,15 +261,16 @@ class Study:
         trainer = self.arm_trainer(model, topology, towards, seed, metrics_every=every,
                                    unfreeze_at=run["unfreeze_at"])
         evals, train_s, eval_s = [], 0.0, 0.0
-        started, last_tick = time.perf_counter(), [0.0]
+        last_tick, chunk_began, first_step = [0.0], [0.0], trainer.step
 
         def tick(_record: Mapping[str, Any]) -> None:
             now = time.perf_counter()
             if now - last_tick[0] >= TICK_SECONDS:
                 last_tick[0] = now
-                done, rate = trainer.step, (now - started) / max(trainer.step, 1)
-                self.progress(f"{TICK}{label}stage 2 · {name}: step {done} / {steps} · about "
-                              f"{max(0.0, (steps - done) * rate):.0f} s left (judged every {s.eval_every} steps)")
+                left = _time_left(trainer.step, steps, trainer.step - first_step, train_s + now - chunk_began[0],
+                                  eval_s, len(evals), s.eval_every)
+                self.progress(f"{TICK}{label}stage 2 · {name}: step {trainer.step} / {steps} · {left} "
+                              f"(judged every {s.eval_every} steps)")
 
         trainer.on_metrics.append(tick)
         ticker = Ticker(self.progress, TICK)  # the evaluations and the run's end: seconds each, clock moving
@@ -282,7 +284,7 @@ class Study:
             eval_s += time.perf_counter() - t
             if trainer.step >= steps:
                 break
-            t = time.perf_counter()
+            t = chunk_began[0] = time.perf_counter()
             trainer.run(min(s.eval_every, steps - trainer.step))
             train_s += time.perf_counter() - t
         t = time.perf_counter()
@@ -364,6 +366,7 @@ class Study:
         done = _read_json(path)
         if done and done.get("fingerprint") == _fingerprint(key):
             return done
+        self.nulls_computed.append(topology)
         self.progress(f"nulls · {topology}: CKA of an untrained model, the judge's baselines, a1-vs-a2 probes, "
                       "the leakage measure on known a1 blends")
         before = self.stage1_model(st)
@@ -449,17 +452,34 @@ class Study:
         }
         results["answers"] = answer_all(results) if complete else {}
         # a last line of its own: a step counter or ticking part line above it is over
-        self.progress(_end_line(complete, len(runs), self.ran, self.reused, results["wall_s"], self.out))
+        self.progress(_end_line(complete, len(runs), self.ran, self.reused, results["wall_s"], self.out,
+                                nulls_reused=not self.nulls_computed))
         return clean_json(results)
 
 
+def _time_left(done: int, steps: int, trained: int, train_s: float, eval_s: float, evals: int,
+               eval_every: int) -> str:
+    """A stage-2 run's "about N s left": the steps left at the rate of the steps trained so far plus the
+    evaluations left at their mean time. Before a few steps have run it says so: the first steps'
+    rate (a cold start) would promise an hour for a one-minute run."""
+    if trained < _ETA_AFTER_STEPS:
+        return "timing the first steps…"
+    evals_left = -(-(steps - done) // eval_every)  # one after each chunk of eval_every steps
+    left = (steps - done) * train_s / trained + evals_left * eval_s / max(evals, 1)
+    return f"about {max(0.0, left):.0f} s left"
+
+
+_ETA_AFTER_STEPS = 5
+
+
 def _end_line(complete: bool, runs: int, ran: Sequence[str], reused: Sequence[str], seconds: float,
-              out: Path) -> str:
+              out: Path, nulls_reused: bool = False) -> str:
     """Study.run's last line: what it trained now, what it reused, and its wall time (a rerun that trains
-    nothing says so, rather than a study "in 0 s")."""
+    nothing says so, rather than a study "in 0 s", and whether its nulls were read or computed)."""
     if complete and not ran:
+        nulls = "the nulls reused too; the answers" if nulls_reused else "the nulls and the answers"
         return (f"the study is complete: nothing to train, all {runs} stage-2 runs reused from {out} "
-                f"(the nulls and the answers in {seconds:.1f} s)")
+                f"({nulls} in {seconds:.1f} s)")
     return (f"the study {'is complete' if complete else 'has stopped'}: {runs} stage-2 runs "
             f"{'and the nulls ' if complete else ''}in {seconds:.0f} s ({len(ran)} trained now, "
             f"{len(reused)} reused from {out})")
