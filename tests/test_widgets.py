@@ -220,6 +220,8 @@ def test_latent_explorer_pca_fills_the_figure_and_the_scores(world):
     ex = LatentExplorer(model, world, n_per_identity=8, sides={0: "A", 1: "B"})
     assert ex.colour.options[:3] == ("identity", "side", "yaw")
     assert ex.figure.layout.xaxis.visible is False and "press Compute" in ex.figure.layout.annotations[0].text
+    # in the synced state a view drawn later starts from (not only in one-off messages it may miss)
+    assert "press Compute" in ex.figure._widget_layout["annotations"][0]["text"]
     ex.block.value = "encoder"
     labels, relayouts = [], []
     ex.progress_label.observe(lambda change: labels.append(change["new"]), names="value")
@@ -248,9 +250,17 @@ def test_latent_explorer_pca_fills_the_figure_and_the_scores(world):
     row = int(trace.customdata[2][0])
     assert ex.thumbnail.value == png_bytes(ex.images[row], scale=2)
     assert f"#{row}: identity=1" in ex.caption.value
+    assert ex.figure.layout.xaxis.title.text == "PC 1"  # the 2-D map names its axes too
     # colour by a continuous factor: one trace with a colour scale, same points
     ex.colour.value = "yaw"
     assert len(ex.figure.data) == 1 and len(ex.figure.data[0].x) == 24
+    # the same block in 3-D: re-projected, its latents and scores reused (not a second 40 s probe)
+    table, labels[:] = ex.table, []
+    ex.dims.value = 3
+    ex.compute_button.click()
+    ex.wait()
+    assert ex.table is table and not any("factor scores" in t for t in labels), labels
+    assert "reused" in ex.progress_label.value and ex.figure.layout.scene.xaxis.title.text == "PC 1"
     # side B's path offers fc_b, not fc_a
     ex.path.value = "b"
     assert "fc_b" in ex.block.options and "fc_a" not in ex.block.options
@@ -363,6 +373,9 @@ def test_train_panel_start_runs_once_and_plots(world):
     trainer.freeze(["encoder"])
     panel = TrainPanel(trainer, refresh_every=0.05, steps=2)
     assert "rendering the first grid" in panel.preview_label.value  # the panel shows before its grid
+    # the empty frame's note and hidden ticks are in the synced state a view is drawn from (walk 10)
+    synced = panel.figure._widget_layout
+    assert "appear here" in synced["annotations"][0]["text"] and synced["xaxis"]["showticklabels"] is False
     deadline = time.monotonic() + 60
     while not panel.preview_image.value and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -134,12 +134,13 @@ def _is_categorical(s: pd.Series) -> bool:
 def latent_scatter(coords: Any, frame: pd.DataFrame | None = None, color_by: str | None = "identity",
                    thumbnails: Any = None, dims: int = 2, *, hover: Sequence[str] | None = None,
                    title: str | None = None, thumb_size: int = 48, marker_size: int = 6,
-                   as_widget: bool = False) -> go.Figure:
+                   as_widget: bool = False, method: str | None = None) -> go.Figure:
     """A 2-D or 3-D map of latents, coloured by a column of `frame` (identity, side, yaw, ...).
 
     coords: (N, ≥dims) array or a `Projection`. frame: one row per point (e.g. labels.to_frame(), plus a
     "side" column). Integer/text/bool columns colour by category (one trace each), float columns with a
     colour scale. thumbnails: (N, 3, H, W) images or a list of data URIs, shown on hover (see module doc).
+    method: the projection's ("pca", "tsne", "umap"; default a Projection's own) names the axes ("PC 1").
     """
     xyz = np.asarray(getattr(coords, "coords", coords), dtype=np.float64)
     if dims not in (2, 3):
@@ -204,10 +205,12 @@ def latent_scatter(coords: Any, frame: pd.DataFrame | None = None, color_by: str
     fig.update_layout(title=title, legend=dict(itemsizing="constant"),
                       dragmode="lasso" if dims == 2 else None,
                       meta={"phazelab": "latent_scatter", "thumbnails": thumbnails is not None})
-    if dims == 3:
+    name = {"pca": "PC", "tsne": "t-SNE", "umap": "UMAP"}.get(method or getattr(coords, "method", ""), "component")
+    if dims == 2:
+        fig.update_layout(xaxis_title=f"{name} 1", yaxis_title=f"{name} 2")
+    else:
         # the default 3-D camera and zero margins cut the axis titles off at the plot's edges: pull the
         # camera back, keep margins, and name the axes by component
-        name = {"pca": "PC", "tsne": "t-SNE", "umap": "UMAP"}.get(getattr(coords, "method", ""), "component")
         fig.update_layout(margin=dict(l=10, r=10, t=50 if title else 20, b=10),
                           scene=dict(xaxis_title=f"{name} 1", yaxis_title=f"{name} 2",
                                      zaxis_title=f"{name} 3", camera=dict(eye=dict(x=1.6, y=1.6, z=1.1)),

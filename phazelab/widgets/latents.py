@@ -38,6 +38,14 @@ _FIRST_COLOURS = ("identity", "side", "yaw", "pitch", "smile", "mouth_open")
 _METHODS = {"PCA": "pca", "t-SNE": "tsne", "UMAP": "umap"}
 
 
+def _weights_fingerprint(model: torch.nn.Module) -> tuple[float, ...]:
+    """Changes whenever a weight changes (a training step, load_state_dict, a fill_): each tensor's sum in
+    float64. (torch's in-place counter `Tensor._version` would be cheaper, but fused Adam, which the
+    Trainer uses, updates weights without bumping it.) A few ms for a lab model."""
+    with torch.no_grad():
+        return tuple(float(t.detach().sum(dtype=torch.float64)) for t in (*model.parameters(), *model.buffers()))
+
+
 def _used(proj: Any) -> str:
     """What the map ran with, where it differs from what was asked (e.g. a lowered perplexity)."""
     p = proj.params
@@ -84,7 +92,10 @@ class LatentExplorer(Panel):
         self.coords: np.ndarray | None = None
         self.table: pd.DataFrame | None = None
         self._uris: list[str] | None = None
-        self._title, self._dims = "", 2
+        self._title, self._dims, self._method = "", 2, "pca"
+        # the last block's latents and scores: another method or 2-D/3-D re-projects them only (a probe of
+        # a wide block takes ~40 s on a CPU); keyed by block, path and the weights
+        self._scored: tuple[Any, Latents, str, pd.DataFrame | None] | None = None
 
         self.error = W.HTML()
         self.path = W.ToggleButtons(options=[("side A path", "a"), ("side B path", "b")], value="a",
@@ -108,6 +119,7 @@ class LatentExplorer(Panel):
                                    xref="paper", yref="paper", x=0.5, y=0.5, font=dict(color="#777"))
         self.figure.update_xaxes(visible=False)
         self.figure.update_yaxes(visible=False)
+        keep_figure(self.figure)  # in the synced state, not only in one-off messages (see TrainPanel)
         self.thumbnail = W.Image(format="png", layout=W.Layout(width="128px", display="none"))
         self.caption = W.HTML("<small>hover or click a point to see its face</small>")
         self.table_html = W.HTML(layout=W.Layout(max_width="100%"))
@@ -194,27 +206,37 @@ class LatentExplorer(Panel):
         images, frame = self._frames()
         if self._uris is None:
             self._uris = thumbnail_uris(images)
-        self._step(1, f"latents of {block}…")
-        lat = on_model(self.trainer, lambda: latents(self.model, images, [block], progress=False,
-                                                      side=side)).result()
+        key = (block, side, _weights_fingerprint(self.model))
+        reuse = self._scored is not None and self._scored[0] == key
+        if reuse:
+            lat = self._scored[1]
+        else:
+            self._step(1, f"latents of {block}…")
+            lat = on_model(self.trainer, lambda: latents(self.model, images, [block], progress=False,
+                                                          side=side)).result()
         x = lat[block]
         self._step(2, f"{self.method.label} of {x.shape[0]} × {x.shape[1]}…")
         kwargs = {"perplexity": self.perplexity} if method == "tsne" else {}
         proj = project(x, method, dims, seed=0, **kwargs)
         self._title = (f"{block} ({lat.info[block].reduction}, {x.shape[1]} dims) · {self.method.label} · "
                        f"side {side.upper()} path")
-        self.coords, self._dims = proj.coords, dims
+        self.coords, self._dims, self._method = proj.coords, dims, method
         self._step(3, "drawing…")
         self._redraw()
-        self.table_html.value = ""
-        if self.scores:
-            self._step(4, "identity and factor scores…")
-            ticker = Ticker(lambda text: self._step(4, html.escape(text)))
-            with heartbeat(ticker):  # a probe of a wide block takes many seconds on a CPU: its clock moves
-                self._score(lat, frame, images, block, side, ticker.say)
+        if reuse:  # the same block's latents: its scores stand, only the map is new
+            self.table_html.value, self.table = self._scored[2], self._scored[3]
+        else:
+            self.table_html.value = ""
+            if self.scores:
+                self._step(4, "identity and factor scores…")
+                ticker = Ticker(lambda text: self._step(4, html.escape(text)))
+                with heartbeat(ticker):  # a probe of a wide block takes many seconds on a CPU: its clock moves
+                    self._score(lat, frame, images, block, side, ticker.say)
+            self._scored = (key, lat, self.table_html.value, self.table)
+        reused = "; the latents and scores of this block reused" if reuse else ""
         map_s = "< 0.1 s" if proj.seconds < 0.05 else f"{proj.seconds:.1f} s"
         done = (f"done in {time.perf_counter() - started:.1f} s (of which the {self.method.label} map "
-                f"{map_s}{_used(proj)})")
+                f"{map_s}{_used(proj)}{reused})")
         if proj.note:  # a degenerate map: say so where "done" would be, not only in the kernel log
             done = f"<b style='color:#a15c00'>{html.escape(proj.note)}</b> · {done}"
         self._step(5, done)
@@ -279,7 +301,7 @@ class LatentExplorer(Panel):
             return
         _, frame = self._frames()
         fig = latent_scatter(self.coords, frame, self.colour.value, thumbnails=self._uris, dims=self._dims,
-                             title=self._title)
+                             title=self._title, method=self._method)
         # a layout assigned to a FigureWidget reaches the browser as a relayout of the new layout's keys
         # only: the empty frame's note and hidden axes would stay drawn over the map, so clear them first
         self.figure.layout.annotations = ()  # (update_layout(annotations=[]) would change nothing)

@@ -91,6 +91,9 @@ class TrainPanel(Panel):
                                        xref="paper", yref="paper", x=0.5, y=0.5, font=dict(color="#777"))
             self.figure.update_xaxes(showticklabels=False)  # no made-up ranges (−1…6) before any step
             self.figure.update_yaxes(showticklabels=False)
+        # in the synced state too: the updates above are one-off messages, and a view drawn after they
+        # passed showed bare default axes (−1…6, no title, no note) once in walk-through 10
+        keep_figure(self.figure)
 
         self._lock = threading.RLock()  # one redraw at a time
         self._watch_lock = threading.Lock()  # taken from the trainer thread too: never held while calling it
