@@ -416,7 +416,7 @@ blocks of untrained models of the same config. A block that does not beat them s
 The table shows the main columns; *details* opens all of them.
 
 This cell and the three tables after it are the slow part of the notebook: in full mode on a 2-core CPU
-about 11 minutes for this cell and 2 more for the three after it (`bench/RESULTS.md`), each step with
+about 11 minutes for this cell and under a minute for the three after it (`bench/RESULTS.md`), each with
 its own progress bar.
 """),
     code("""

@@ -273,7 +273,10 @@ def test_ticking_moves_its_seconds_in_a_notebook_and_says_when_it_is_done(monkey
     assert lines[-1].startswith("failing · stopped by an error after")
 
 
-def test_ticking_outside_a_notebook_prints_a_start_and_an_end(capsys):
+def test_ticking_outside_a_notebook_prints_a_start_and_an_end(capsys, monkeypatch):
+    import IPython
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: None)  # as in a script, whatever ran before
     with lab.ticking("rendering"):
         pass
     out = capsys.readouterr().out.splitlines()
