@@ -607,14 +607,15 @@ def test_a_stop_request_ends_the_study_between_runs_and_says_so(tmp_path):
     assert any(m.startswith("stopped on request after 0 of 6 runs") for m in messages)
 
 
-def test_a_stage2_runs_time_left_waits_for_a_rate_and_counts_its_evaluations():
+def test_a_stage2_runs_time_left_leaves_the_cold_first_steps_out_of_its_rate():
     from phazelab.experiments.forum import _time_left
 
-    # a cold first step (build + first judge) must not promise an hour for a one-minute run
-    assert _time_left(1, 200, 1, 17.0, 0.0, 0, 50) == "timing the first steps…"
-    # 100 steps left at 0.25 s each, and 2 evaluations left at 1.5 s each
-    assert _time_left(100, 200, 100, 25.0, 3.0, 2, 50) == "about 28 s left"
-    assert _time_left(200, 200, 200, 50.0, 6.0, 4, 50) == "about 0 s left"
+    # no number before the first steps have run, nor until a few steps past them have a rate
+    assert _time_left(3, 200, None, 17.0) == "timing the first steps…"
+    assert _time_left(8, 200, (5, 16.0), 17.0) == "timing the first steps…"
+    # 5 s of training at step 5 (a cold start), 0.25 s per step after it: 100 steps left → 25 s
+    assert _time_left(100, 200, (5, 5.0), 5.0 + 95 * 0.25) == "about 25 s of training left"
+    assert _time_left(200, 200, (5, 5.0), 52.5) == "about 0 s of training left"
 
 
 def test_the_studys_end_line_says_what_it_trained_and_what_it_reused():

@@ -261,14 +261,17 @@ class Study:
         trainer = self.arm_trainer(model, topology, towards, seed, metrics_every=every,
                                    unfreeze_at=run["unfreeze_at"])
         evals, train_s, eval_s = [], 0.0, 0.0
-        last_tick, chunk_began, first_step = [0.0], [0.0], trainer.step
+        last_tick, chunk_began = [0.0], [0.0]
+        warm: list[tuple[int, float]] = []  # (step, training s) once the first steps have run: the rate's start
 
         def tick(_record: Mapping[str, Any]) -> None:
             now = time.perf_counter()
             if now - last_tick[0] >= TICK_SECONDS:
                 last_tick[0] = now
-                left = _time_left(trainer.step, steps, trainer.step - first_step, train_s + now - chunk_began[0],
-                                  eval_s, len(evals), s.eval_every)
+                trained_s = train_s + now - chunk_began[0]
+                if not warm and trainer.step >= _WARM_STEPS:
+                    warm.append((trainer.step, trained_s))
+                left = _time_left(trainer.step, steps, warm[0] if warm else None, trained_s)
                 self.progress(f"{TICK}{label}stage 2 · {name}: step {trainer.step} / {steps} · {left} "
                               f"(judged every {s.eval_every} steps)")
 
@@ -457,19 +460,18 @@ class Study:
         return clean_json(results)
 
 
-def _time_left(done: int, steps: int, trained: int, train_s: float, eval_s: float, evals: int,
-               eval_every: int) -> str:
-    """A stage-2 run's "about N s left": the steps left at the rate of the steps trained so far plus the
-    evaluations left at their mean time. Before a few steps have run it says so: the first steps'
-    rate (a cold start) would promise an hour for a one-minute run."""
-    if trained < _ETA_AFTER_STEPS:
+def _time_left(done: int, steps: int, warm: tuple[int, float] | None, train_s: float) -> str:
+    """A stage-2 run's "about N s of training left": the steps left at the rate of the steps since `warm`
+    (the step and training seconds after the first _WARM_STEPS steps). The first steps are a cold start
+    (walk-through 10: their rate promised "about 3425 s left" for a 58 s arm), so there is no number until
+    _RATE_STEPS steps past them have run. The evaluations (every eval_every steps) show their own line."""
+    if warm is None or done - warm[0] < _RATE_STEPS:
         return "timing the first steps…"
-    evals_left = -(-(steps - done) // eval_every)  # one after each chunk of eval_every steps
-    left = (steps - done) * train_s / trained + evals_left * eval_s / max(evals, 1)
-    return f"about {max(0.0, left):.0f} s left"
+    rate = (train_s - warm[1]) / (done - warm[0])
+    return f"about {max(0.0, (steps - done) * rate):.0f} s of training left"
 
 
-_ETA_AFTER_STEPS = 5
+_WARM_STEPS, _RATE_STEPS = 5, 5
 
 
 def _end_line(complete: bool, runs: int, ran: Sequence[str], reused: Sequence[str], seconds: float,
