@@ -404,6 +404,7 @@ def identity_takeaway(blocks: Mapping[str, Any], judged: Any, leaks: Mapping[str
             lines.append(f"{str(label)[7:]}: the swap judge's A→B success {float(row['success']):.2f} against "
                          f"B's mean face {mean_face:.2f} — {row['verdict']}.")
     from .analysis.leakage import min_rank_p
+    from .experiments.identity import RANK_ALPHA
 
     for name, table in leaks.items():
         n_model = int(table.loc[table["kind"] == "model", "beyond_noise"].sum())
@@ -411,7 +412,7 @@ def identity_takeaway(blocks: Mapping[str, Any], judged: Any, leaks: Mapping[str
         faces = int((table["kind"] == "model").sum())
         k = int(table["placebos"].max()) if "placebos" in table and len(table) else 0
         rank = (f"; with {k} placebos the rank test's p is never below {min_rank_p(k):.2f}, so a single face "
-                "beyond the floor is a hint, not a finding" if k and n_model else "")
+                "beyond the floor is a hint, not a finding" if k and n_model and min_rank_p(k) >= RANK_ALPHA else "")
         lines.append(f"{name}: a1 pulls side A's reconstructions of a never-trained face beyond the placebo "
                      f"floor for {n_model} of {faces} faces (the untrained model: {n_null} of {faces}){rank}.")
     s = settings()

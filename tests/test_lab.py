@@ -167,6 +167,9 @@ def test_identity_takeaway_reads_each_number_beside_its_null():
     assert "A→B success 0.91 against B's mean face 0.01 — a swap" in lines[2]
     assert "for 1 of 2 faces (the untrained model: 0 of 2)" in lines[3]
     assert "with 5 placebos the rank test's p is never below 0.17" in lines[3]  # the test's own limit
+    # with enough placebos to reach p < 0.05 there is no such limit to state (the reading's own rule)
+    many = {"split_decoders": leaks["split_decoders"].assign(placebos=40)}
+    assert "never below" not in lab.identity_takeaway({"weak": blocks(0.6, 0.03)}, judged, many)[-2]
 
 
 def test_swap_takeaway_judges_the_models_itself_with_intervals_and_baselines():
