@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import ipywidgets as W
 import numpy as np
@@ -36,6 +36,15 @@ from .common import Background, Panel, guarded, keep_figure, on_model, show_png
 
 _FIRST_COLOURS = ("identity", "side", "yaw", "pitch", "smile", "mouth_open")
 _METHODS = {"PCA": "pca", "t-SNE": "tsne", "UMAP": "umap"}
+
+
+class _Scored(NamedTuple):
+    """A block's latents and scores, and what they were computed from (block, path, weights)."""
+
+    key: tuple[Any, ...]
+    latents: Latents
+    table_html: str
+    table: pd.DataFrame | None
 
 
 def _weights_fingerprint(model: torch.nn.Module) -> tuple[float, ...]:
@@ -95,7 +104,7 @@ class LatentExplorer(Panel):
         self._title, self._dims, self._method = "", 2, "pca"
         # the last block's latents and scores: another method or 2-D/3-D re-projects them only (a probe of
         # a wide block takes ~40 s on a CPU); keyed by block, path and the weights
-        self._scored: tuple[Any, Latents, str, pd.DataFrame | None] | None = None
+        self._scored: _Scored | None = None
 
         self.error = W.HTML()
         self.path = W.ToggleButtons(options=[("side A path", "a"), ("side B path", "b")], value="a",
@@ -206,14 +215,17 @@ class LatentExplorer(Panel):
         images, frame = self._frames()
         if self._uris is None:
             self._uris = thumbnail_uris(images)
-        key = (block, side, _weights_fingerprint(self.model))
-        reuse = self._scored is not None and self._scored[0] == key
-        if reuse:
-            lat = self._scored[1]
-        else:
+        def read() -> tuple[tuple[Any, ...], Latents | None]:  # the weights and their latents: one state
+            key = (block, side, _weights_fingerprint(self.model))
+            if self._scored is not None and self._scored.key == key:
+                return key, None
             self._step(1, f"latents of {block}…")
-            lat = on_model(self.trainer, lambda: latents(self.model, images, [block], progress=False,
-                                                          side=side)).result()
+            return key, latents(self.model, images, [block], progress=False, side=side)
+
+        key, lat = on_model(self.trainer, read).result()  # between training steps, where a trainer runs
+        reuse = lat is None
+        if reuse:
+            lat = self._scored.latents
         x = lat[block]
         self._step(2, f"{self.method.label} of {x.shape[0]} × {x.shape[1]}…")
         kwargs = {"perplexity": self.perplexity} if method == "tsne" else {}
@@ -224,7 +236,7 @@ class LatentExplorer(Panel):
         self._step(3, "drawing…")
         self._redraw()
         if reuse:  # the same block's latents: its scores stand, only the map is new
-            self.table_html.value, self.table = self._scored[2], self._scored[3]
+            self.table_html.value, self.table = self._scored.table_html, self._scored.table
         else:
             self.table_html.value = ""
             if self.scores:
@@ -232,7 +244,7 @@ class LatentExplorer(Panel):
                 ticker = Ticker(lambda text: self._step(4, html.escape(text)))
                 with heartbeat(ticker):  # a probe of a wide block takes many seconds on a CPU: its clock moves
                     self._score(lat, frame, images, block, side, ticker.say)
-            self._scored = (key, lat, self.table_html.value, self.table)
+            self._scored = _Scored(key, lat, self.table_html.value, self.table)
         reused = "; the latents and scores of this block reused" if reuse else ""
         map_s = "< 0.1 s" if proj.seconds < 0.05 else f"{proj.seconds:.1f} s"
         done = (f"done in {time.perf_counter() - started:.1f} s (of which the {self.method.label} map "
